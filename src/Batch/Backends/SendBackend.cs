@@ -1,0 +1,24 @@
+namespace Perf.Batch;
+
+/// <summary>
+/// The one contract between the send loop and a kernel interface (sendmmsg, io_uring), so the loop does not
+/// depend on which backend runs.
+/// </summary>
+internal abstract class SendBackend : IDisposable
+{
+    /// <summary>Returned in <c>results</c> for a slot the kernel accepted.</summary>
+    internal const int Sent = 0;
+
+    /// <summary>
+    /// Sends ring slots <c>[first, first + count)</c>, contiguous in the mmsghdr array.
+    /// Returns how many leading slots reached a final state, writing each one's result (<see cref="Sent"/> or an errno)
+    /// into <paramref name="results"/>. Returns 0 with <paramref name="wouldBlockErrno"/> = EAGAIN or ENOBUFS when the
+    /// kernel pushed back before any slot ended; the caller waits and calls again with the same slots.
+    /// </summary>
+    internal abstract int Send(int first, int count, Span<int> results, out int wouldBlockErrno);
+
+    /// <summary>The backend's name in reports ("sendmmsg", "io_uring").</summary>
+    internal abstract string Name { get; }
+
+    public abstract void Dispose();
+}

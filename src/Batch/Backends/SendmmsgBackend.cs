@@ -1,0 +1,53 @@
+using System.Runtime.InteropServices;
+
+namespace Perf.Batch;
+
+/// <summary>Sends a run of slots with one sendmmsg(2) call.</summary>
+internal sealed unsafe class SendmmsgBackend : SendBackend
+{
+    private readonly SafeFdHandle _socket;
+    private readonly SlotRing _ring;
+
+    internal SendmmsgBackend(SafeFdHandle socket, SlotRing ring)
+    {
+        _socket = socket;
+        _ring = ring;
+    }
+
+    internal override string Name => "sendmmsg";
+
+    internal override int Send(int first, int count, Span<int> results, out int wouldBlockErrno)
+    {
+        wouldBlockErrno = 0;
+        while (true)
+        {
+            int n = Interop.Sys.SendMMsg(_socket, _ring.Messages + first, (uint)count, Interop.MSG_DONTWAIT);
+            if (n > 0)
+            {
+                // A short count hides the error of message n (KERNEL-NOTES); the caller resumes at n and the next call reports it.
+                results[..n].Clear();
+                return n;
+            }
+
+            int errno = n == 0 ? Errno.EAGAIN : Marshal.GetLastPInvokeError();
+            switch (errno)
+            {
+                case Errno.EINTR:
+                    continue;
+                case Errno.EAGAIN:
+                case Errno.ENOBUFS:
+                    wouldBlockErrno = errno;
+                    return 0;
+                default:
+                    // -1 with any other errno belongs to the first message alone: record it, the rest goes on.
+                    results[0] = errno;
+                    return 1;
+            }
+        }
+    }
+
+    public override void Dispose()
+    {
+        // Owns nothing: the sender owns the socket and the ring.
+    }
+}

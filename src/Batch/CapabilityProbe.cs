@@ -1,0 +1,72 @@
+using System.Net;
+using System.Net.Sockets;
+using System.Runtime.InteropServices;
+
+namespace Perf.Batch;
+
+/// <summary>
+/// Asks the kernel itself, with two one-byte datagrams to a throwaway loopback socket: one with an SO_PRIORITY cmsg of 0
+/// (pre-6.14 kernels answer EINVAL) and one with 7 (EPERM without CAP_NET_ADMIN/CAP_NET_RAW in this network namespace).
+/// The cmsg is parsed before routing, so the answer holds even where loopback is down.
+/// </summary>
+internal static unsafe class CapabilityProbe
+{
+    /// <summary>Test seam: when set, replaces the kernel's answer to the probe sendmsg (priority → errno).</summary>
+    internal static Func<uint, int>? TestOverride { get; set; }
+
+    internal static PriorityCapabilities Probe()
+    {
+        using SafeFdHandle rx = UdpSocket.Create(AddressFamily.InterNetwork);
+        using SafeFdHandle tx = UdpSocket.Create(AddressFamily.InterNetwork);
+        var target = new DatagramAddress(IPAddress.Loopback, 0);
+        if (TryBind(rx, target))
+        {
+            target = UdpSocket.GetLocalAddress(rx);
+        }
+        else
+        {
+            target = target.WithPort(9); // discard port; an ICMP error is ignored by an unconnected socket
+        }
+
+        int basic = TrySend(tx, target, 0);
+        bool perPacket = basic != Errno.EINVAL;
+        bool privileged = perPacket && TrySend(tx, target, PriorityCapabilities.MaxUnprivilegedPriority + 1) != Errno.EPERM;
+        return new PriorityCapabilities(perPacket, privileged, basic);
+    }
+
+    private static bool TryBind(SafeFdHandle fd, DatagramAddress address)
+    {
+        fixed (byte* sa = DatagramAddress.SockAddrOf(in address))
+        {
+            return Interop.Sys.Bind(fd, sa, (uint)address.Length) == 0;
+        }
+    }
+
+    private static int TrySend(SafeFdHandle fd, in DatagramAddress target, uint priority)
+    {
+        Func<uint, int>? hook = TestOverride;
+        if (hook is not null)
+        {
+            return hook(priority);
+        }
+
+        byte payload = 0;
+        byte* control = stackalloc byte[SlotLayout.PriorityCmsgSpace];
+        CmsgWriter.WritePriority(control, priority);
+        Interop.IoVec iov;
+        iov.Base = &payload;
+        iov.Length = 1;
+        fixed (byte* sa = DatagramAddress.SockAddrOf(in target))
+        {
+            Interop.MsgHdr msg = default;
+            msg.Name = sa;
+            msg.NameLen = (uint)target.Length;
+            msg.Iov = &iov;
+            msg.IovLen = 1;
+            msg.Control = control;
+            msg.ControlLen = SlotLayout.PriorityCmsgSpace;
+            nint rc = Interop.Sys.SendMsg(fd, &msg, Interop.MSG_DONTWAIT);
+            return rc >= 0 ? 0 : Marshal.GetLastPInvokeError();
+        }
+    }
+}

@@ -1,0 +1,55 @@
+namespace Perf.Batch;
+
+// Numeric values from the Linux UAPI headers (asm-generic; x86-64 and arm64 agree).
+internal static partial class Interop
+{
+    internal const int AF_INET = 2;
+    internal const int AF_INET6 = 10;
+    internal const int SOCK_DGRAM = 2;
+    internal const int SOCK_NONBLOCK = 0x800;
+    internal const int SOCK_CLOEXEC = 0x80000;
+    internal const int IPPROTO_UDP = 17;
+
+    internal const int SOL_SOCKET = 1;
+    internal const int SOL_IP = 0;
+    internal const int SOL_IPV6 = 41;
+    internal const int SOL_UDP = 17;
+
+    internal const int SO_REUSEADDR = 2;
+    internal const int SO_SNDBUF = 7;
+    internal const int SO_RCVBUF = 8;
+    internal const int SO_PRIORITY = 12;
+    internal const int SO_REUSEPORT = 15;
+    internal const int SO_SNDBUFFORCE = 32;
+    internal const int SO_RCVBUFFORCE = 33;
+    internal const int SO_MARK = 36;
+    internal const int SO_RCVPRIORITY = 82;
+
+    internal const int IP_TOS = 1;
+    internal const int IPV6_V6ONLY = 26;
+    internal const int IPV6_TCLASS = 67;
+    internal const int UDP_SEGMENT = 103;
+
+    internal const int MSG_DONTWAIT = 0x40;
+    internal const int MSG_TRUNC = 0x20;
+    internal const int MSG_CTRUNC = 0x08;
+    internal const int MSG_WAITFORONE = 0x10000;
+
+    internal const short POLLIN = 0x1;
+    internal const short POLLOUT = 0x4;
+    internal const short POLLERR = 0x8;
+
+    /// <summary>sendmmsg/recvmmsg clamp vlen to UIO_MAXIOV.</summary>
+    internal const int UIO_MAXIOV = 1024;
+
+    /// <summary>sizeof(struct cmsghdr) and CMSG_ALIGN unit on LP64.</summary>
+    internal const int CMsgHdrSize = 16;
+
+    internal static int CMsgAlign(int len) => (len + 7) & ~7;
+
+    /// <summary>CMSG_LEN(n): header plus payload, unpadded. SO_PRIORITY needs exactly CMSG_LEN(4) = 20.</summary>
+    internal static int CMsgLen(int payload) => CMsgHdrSize + payload;
+
+    /// <summary>CMSG_SPACE(n): header plus payload, padded to 8.</summary>
+    internal static int CMsgSpace(int payload) => CMsgHdrSize + CMsgAlign(payload);
+}

@@ -1,0 +1,43 @@
+namespace Perf.Batch;
+
+/// <summary>How a <see cref="PacketReceiver"/> is built. Read once at creation.</summary>
+public sealed class PacketReceiverOptions
+{
+    /// <summary>Address to bind, required; port 0 takes an ephemeral port (read it back from <see cref="PacketReceiver.LocalAddress"/>).</summary>
+    public DatagramAddress LocalAddress { get; init; }
+
+    /// <summary>Datagrams per recvmmsg call, 1 to 1024. Default 64.</summary>
+    public int BatchSize { get; init; } = 64;
+
+    /// <summary>Largest datagram kept whole, 1 to 65535 bytes; longer ones arrive truncated and flagged. Default 65535.</summary>
+    public int MaxDatagramSize { get; init; } = 65535;
+
+    /// <summary>SO_RCVBUF in bytes (SO_RCVBUFFORCE when privileged); 0 keeps the kernel default.</summary>
+    public int ReceiveBufferSize { get; init; }
+
+    /// <summary>Set SO_RCVPRIORITY so each datagram reports its <c>skb-&gt;priority</c> (default true).</summary>
+    public bool ReceivePriority { get; init; } = true;
+
+    internal void Validate()
+    {
+        if (LocalAddress.IsEmpty)
+        {
+            ThrowHelper.ThrowArgument("LocalAddress is required.", nameof(LocalAddress));
+        }
+
+        if (BatchSize < 1 || BatchSize > Interop.UIO_MAXIOV)
+        {
+            ThrowHelper.ThrowArgumentOutOfRange(nameof(BatchSize), "BatchSize must be 1 to 1024.");
+        }
+
+        if (MaxDatagramSize < 1 || MaxDatagramSize > 65535)
+        {
+            ThrowHelper.ThrowArgumentOutOfRange(nameof(MaxDatagramSize), "MaxDatagramSize must be 1 to 65535 bytes.");
+        }
+
+        if (ReceiveBufferSize < 0)
+        {
+            ThrowHelper.ThrowArgumentOutOfRange(nameof(ReceiveBufferSize), "ReceiveBufferSize must not be negative.");
+        }
+    }
+}

@@ -1,0 +1,298 @@
+using System.Net.Sockets;
+using System.Runtime.CompilerServices;
+
+namespace Perf.Batch;
+
+/// <summary>
+/// Sends UDP datagrams in batches, each with its own <c>skb-&gt;priority</c>, from a ring of preallocated native slots.
+/// </summary>
+/// <remarks>
+/// <para>Producers fill slots with <see cref="TryEnqueue(ReadOnlySpan{byte}, uint)"/> (copy) or
+/// <see cref="TryReserve"/> + <see cref="Commit(int, uint)"/> (write in place). Slots leave in batches of
+/// <see cref="PacketSenderOptions.BatchSize"/> through one sendmmsg call each. A full ring makes enqueue return false;
+/// nothing is ever dropped silently: every datagram ends as sent or as failed with its errno.</para>
+/// <para>Not thread-safe: one thread (or one logical flow of async calls) drives a sender. The one exception is
+/// <see cref="Dispose"/>, which may come from another thread while a flush waits on the kernel; the flush then stops
+/// within 100 ms and the sender is torn down when it returns.</para>
+/// <para>Steady-state enqueue and flush allocate nothing.</para>
+/// </remarks>
+public sealed partial class PacketSender : IDisposable
+{
+    private readonly SafeFdHandle _socket;
+    private readonly SlotRing _ring;
+    private readonly SendBackend _backend;
+    private readonly int[] _results;
+    private readonly int _mask;
+    private readonly int _batch;
+    private readonly int _maxPayload;
+    private readonly bool _connected;
+    private readonly bool _autoFlush;
+    private readonly AddressFamily _family;
+    private readonly int _wouldBlockTimeoutMs;
+
+    private long _tail;      // enqueue ordinal of the next datagram
+    private long _head;      // enqueue ordinal of the oldest datagram not yet ended
+    private bool _reserved;  // a TryReserve is outstanding on slot _tail
+
+    private PacketSender(PacketSenderOptions options, SafeFdHandle socket, SlotRing ring, PriorityCapabilities caps, DatagramAddress local)
+    {
+        _socket = socket;
+        _ring = ring;
+        _backend = new SendmmsgBackend(socket, ring);
+        _results = new int[options.BatchSize];
+        _mask = options.RingSize - 1;
+        _batch = options.BatchSize;
+        _maxPayload = options.MaxDatagramSize;
+        _connected = !options.ConnectTo.IsEmpty;
+        _autoFlush = options.AutoFlush;
+        _family = options.AddressFamily;
+        _wouldBlockTimeoutMs = (int)Math.Min(options.WouldBlockTimeout.TotalMilliseconds, int.MaxValue);
+        _failureLog = new FailedPacket[options.FailureLogCapacity];
+        _waiter = new WritableWaiter(socket);
+        Capabilities = caps;
+        LocalAddress = local;
+        RemoteAddress = options.ConnectTo;
+        PerPacketPriority = options.PerPacketPriority;
+    }
+
+    /// <summary>
+    /// Creates a sender: probes the kernel's priority capabilities, opens and binds (and optionally connects) a
+    /// non-blocking UDP socket, and allocates the slot ring.
+    /// </summary>
+    /// <exception cref="ArgumentException">An option is out of range or inconsistent.</exception>
+    /// <exception cref="PerfSocketException">A setup call failed, or the kernel lacks the per-packet SO_PRIORITY cmsg (before 6.14).</exception>
+    public static PacketSender Create(PacketSenderOptions options)
+    {
+        ArgumentNullException.ThrowIfNull(options);
+        options.Validate();
+
+        PriorityCapabilities caps = CapabilityProbe.Probe();
+        if (options.PerPacketPriority && !caps.PerPacketPriority)
+        {
+            ThrowHelper.ThrowSocket("sendmsg with a SOL_SOCKET/SO_PRIORITY cmsg", caps.ProbeErrno,
+                "This kernel does not accept a per-packet priority (it needs Linux 6.14 or later); set PerPacketPriority = false to use the socket's priority.");
+        }
+
+        SafeFdHandle? socket = null;
+        SlotRing? ring = null;
+        try
+        {
+            socket = UdpSocket.Create(options.AddressFamily);
+            UdpSocket.SetBufferSize(socket, send: true, options.SendBufferSize);
+            DatagramAddress bindTo = options.LocalAddress.IsEmpty
+                ? new DatagramAddress(options.AddressFamily == AddressFamily.InterNetworkV6 ? System.Net.IPAddress.IPv6Any : System.Net.IPAddress.Any, 0)
+                : options.LocalAddress;
+            UdpSocket.Bind(socket, bindTo);
+            if (!options.ConnectTo.IsEmpty)
+            {
+                UdpSocket.Connect(socket, options.ConnectTo);
+            }
+
+            DatagramAddress local = UdpSocket.GetLocalAddress(socket);
+            ring = new SlotRing(options.RingSize, options.MaxDatagramSize, options.PerPacketPriority);
+            return new PacketSender(options, socket, ring, caps, local);
+        }
+        catch
+        {
+            // Reverse order of acquisition.
+            ring?.Dispose();
+            socket?.Dispose();
+            throw;
+        }
+    }
+
+    /// <summary>What the kernel and this process allow, probed at creation.</summary>
+    public PriorityCapabilities Capabilities { get; }
+
+    /// <summary>The bound local address, with the port the kernel chose.</summary>
+    public DatagramAddress LocalAddress { get; }
+
+    /// <summary>The connected destination; empty for an unconnected sender.</summary>
+    public DatagramAddress RemoteAddress { get; }
+
+    /// <summary>Whether each datagram carries its own SO_PRIORITY cmsg.</summary>
+    public bool PerPacketPriority { get; }
+
+    /// <summary>The kernel interface in use ("sendmmsg").</summary>
+    public string Backend => _backend.Name;
+
+    /// <summary>Number of slots.</summary>
+    public int Capacity => _mask + 1;
+
+    /// <summary>Largest payload one datagram may carry.</summary>
+    public int MaxDatagramSize => _maxPayload;
+
+    /// <summary>Datagrams queued and not yet ended.</summary>
+    public int PendingCount => (int)(_tail - _head);
+
+    /// <summary>Enqueue ordinal the next datagram will get; <see cref="FailedPacket.Sequence"/> refers to it.</summary>
+    public long NextSequence => _tail;
+
+    /// <summary>Queues a copy of <paramref name="payload"/> with its own <paramref name="priority"/> on a connected sender.</summary>
+    /// <returns>False when the ring is full (back-pressure): flush, then try again. Nothing was queued.</returns>
+    /// <exception cref="ArgumentException">The payload is empty or larger than <see cref="MaxDatagramSize"/>, or the sender is unconnected.</exception>
+    public bool TryEnqueue(ReadOnlySpan<byte> payload, uint priority)
+    {
+        if (!_connected)
+        {
+            ThrowNeedsDestination();
+        }
+
+        return TryEnqueueCore(payload, priority, in Unsafe.NullRef<DatagramAddress>());
+    }
+
+    /// <summary>Queues a copy of <paramref name="payload"/> with its own <paramref name="priority"/> and <paramref name="destination"/> on an unconnected sender.</summary>
+    /// <returns>False when the ring is full (back-pressure): flush, then try again. Nothing was queued.</returns>
+    /// <exception cref="ArgumentException">Bad payload size, a destination of the wrong family, or a connected sender.</exception>
+    public bool TryEnqueue(ReadOnlySpan<byte> payload, uint priority, in DatagramAddress destination)
+    {
+        ValidateDestination(destination);
+        return TryEnqueueCore(payload, priority, in destination);
+    }
+
+    /// <summary>Reserves the next slot and hands out its payload area (<see cref="MaxDatagramSize"/> bytes) to write in place.</summary>
+    /// <returns>False when the ring is full. Finish with <see cref="Commit(int, uint)"/> or <see cref="Commit(int, uint, in DatagramAddress)"/>.</returns>
+    public bool TryReserve(out Span<byte> payload)
+    {
+        ThrowIfDisposed();
+        if (_reserved)
+        {
+            ThrowHelper.ThrowInvalidOperation("A slot is already reserved; commit it first.");
+        }
+
+        if (!HasFreeSlot())
+        {
+            payload = default;
+            return false;
+        }
+
+        _reserved = true;
+        payload = _ring.Payload((int)_tail & _mask);
+        return true;
+    }
+
+    /// <summary>Queues the reserved slot's first <paramref name="length"/> bytes with <paramref name="priority"/> (connected sender).</summary>
+    public void Commit(int length, uint priority)
+    {
+        if (!_connected)
+        {
+            ThrowNeedsDestination();
+        }
+
+        CommitCore(length, priority, in Unsafe.NullRef<DatagramAddress>());
+    }
+
+    /// <summary>Queues the reserved slot's first <paramref name="length"/> bytes with <paramref name="priority"/> to <paramref name="destination"/>.</summary>
+    public void Commit(int length, uint priority, in DatagramAddress destination)
+    {
+        ValidateDestination(destination);
+        CommitCore(length, priority, in destination);
+    }
+
+    private bool TryEnqueueCore(ReadOnlySpan<byte> payload, uint priority, ref readonly DatagramAddress destination)
+    {
+        ThrowIfDisposed();
+        if ((uint)(payload.Length - 1) >= (uint)_maxPayload)
+        {
+            ThrowBadLength(payload.Length);
+        }
+
+        if (_reserved)
+        {
+            ThrowHelper.ThrowInvalidOperation("A slot is reserved; commit it before enqueueing another datagram.");
+        }
+
+        if (!HasFreeSlot())
+        {
+            return false;
+        }
+
+        int index = (int)_tail & _mask;
+        payload.CopyTo(_ring.Payload(index));
+        Publish(index, payload.Length, priority, in destination);
+        return true;
+    }
+
+    private void CommitCore(int length, uint priority, ref readonly DatagramAddress destination)
+    {
+        ThrowIfDisposed();
+        if (!_reserved)
+        {
+            ThrowHelper.ThrowInvalidOperation("Commit without a reserved slot; call TryReserve first.");
+        }
+
+        if ((uint)(length - 1) >= (uint)_maxPayload)
+        {
+            ThrowBadLength(length);
+        }
+
+        _reserved = false;
+        Publish((int)_tail & _mask, length, priority, in destination);
+    }
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private void Publish(int index, int length, uint priority, ref readonly DatagramAddress destination)
+    {
+        _ring.SetLength(index, length);
+        _ring.SetPriority(index, priority);
+        if (!Unsafe.IsNullRef(in destination))
+        {
+            _ring.SetDestination(index, in destination);
+        }
+
+        _tail++;
+        if (_autoFlush && _tail - _head >= _batch)
+        {
+            SendFullBatches();
+        }
+    }
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private bool HasFreeSlot()
+    {
+        if (_tail - _head <= _mask)
+        {
+            return true;
+        }
+
+        // Full: with auto-flush, give the kernel one non-blocking chance before reporting back-pressure.
+        if (_autoFlush)
+        {
+            SendFullBatches();
+        }
+
+        return _tail - _head <= _mask;
+    }
+
+    private void ValidateDestination(in DatagramAddress destination)
+    {
+        if (_connected)
+        {
+            ThrowHelper.ThrowArgument("This sender is connected to " + RemoteAddress.ToString() + "; per-datagram destinations are for unconnected senders. Nothing was queued.", nameof(destination));
+        }
+
+        if (destination.AddressFamily != _family)
+        {
+            ThrowWrongFamily(destination);
+        }
+    }
+
+    [MethodImpl(MethodImplOptions.NoInlining)]
+    private void ThrowWrongFamily(in DatagramAddress destination) =>
+        ThrowHelper.ThrowArgument("Destination " + destination.ToString() + " is not " + _family.ToString() + ", the sender's family. Nothing was queued.", nameof(destination));
+
+    [MethodImpl(MethodImplOptions.NoInlining)]
+    private void ThrowBadLength(int length)
+    {
+        if (length <= 0)
+        {
+            ThrowHelper.ThrowEmptyPayload();
+        }
+
+        ThrowHelper.ThrowPayloadTooLarge(length, _maxPayload);
+    }
+
+    [MethodImpl(MethodImplOptions.NoInlining)]
+    private static void ThrowNeedsDestination() =>
+        ThrowHelper.ThrowInvalidOperation("This sender is not connected: give each datagram a destination, or set ConnectTo. Nothing was queued.");
+}

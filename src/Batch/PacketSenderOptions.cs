@@ -1,0 +1,98 @@
+using System.Net.Sockets;
+
+namespace Perf.Batch;
+
+/// <summary>How a <see cref="PacketSender"/> is built. Read once at creation; later changes have no effect.</summary>
+public sealed class PacketSenderOptions
+{
+    /// <summary>IPv4 (default) or IPv6. Must agree with <see cref="LocalAddress"/> and <see cref="ConnectTo"/> when they are set.</summary>
+    public AddressFamily AddressFamily { get; init; } = AddressFamily.InterNetwork;
+
+    /// <summary>Local address to bind; unset binds the wildcard address with an ephemeral port.</summary>
+    public DatagramAddress LocalAddress { get; init; }
+
+    /// <summary>Connects the socket to this destination; every datagram then goes there and carries no address of its own.</summary>
+    public DatagramAddress ConnectTo { get; init; }
+
+    /// <summary>Number of slots: a power of two from 64 to 65536. Default 1024.</summary>
+    public int RingSize { get; init; } = 1024;
+
+    /// <summary>Largest payload a slot holds, 1 to 65507 bytes. Default 2048.</summary>
+    public int MaxDatagramSize { get; init; } = 2048;
+
+    /// <summary>Datagrams per sendmmsg call, 1 to 1024 (UIO_MAXIOV) and at most <see cref="RingSize"/>. Default 64.</summary>
+    public int BatchSize { get; init; } = 64;
+
+    /// <summary>
+    /// When true (default), an enqueue that completes a batch sends it at once, without waiting if the kernel pushes back.
+    /// When false, datagrams leave only on <see cref="PacketSender.Flush"/> or <see cref="PacketSender.FlushAsync"/>.
+    /// </summary>
+    public bool AutoFlush { get; init; } = true;
+
+    /// <summary>
+    /// Attach a SOL_SOCKET/SO_PRIORITY cmsg to every datagram (default). Needs Linux 6.14 or later; creation fails
+    /// clearly where the kernel refuses it. When false, datagrams take the socket's priority and the priority given
+    /// at enqueue is only recorded.
+    /// </summary>
+    public bool PerPacketPriority { get; init; } = true;
+
+    /// <summary>How long one flush waits for the kernel to accept more (EAGAIN, ENOBUFS) without any progress. Default 5 s.</summary>
+    public TimeSpan WouldBlockTimeout { get; init; } = TimeSpan.FromSeconds(5);
+
+    /// <summary>SO_SNDBUF in bytes (SO_SNDBUFFORCE when privileged); 0 keeps the kernel default.</summary>
+    public int SendBufferSize { get; init; }
+
+    /// <summary>How many failed-packet records are kept for <see cref="PacketSender.DrainFailures"/>; older ones are counted and dropped. Default 1024.</summary>
+    public int FailureLogCapacity { get; init; } = 1024;
+
+    internal const int MinRingSize = 64;
+    internal const int MaxRingSize = 65536;
+
+    internal void Validate()
+    {
+        if (AddressFamily is not (AddressFamily.InterNetwork or AddressFamily.InterNetworkV6))
+        {
+            ThrowHelper.ThrowArgument("AddressFamily must be InterNetwork or InterNetworkV6.", nameof(AddressFamily));
+        }
+
+        if (!LocalAddress.IsEmpty && LocalAddress.AddressFamily != AddressFamily)
+        {
+            ThrowHelper.ThrowArgument("LocalAddress " + LocalAddress.ToString() + " is not of AddressFamily " + AddressFamily.ToString() + ".", nameof(LocalAddress));
+        }
+
+        if (!ConnectTo.IsEmpty && ConnectTo.AddressFamily != AddressFamily)
+        {
+            ThrowHelper.ThrowArgument("ConnectTo " + ConnectTo.ToString() + " is not of AddressFamily " + AddressFamily.ToString() + ".", nameof(ConnectTo));
+        }
+
+        if (RingSize < MinRingSize || RingSize > MaxRingSize || (RingSize & (RingSize - 1)) != 0)
+        {
+            ThrowHelper.ThrowArgumentOutOfRange(nameof(RingSize), "RingSize must be a power of two from 64 to 65536.");
+        }
+
+        if (MaxDatagramSize < 1 || MaxDatagramSize > SlotLayout.MaxUdpPayload)
+        {
+            ThrowHelper.ThrowArgumentOutOfRange(nameof(MaxDatagramSize), "MaxDatagramSize must be 1 to 65507 bytes.");
+        }
+
+        if (BatchSize < 1 || BatchSize > Interop.UIO_MAXIOV || BatchSize > RingSize)
+        {
+            ThrowHelper.ThrowArgumentOutOfRange(nameof(BatchSize), "BatchSize must be 1 to 1024 and at most RingSize.");
+        }
+
+        if (WouldBlockTimeout < TimeSpan.Zero)
+        {
+            ThrowHelper.ThrowArgumentOutOfRange(nameof(WouldBlockTimeout), "WouldBlockTimeout must not be negative.");
+        }
+
+        if (SendBufferSize < 0)
+        {
+            ThrowHelper.ThrowArgumentOutOfRange(nameof(SendBufferSize), "SendBufferSize must not be negative.");
+        }
+
+        if (FailureLogCapacity < 0)
+        {
+            ThrowHelper.ThrowArgumentOutOfRange(nameof(FailureLogCapacity), "FailureLogCapacity must not be negative.");
+        }
+    }
+}

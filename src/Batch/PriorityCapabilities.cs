@@ -1,0 +1,35 @@
+namespace Perf.Batch;
+
+/// <summary>What the kernel and this process allow for per-packet priority, probed once when a sender is created.</summary>
+public sealed class PriorityCapabilities
+{
+    internal PriorityCapabilities(bool perPacketPriority, bool privilegedPriorities, int probeErrno)
+    {
+        PerPacketPriority = perPacketPriority;
+        PrivilegedPriorities = privilegedPriorities;
+        ProbeErrno = probeErrno;
+    }
+
+    /// <summary>The kernel accepts a SOL_SOCKET/SO_PRIORITY cmsg on sendmsg (Linux 6.14 and later).</summary>
+    public bool PerPacketPriority { get; }
+
+    /// <summary>
+    /// Priorities above 6 are allowed: the process has CAP_NET_ADMIN or CAP_NET_RAW in the socket's network namespace.
+    /// Without it such packets fail individually with EPERM.
+    /// </summary>
+    public bool PrivilegedPriorities { get; }
+
+    /// <summary>The errno the per-packet probe answered (0 when it was accepted; EINVAL on kernels before 6.14).</summary>
+    public int ProbeErrno { get; }
+
+    /// <summary>Whether <paramref name="priority"/> can be sent by this process.</summary>
+    public bool Allows(uint priority) => priority <= MaxUnprivilegedPriority || PrivilegedPriorities;
+
+    /// <summary>The largest priority any process may use (TC_PRIO_INTERACTIVE).</summary>
+    public const uint MaxUnprivilegedPriority = 6;
+
+    /// <inheritdoc/>
+    public override string ToString() =>
+        "per-packet priority: " + (PerPacketPriority ? "yes" : "no (" + Errno.Name(ProbeErrno) + ")") +
+        ", priorities above 6: " + (PrivilegedPriorities ? "yes" : "no (needs CAP_NET_ADMIN or CAP_NET_RAW)");
+}

@@ -1,0 +1,36 @@
+namespace Perf.Batch;
+
+/// <summary>What one flush did.</summary>
+/// <param name="Sent">Datagrams the kernel accepted.</param>
+/// <param name="Failed">Datagrams that ended with their own errno (see <see cref="PacketSender.DrainFailures"/>).</param>
+/// <param name="Pending">Datagrams still queued: non-zero only when the kernel kept pushing back past the wait bound.</param>
+public readonly record struct FlushResult(int Sent, int Failed, int Pending)
+{
+    /// <summary>True when nothing is left queued.</summary>
+    public bool Completed => Pending == 0;
+}
+
+/// <summary>A datagram that ended as failed, with the errno the kernel gave it.</summary>
+/// <param name="Sequence">The datagram's enqueue ordinal on its sender, from 0.</param>
+/// <param name="SlotIndex">The ring slot it occupied.</param>
+/// <param name="Errno">The kernel's errno, e.g. <see cref="Batch.Errno.EPERM"/>.</param>
+/// <param name="Priority">The priority it asked for.</param>
+/// <param name="Length">Its payload length.</param>
+/// <param name="Destination">Its destination; empty on a connected sender.</param>
+public readonly record struct FailedPacket(long Sequence, int SlotIndex, int Errno, uint Priority, int Length, DatagramAddress Destination);
+
+/// <summary>A snapshot of a sender's counters.</summary>
+/// <param name="Enqueued">Datagrams accepted by enqueue.</param>
+/// <param name="Sent">Datagrams the kernel accepted.</param>
+/// <param name="SentBytes">Payload bytes the kernel accepted.</param>
+/// <param name="Failed">Datagrams that ended with an errno.</param>
+/// <param name="SendCalls">sendmmsg calls made (or io_uring submissions).</param>
+/// <param name="PartialSends">Calls that sent fewer than asked and were resumed at the first unsent slot.</param>
+/// <param name="WouldBlock">Times the kernel answered EAGAIN or ENOBUFS and the sender waited or stopped.</param>
+/// <param name="FailureRecordsDropped">Failure records that fell out of the bounded log (their counts are kept).</param>
+public readonly record struct SenderStats(
+    long Enqueued, long Sent, long SentBytes, long Failed, long SendCalls, long PartialSends, long WouldBlock, long FailureRecordsDropped)
+{
+    /// <summary>Queued and not yet ended.</summary>
+    public long Pending => Enqueued - Sent - Failed;
+}

@@ -1,0 +1,33 @@
+namespace Perf.Batch;
+
+/// <summary>
+/// Byte layout of one slot's metadata block, fixed once for every ring:
+/// iovec (16) | sockaddr_storage (128) | cmsg area (96) | pad to 256.
+/// The mmsghdr of each slot lives in a separate contiguous array because sendmmsg/recvmmsg take one.
+/// </summary>
+internal static class SlotLayout
+{
+    internal const int IoVecOffset = 0;
+    internal const int SockAddrOffset = 16;
+    internal const int SockAddrStorageSize = 128;
+    internal const int CmsgOffset = SockAddrOffset + SockAddrStorageSize; // 144, 8-aligned as cmsghdr needs
+
+    /// <summary>Room for four CMSG_SPACE(4) messages: SO_PRIORITY now; SO_MARK, IP_TOS/IPV6_TCLASS, UDP_SEGMENT later.</summary>
+    internal const int CmsgAreaSize = 96;
+
+    internal const int MetaStride = 256;
+
+    /// <summary>Payload areas start on a cache line.</summary>
+    internal const int PayloadAlign = 64;
+
+    /// <summary>Largest UDP payload over IPv4: 65535 - 20 (IP) - 8 (UDP).</summary>
+    internal const int MaxUdpPayload = 65507;
+
+    /// <summary>CMSG_SPACE(4): one u32 control message (SO_PRIORITY, SO_MARK).</summary>
+    internal const int PriorityCmsgSpace = 24;
+
+    /// <summary>CMSG_LEN(4): the exact cmsg_len the kernel demands for SO_PRIORITY.</summary>
+    internal const int PriorityCmsgLen = 20;
+
+    internal static int PayloadStride(int maxPayload) => (maxPayload + PayloadAlign - 1) & ~(PayloadAlign - 1);
+}

@@ -1,0 +1,152 @@
+using System.Diagnostics;
+using System.Runtime.CompilerServices;
+using System.Runtime.InteropServices;
+
+namespace Perf.Batch;
+
+/// <summary>
+/// One native slab of <see cref="Capacity"/> slots: a contiguous mmsghdr array (what sendmmsg/recvmmsg take),
+/// then per-slot metadata (iovec, sockaddr_storage, cmsg area), then payload areas.
+/// Every pointer is carved once at construction; reuse rewrites only the fields that change.
+/// </summary>
+/// <remarks>
+/// The owner frees the slab exactly once, and only when no syscall that reads it is running
+/// (sendmmsg/recvmmsg are synchronous; the io_uring backend holds the ring until its last CQE).
+/// Not thread-safe: one owner drives it.
+/// </remarks>
+internal sealed unsafe class SlotRing : IDisposable
+{
+    private byte* _slab;
+    private Interop.MMsgHdr* _msgs;
+    private byte* _meta;
+    private byte* _payload;
+    private readonly int _payloadStride;
+
+    internal SlotRing(int capacity, int maxPayload, bool priorityCmsg)
+    {
+        Debug.Assert(capacity > 0 && maxPayload is > 0 and <= 65535, "validated by the options");
+        Capacity = capacity;
+        MaxPayload = maxPayload;
+        _payloadStride = SlotLayout.PayloadStride(maxPayload);
+        nuint msgsBytes = (nuint)capacity * (nuint)sizeof(Interop.MMsgHdr);
+        nuint metaBytes = (nuint)capacity * SlotLayout.MetaStride;
+        nuint payloadBytes = (nuint)capacity * (nuint)_payloadStride;
+        SlabBytes = msgsBytes + metaBytes + payloadBytes;
+
+        _slab = (byte*)NativeMemory.AlignedAlloc(SlabBytes, 4096);
+        NativeMemory.Clear(_slab, msgsBytes + metaBytes);
+        _msgs = (Interop.MMsgHdr*)_slab;
+        _meta = _slab + msgsBytes;
+        _payload = _meta + metaBytes;
+
+        for (int i = 0; i < capacity; i++)
+        {
+            byte* meta = _meta + ((nuint)i * SlotLayout.MetaStride);
+            var iov = (Interop.IoVec*)(meta + SlotLayout.IoVecOffset);
+            iov->Base = PayloadPtr(i);
+            iov->Length = 0;
+
+            ref Interop.MsgHdr h = ref _msgs[i].Hdr;
+            h.Iov = iov;
+            h.IovLen = 1;
+            h.Name = null;
+            h.NameLen = 0;
+            byte* cmsg = meta + SlotLayout.CmsgOffset;
+            if (priorityCmsg)
+            {
+                // The header is constant; a send rewrites only the u32 value.
+                CmsgWriter.WritePriority(cmsg, 0);
+                h.Control = cmsg;
+                h.ControlLen = SlotLayout.PriorityCmsgSpace;
+            }
+        }
+    }
+
+    ~SlotRing() => Free();
+
+    internal int Capacity { get; }
+
+    internal int MaxPayload { get; }
+
+    internal nuint SlabBytes { get; }
+
+    internal Interop.MMsgHdr* Messages => _msgs;
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    internal byte* PayloadPtr(int index) => _payload + ((nuint)index * (nuint)_payloadStride);
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    internal byte* MetaPtr(int index) => _meta + ((nuint)index * SlotLayout.MetaStride);
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    internal Span<byte> Payload(int index) => new(PayloadPtr(index), MaxPayload);
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    internal void SetLength(int index, int length) => ((Interop.IoVec*)(MetaPtr(index) + SlotLayout.IoVecOffset))->Length = (nuint)length;
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    internal int GetLength(int index) => (int)((Interop.IoVec*)(MetaPtr(index) + SlotLayout.IoVecOffset))->Length;
+
+    /// <summary>Writes the priority value into the slot's constant SO_PRIORITY cmsg.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    internal void SetPriority(int index, uint priority) => *CmsgWriter.DataU32(MetaPtr(index) + SlotLayout.CmsgOffset) = priority;
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    internal uint GetPriority(int index) => *CmsgWriter.DataU32(MetaPtr(index) + SlotLayout.CmsgOffset);
+
+    /// <summary>Points the slot's msg_name at its sockaddr area and copies <paramref name="address"/> there.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    internal void SetDestination(int index, in DatagramAddress address)
+    {
+        byte* sa = MetaPtr(index) + SlotLayout.SockAddrOffset;
+        DatagramAddress.SockAddrOf(in address).CopyTo(new Span<byte>(sa, DatagramAddress.SockAddrIn6Size));
+        ref Interop.MsgHdr h = ref _msgs[index].Hdr;
+        h.Name = sa;
+        h.NameLen = (uint)address.Length;
+    }
+
+    internal DatagramAddress GetDestination(int index)
+    {
+        ref Interop.MsgHdr h = ref _msgs[index].Hdr;
+        return h.Name == null ? default : new DatagramAddress((byte*)h.Name, (int)h.NameLen);
+    }
+
+    /// <summary>Prepares every slot for recvmmsg: name, control and iov lengths are in/out, so they are reset before each call.</summary>
+    internal void ArmForReceive(int count)
+    {
+        for (int i = 0; i < count; i++)
+        {
+            byte* meta = MetaPtr(i);
+            ref Interop.MsgHdr h = ref _msgs[i].Hdr;
+            h.Name = meta + SlotLayout.SockAddrOffset;
+            h.NameLen = SlotLayout.SockAddrStorageSize;
+            h.Control = meta + SlotLayout.CmsgOffset;
+            h.ControlLen = SlotLayout.CmsgAreaSize;
+            h.Flags = 0;
+            ((Interop.IoVec*)(meta + SlotLayout.IoVecOffset))->Length = (nuint)MaxPayload;
+            _msgs[i].Len = 0;
+        }
+    }
+
+    public void Dispose()
+    {
+        Free();
+        GC.SuppressFinalize(this);
+    }
+
+    private void Free()
+    {
+        byte* slab = _slab;
+        if (slab == null)
+        {
+            return;
+        }
+
+        // Null the derived pointers first so a late read faults at once instead of reading freed memory.
+        _msgs = null;
+        _meta = null;
+        _payload = null;
+        _slab = null;
+        NativeMemory.AlignedFree(slab);
+    }
+}

@@ -1,0 +1,140 @@
+using System.Net.Sockets;
+using System.Runtime.InteropServices;
+
+namespace Perf.Batch;
+
+/// <summary>Setup calls on a raw UDP socket; each failure throws <see cref="PerfSocketException"/> with errno and context.</summary>
+internal static unsafe class UdpSocket
+{
+    internal static SafeFdHandle Create(AddressFamily family)
+    {
+        int domain = family == AddressFamily.InterNetworkV6 ? Interop.AF_INET6 : Interop.AF_INET;
+        int fd = Interop.Sys.Socket(domain, Interop.SOCK_DGRAM | Interop.SOCK_NONBLOCK | Interop.SOCK_CLOEXEC, Interop.IPPROTO_UDP);
+        if (fd < 0)
+        {
+            ThrowHelper.ThrowSocket(family == AddressFamily.InterNetworkV6 ? "socket(AF_INET6, SOCK_DGRAM)" : "socket(AF_INET, SOCK_DGRAM)", Marshal.GetLastPInvokeError());
+        }
+
+        return new SafeFdHandle(fd);
+    }
+
+    internal static void Bind(SafeFdHandle fd, in DatagramAddress address)
+    {
+        int rc;
+        fixed (byte* sa = DatagramAddress.SockAddrOf(in address))
+        {
+            rc = Interop.Sys.Bind(fd, sa, (uint)address.Length);
+        }
+
+        if (rc != 0)
+        {
+            ThrowHelper.ThrowSocket("bind", Marshal.GetLastPInvokeError(), "Local address " + address.ToString() + ".");
+        }
+    }
+
+    internal static void Connect(SafeFdHandle fd, in DatagramAddress address)
+    {
+        int rc;
+        fixed (byte* sa = DatagramAddress.SockAddrOf(in address))
+        {
+            rc = Interop.Sys.Connect(fd, sa, (uint)address.Length);
+        }
+
+        if (rc != 0)
+        {
+            ThrowHelper.ThrowSocket("connect", Marshal.GetLastPInvokeError(), "Destination " + address.ToString() + ".");
+        }
+    }
+
+    internal static DatagramAddress GetLocalAddress(SafeFdHandle fd)
+    {
+        byte* buf = stackalloc byte[SlotLayout.SockAddrStorageSize];
+        uint len = SlotLayout.SockAddrStorageSize;
+        if (Interop.Sys.GetSockName(fd, buf, &len) != 0)
+        {
+            ThrowHelper.ThrowSocket("getsockname", Marshal.GetLastPInvokeError());
+        }
+
+        return new DatagramAddress(buf, (int)len);
+    }
+
+    internal static int TrySetInt(SafeFdHandle fd, int level, int name, int value)
+    {
+        int rc = Interop.Sys.SetSockOpt(fd, level, name, &value, sizeof(int));
+        return rc == 0 ? 0 : Marshal.GetLastPInvokeError();
+    }
+
+    internal static void SetInt(SafeFdHandle fd, int level, int name, int value, string what)
+    {
+        int errno = TrySetInt(fd, level, name, value);
+        if (errno != 0)
+        {
+            ThrowHelper.ThrowSocket("setsockopt(" + what + ")", errno);
+        }
+    }
+
+    internal static int GetInt(SafeFdHandle fd, int level, int name, string what)
+    {
+        int value = 0;
+        uint len = sizeof(int);
+        if (Interop.Sys.GetSockOpt(fd, level, name, &value, &len) != 0)
+        {
+            ThrowHelper.ThrowSocket("getsockopt(" + what + ")", Marshal.GetLastPInvokeError());
+        }
+
+        return value;
+    }
+
+    /// <summary>Sets a buffer size, past net.core.[rw]mem_max with the *FORCE variant when privileged.</summary>
+    internal static void SetBufferSize(SafeFdHandle fd, bool send, int bytes)
+    {
+        if (bytes <= 0)
+        {
+            return;
+        }
+
+        int force = send ? Interop.SO_SNDBUFFORCE : Interop.SO_RCVBUFFORCE;
+        if (TrySetInt(fd, Interop.SOL_SOCKET, force, bytes) == 0)
+        {
+            return;
+        }
+
+        SetInt(fd, Interop.SOL_SOCKET, send ? Interop.SO_SNDBUF : Interop.SO_RCVBUF, bytes, send ? "SO_SNDBUF" : "SO_RCVBUF");
+    }
+
+    /// <summary>Waits until <paramref name="fd"/> reports <paramref name="events"/> or the timeout passes; EINTR retries.</summary>
+    internal static bool Poll(SafeFdHandle fd, short events, int timeoutMs)
+    {
+        bool added = false;
+        try
+        {
+            // Safety: poll takes a raw fd; the ref keeps it from being closed and reused meanwhile.
+            fd.DangerousAddRef(ref added);
+            Interop.PollFd p;
+            p.Fd = fd.Fd;
+            p.Events = events;
+            p.REvents = 0;
+            while (true)
+            {
+                int rc = Interop.Sys.Poll(&p, 1, timeoutMs);
+                if (rc >= 0)
+                {
+                    return rc > 0;
+                }
+
+                int errno = Marshal.GetLastPInvokeError();
+                if (errno != Errno.EINTR)
+                {
+                    ThrowHelper.ThrowSocket("poll", errno);
+                }
+            }
+        }
+        finally
+        {
+            if (added)
+            {
+                fd.DangerousRelease();
+            }
+        }
+    }
+}

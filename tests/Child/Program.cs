@@ -1,0 +1,41 @@
+using System.Globalization;
+using Perf.Batch;
+
+// Usage: Perf.Tests.Child DEST PRIORITIES BATCH
+//   DEST        127.0.0.1:PORT
+//   PRIORITIES  comma-separated, one datagram each; payload = 8-byte LE sequence
+//   BATCH       sendmmsg batch size
+// Prints "caps <privileged 0|1>", one "fail <seq> <errno>" per failed datagram, then "sent <n> failed <m>".
+if (args.Length != 3)
+{
+    Console.Error.WriteLine("usage: Perf.Tests.Child DEST PRIORITIES BATCH");
+    return 2;
+}
+
+DatagramAddress dest = DatagramAddress.Parse(args[0]);
+string[] prios = args[1].Split(',');
+int batch = int.Parse(args[2], CultureInfo.InvariantCulture);
+using var sender = PacketSender.Create(new PacketSenderOptions { ConnectTo = dest, BatchSize = batch, RingSize = 1024, AutoFlush = false });
+Console.WriteLine("caps " + (sender.Capabilities.PrivilegedPriorities ? "1" : "0"));
+Span<byte> payload = stackalloc byte[8];
+for (int i = 0; i < prios.Length; i++)
+{
+    BitConverter.TryWriteBytes(payload, (long)i);
+    if (!sender.TryEnqueue(payload, uint.Parse(prios[i], CultureInfo.InvariantCulture)))
+    {
+        sender.Flush();
+        i--;
+    }
+}
+
+FlushResult r = sender.Flush();
+var failures = new FailedPacket[sender.FailureRecordCount];
+sender.DrainFailures(failures);
+foreach (FailedPacket f in failures)
+{
+    Console.WriteLine("fail " + f.Sequence.ToString(CultureInfo.InvariantCulture) + " " + f.Errno.ToString(CultureInfo.InvariantCulture));
+}
+
+SenderStats s = sender.Stats;
+Console.WriteLine("sent " + s.Sent.ToString(CultureInfo.InvariantCulture) + " failed " + s.Failed.ToString(CultureInfo.InvariantCulture) + " pending " + r.Pending.ToString(CultureInfo.InvariantCulture));
+return 0;

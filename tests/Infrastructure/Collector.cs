@@ -1,0 +1,122 @@
+using Perf.Batch;
+
+namespace Perf.Tests.Infrastructure;
+
+/// <summary>
+/// Drains a <see cref="PacketReceiver"/> on its own thread and checks every datagram: payload bytes and length, the
+/// priority carried in the payload against the one SO_RCVPRIORITY reports, arrival count and order.
+/// </summary>
+internal sealed class Collector : IDisposable
+{
+    private readonly PacketReceiver _receiver;
+    private readonly Func<long, int> _expectedLength;
+    private readonly int[] _arrivals;
+    private readonly uint[] _priorities;
+    private readonly Thread _thread;
+    private readonly List<string> _errors = [];
+    private volatile bool _stop;
+    private long _received;
+    private long _lastSeq = -1;
+
+    internal Collector(PacketReceiver receiver, int expected, Func<long, int> expectedLength)
+    {
+        _receiver = receiver;
+        _expectedLength = expectedLength;
+        _arrivals = new int[expected];
+        _priorities = new uint[expected];
+        _thread = new Thread(Run) { IsBackground = true, Name = "collector" };
+        _thread.Start();
+    }
+
+    internal long Received => Volatile.Read(ref _received);
+
+    internal int OutOfOrder { get; private set; }
+
+    internal IReadOnlyList<string> Errors
+    {
+        get
+        {
+            lock (_errors)
+            {
+                return [.. _errors];
+            }
+        }
+    }
+
+    internal int Arrivals(long seq) => _arrivals[seq];
+
+    internal uint Priority(long seq) => _priorities[seq];
+
+    /// <summary>Waits until <paramref name="count"/> datagrams arrived or <paramref name="timeout"/> passed.</summary>
+    internal bool WaitFor(long count, TimeSpan timeout)
+    {
+        long deadline = Environment.TickCount64 + (long)timeout.TotalMilliseconds;
+        while (Received < count)
+        {
+            if (Environment.TickCount64 > deadline)
+            {
+                return false;
+            }
+
+            Thread.Sleep(2);
+        }
+
+        return true;
+    }
+
+    private void Run()
+    {
+        while (!_stop)
+        {
+            int n = _receiver.Receive(50);
+            for (int i = 0; i < n; i++)
+            {
+                ReceivedDatagram d = _receiver[i];
+                string? error = TestPayload.Check(d.Payload, -1, out long seq, out uint sentPriority);
+                if (error is null && (seq < 0 || seq >= _arrivals.Length))
+                {
+                    error = "unexpected seq " + seq;
+                }
+
+                if (error is null && d.Payload.Length != _expectedLength(seq))
+                {
+                    error = "seq " + seq + ": length " + d.Payload.Length + " != " + _expectedLength(seq);
+                }
+
+                if (error is null && (!d.HasPriority || d.Priority != sentPriority))
+                {
+                    error = "seq " + seq + ": priority " + (d.HasPriority ? d.Priority.ToString("x") : "missing") + " != sent " + sentPriority.ToString("x");
+                }
+
+                if (error is not null)
+                {
+                    lock (_errors)
+                    {
+                        if (_errors.Count < 20)
+                        {
+                            _errors.Add(error);
+                        }
+                    }
+
+                    continue;
+                }
+
+                _arrivals[seq]++;
+                _priorities[seq] = d.Priority;
+                if (seq < _lastSeq)
+                {
+                    OutOfOrder++;
+                }
+
+                _lastSeq = seq;
+                Interlocked.Increment(ref _received);
+            }
+        }
+    }
+
+    public void Dispose()
+    {
+        _stop = true;
+        _thread.Join();
+    }
+}

@@ -1,0 +1,92 @@
+using System.Runtime.CompilerServices;
+using System.Runtime.InteropServices;
+using Perf.Batch;
+
+namespace Perf.Tests.Interop;
+
+using Sys = Perf.Batch.Interop;
+
+/// <summary>
+/// Pins every struct mirror and constant to the Linux LP64 ABI. x86-64 and arm64 share these layouts
+/// (both LP64, natural alignment, asm-generic socket constants), so one table serves both.
+/// </summary>
+public sealed class LayoutTests
+{
+    [Fact]
+    public void RunsOnA64BitLinuxAbiWeMirror()
+    {
+        Assert.True(OperatingSystem.IsLinux());
+        Assert.Contains(RuntimeInformation.ProcessArchitecture, new[] { Architecture.X64, Architecture.Arm64 });
+        Assert.Equal(8, IntPtr.Size);
+    }
+
+    [Fact]
+    public void IoVec() => AssertLayout<Sys.IoVec>(16, ("Base", 0), ("Length", 8));
+
+    [Fact]
+    public void MsgHdr() => AssertLayout<Sys.MsgHdr>(56,
+        ("Name", 0), ("NameLen", 8), ("Iov", 16), ("IovLen", 24), ("Control", 32), ("ControlLen", 40), ("Flags", 48));
+
+    [Fact]
+    public void MMsgHdr() => AssertLayout<Sys.MMsgHdr>(64, ("Hdr", 0), ("Len", 56));
+
+    [Fact]
+    public void CMsgHdr() => AssertLayout<Sys.CMsgHdr>(16, ("Len", 0), ("Level", 8), ("Type", 12));
+
+    [Fact]
+    public void SockAddrIn() => AssertLayout<Sys.SockAddrIn>(16, ("Family", 0), ("Port", 2), ("Addr", 4), ("Zero", 8));
+
+    [Fact]
+    public void SockAddrIn6() => AssertLayout<Sys.SockAddrIn6>(28, ("Family", 0), ("Port", 2), ("FlowInfo", 4), ("Addr", 8), ("ScopeId", 24));
+
+    [Fact]
+    public void PollFd() => AssertLayout<Sys.PollFd>(8, ("Fd", 0), ("Events", 4), ("REvents", 6));
+
+    [Fact]
+    public void TimeSpec() => AssertLayout<Sys.TimeSpec>(16, ("Sec", 0), ("NSec", 8));
+
+    [Fact]
+    public void CmsgMacros()
+    {
+        Assert.Equal(20, Sys.CMsgLen(4));   // CMSG_LEN(4): what SO_PRIORITY demands exactly
+        Assert.Equal(24, Sys.CMsgSpace(4)); // CMSG_SPACE(4)
+        Assert.Equal(24, Sys.CMsgSpace(2)); // UDP_SEGMENT's u16 still takes 24
+        Assert.Equal(SlotLayout.PriorityCmsgLen, Sys.CMsgLen(4));
+        Assert.Equal(SlotLayout.PriorityCmsgSpace, Sys.CMsgSpace(4));
+        Assert.True(SlotLayout.CmsgAreaSize >= 4 * Sys.CMsgSpace(4), "room for SO_PRIORITY, SO_MARK, IP_TOS and UDP_SEGMENT");
+        Assert.Equal(0, SlotLayout.CmsgOffset % 8);
+        Assert.True(SlotLayout.CmsgOffset + SlotLayout.CmsgAreaSize <= SlotLayout.MetaStride);
+    }
+
+    [Fact]
+    public void Constants()
+    {
+        Assert.Equal(2, Sys.AF_INET);
+        Assert.Equal(10, Sys.AF_INET6);
+        Assert.Equal(2, Sys.SOCK_DGRAM);
+        Assert.Equal(0x800, Sys.SOCK_NONBLOCK);
+        Assert.Equal(0x80000, Sys.SOCK_CLOEXEC);
+        Assert.Equal(1, Sys.SOL_SOCKET);
+        Assert.Equal(12, Sys.SO_PRIORITY);
+        Assert.Equal(36, Sys.SO_MARK);
+        Assert.Equal(82, Sys.SO_RCVPRIORITY);
+        Assert.Equal(32, Sys.SO_SNDBUFFORCE);
+        Assert.Equal(33, Sys.SO_RCVBUFFORCE);
+        Assert.Equal(103, Sys.UDP_SEGMENT);
+        Assert.Equal(0x40, Sys.MSG_DONTWAIT);
+        Assert.Equal(0x20, Sys.MSG_TRUNC);
+        Assert.Equal(4, Sys.POLLOUT);
+        Assert.Equal(1024, Sys.UIO_MAXIOV);
+    }
+
+    private static void AssertLayout<T>(int size, params (string Field, int Offset)[] fields)
+        where T : unmanaged
+    {
+        Assert.Equal(size, Unsafe.SizeOf<T>());
+        Assert.Equal(size, Marshal.SizeOf<T>());
+        foreach ((string field, int offset) in fields)
+        {
+            Assert.Equal(offset, (int)Marshal.OffsetOf<T>(field));
+        }
+    }
+}

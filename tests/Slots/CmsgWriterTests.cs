@@ -1,0 +1,48 @@
+using Perf.Batch;
+
+namespace Perf.Tests.Slots;
+
+public sealed unsafe class CmsgWriterTests
+{
+    [Fact]
+    public void PriorityCmsgIsByteExact()
+    {
+        byte* buf = stackalloc byte[32];
+        new Span<byte>(buf, 32).Fill(0xEE);
+        int used = CmsgWriter.WritePriority(buf, 0x00010010);
+        Assert.Equal(24, used);
+        byte[] expected =
+        [
+            20, 0, 0, 0, 0, 0, 0, 0,  // cmsg_len = CMSG_LEN(4), size_t LE
+            1, 0, 0, 0,               // cmsg_level = SOL_SOCKET
+            12, 0, 0, 0,              // cmsg_type = SO_PRIORITY
+            0x10, 0x00, 0x01, 0x00,   // u32 priority 0x00010010 (HTB class 1:10), LE
+            0, 0, 0, 0,               // CMSG_SPACE padding
+            0xEE, 0xEE, 0xEE, 0xEE, 0xEE, 0xEE, 0xEE, 0xEE, // untouched
+        ];
+        Assert.Equal(expected, new ReadOnlySpan<byte>(buf, 32).ToArray());
+    }
+
+    [Fact]
+    public void ReadsPriorityAmongOtherCmsgs()
+    {
+        byte* buf = stackalloc byte[72];
+        int off = CmsgWriter.WriteU32(buf, Perf.Batch.Interop.SOL_IP, Perf.Batch.Interop.IP_TOS, 0x10);
+        off += CmsgWriter.WriteU32(buf + off, Perf.Batch.Interop.SOL_SOCKET, Perf.Batch.Interop.SO_MARK, 99);
+        off += CmsgWriter.WritePriority(buf + off, 5);
+        Assert.True(CmsgWriter.TryReadPriority(buf, (nuint)off, out uint p));
+        Assert.Equal(5u, p);
+        Assert.False(CmsgWriter.TryReadPriority(buf, 48, out _)); // priority cmsg cut off
+    }
+
+    [Fact]
+    public void MalformedControlBufferIsNotRead()
+    {
+        byte* buf = stackalloc byte[24];
+        CmsgWriter.WritePriority(buf, 3);
+        ((Perf.Batch.Interop.CMsgHdr*)buf)->Len = 1000; // claims more than the buffer holds
+        Assert.False(CmsgWriter.TryReadPriority(buf, 24, out _));
+        ((Perf.Batch.Interop.CMsgHdr*)buf)->Len = 0;
+        Assert.False(CmsgWriter.TryReadPriority(buf, 24, out _));
+    }
+}
