@@ -11,8 +11,11 @@ namespace Perf.Batch;
 /// </summary>
 internal static unsafe class CapabilityProbe
 {
-    /// <summary>Test seam: when set, replaces the kernel's answer to the probe sendmsg (priority → errno).</summary>
-    internal static Func<uint, int>? TestOverride { get; set; }
+    [ThreadStatic]
+    private static Func<uint, int>? t_testOverride;
+
+    /// <summary>Test seam, per thread: when set, replaces the kernel's answer to the probe sendmsg (priority → errno).</summary>
+    internal static Func<uint, int>? TestOverride { get => t_testOverride; set => t_testOverride = value; }
 
     internal static PriorityCapabilities Probe()
     {
