@@ -1,0 +1,192 @@
+using System.CommandLine;
+using System.Net;
+using System.Net.Sockets;
+using Perf.Batch;
+
+namespace Perf.LoadGen;
+
+/// <summary>perfgen's command line. Exit codes: 0 success, 1 the run failed its checks, 2 bad input or setup error.</summary>
+internal static class Cli
+{
+    internal const int Ok = 0;
+    internal const int CheckFailed = 1;
+    internal const int BadInput = 2;
+
+    private static readonly Option<string?> s_dest = new("--dest") { Description = "Destination HOST:PORT", HelpName = "HOST:PORT" };
+    private static readonly Option<string?> s_rate = new("--rate") { Description = "Packets/s (N, Nk, NM) or bits/s of IP packets (Nbps, Nkbps, NMbps, NGbps); unlimited when absent" };
+    private static readonly Option<string?> s_duration = new("--duration") { Description = "How long to run, e.g. 10s, 500ms" };
+    private static readonly Option<string?> s_count = new("--count") { Description = "How many datagrams to send (or receive)" };
+    private static readonly Option<string> s_size = new("--size") { Description = "Datagram size in bytes, or a range MIN-MAX (32 to 65507)", DefaultValueFactory = _ => "64" };
+    private static readonly Option<string> s_priorities = new("--priorities") { Description = "VALUE[:WEIGHT],… e.g. \"0:50,3:30,6:20\" or \"0x10010:1\" (HTB class 1:10)", DefaultValueFactory = _ => "0,1,2,3,4,5,6" };
+    private static readonly Option<string> s_backend = new("--backend") { Description = "sendmmsg, uring or auto", DefaultValueFactory = _ => "auto" };
+    private static readonly Option<string> s_batch = new("--batch") { Description = "Datagrams per sendmmsg (1 to 1024)", DefaultValueFactory = _ => "64" };
+    private static readonly Option<string> s_threads = new("--threads") { Description = "Sender threads, one sender and ring each", DefaultValueFactory = _ => "1" };
+    private static readonly Option<bool> s_connect = new("--connect") { Description = "connect() the socket to the destination" };
+    private static readonly Option<string?> s_bind = new("--bind") { Description = "Local ADDR:PORT to bind" };
+    private static readonly Option<bool> s_ipv6 = new("--ipv6") { Description = "Use IPv6 (localhost becomes ::1)" };
+    private static readonly Option<string> s_interval = new("--interval") { Description = "Live table interval", DefaultValueFactory = _ => "1s" };
+    private static readonly Option<string?> s_json = new("--json") { Description = "Write the final report as JSON to FILE (- for stdout)", HelpName = "FILE" };
+    private static readonly Option<bool> s_quiet = new("--quiet") { Description = "No live table or summary" };
+    private static readonly Option<string?> s_listen = new("--listen") { Description = "HOST:PORT to receive on", HelpName = "HOST:PORT" };
+    private static readonly Option<string> s_idle = new("--idle") { Description = "Stop after this long without datagrams (once some arrived)", DefaultValueFactory = _ => "2s" };
+    private static readonly Option<string> s_classes = new("--classes") { Description = "HTB classes MAJOR:MINOR[=RATE],…; each class id is also the priority that selects it", DefaultValueFactory = _ => "1:10=10mbit,1:20=50mbit,1:30" };
+
+    internal static int Run(string[] args)
+    {
+        RootCommand root = Build();
+        ParseResult parse = root.Parse(args);
+        if (parse.Errors.Count > 0)
+        {
+            Console.Error.WriteLine("perfgen: " + parse.Errors[0].Message);
+            return BadInput;
+        }
+
+        try
+        {
+            return parse.Invoke();
+        }
+        catch (Exception e) when (e is FormatException or ArgumentException)
+        {
+            Console.Error.WriteLine("perfgen: " + e.Message);
+            return BadInput;
+        }
+        catch (PerfSocketException e)
+        {
+            Console.Error.WriteLine("perfgen: " + e.Message);
+            return BadInput;
+        }
+    }
+
+    private static RootCommand Build()
+    {
+        var root = new RootCommand(
+            "perfgen: UDP load with a per-datagram skb->priority. With no command: 5 s to an embedded loopback sink, " +
+            "priorities 0-6, 64-byte datagrams, then every packet's priority is verified.");
+        root.Options.Add(s_duration);
+        root.Options.Add(s_json);
+        root.Options.Add(s_quiet);
+        root.SetAction(p => Jobs.Selftest(Opt(p, s_duration) is { } d ? Parsers.ParseDuration(d) : TimeSpan.FromSeconds(5), p.GetValue(s_json), p.GetValue(s_quiet)));
+
+        var send = new Command("send", "Send a priority mix to HOST:PORT");
+        foreach (Option o in new Option[] { s_dest, s_rate, s_duration, s_count, s_size, s_priorities, s_backend, s_batch, s_threads, s_connect, s_bind, s_ipv6, s_interval, s_json, s_quiet })
+        {
+            send.Options.Add(o);
+        }
+
+        send.SetAction(p => Jobs.Send(ReadSend(p), Parsers.ParseDuration(p.GetValue(s_interval)!), p.GetValue(s_json), p.GetValue(s_quiet)));
+        root.Subcommands.Add(send);
+
+        var sink = new Command("sink", "Receive perfgen datagrams and verify priority, loss, order and duplicates");
+        foreach (Option o in new Option[] { s_listen, s_duration, s_count, s_idle, s_json, s_quiet })
+        {
+            sink.Options.Add(o);
+        }
+
+        sink.SetAction(p => Jobs.Sink(ReadSink(p), p.GetValue(s_json), p.GetValue(s_quiet)));
+        root.Subcommands.Add(sink);
+
+        var qdisc = new Command("qdisc-test", "Build a namespace pair with HTB on the sending veth, send one priority per class, and compare HTB's counters (needs root)");
+        foreach (Option o in new Option[] { s_classes, s_count, s_size, s_json, s_quiet })
+        {
+            qdisc.Options.Add(o);
+        }
+
+        qdisc.SetAction(p => QdiscTest.Run(
+            Parsers.ParseClasses(p.GetValue(s_classes)!),
+            Opt(p, s_count) is { } c ? ParseCount(c) : 3000,
+            Parsers.ParseSize(p.GetValue(s_size)!),
+            p.GetValue(s_json),
+            p.GetValue(s_quiet)));
+        root.Subcommands.Add(qdisc);
+        return root;
+    }
+
+    private static string? Opt(ParseResult p, Option<string?> o) => p.GetValue(o);
+
+    internal static SendSettings ReadSend(ParseResult p)
+    {
+        bool ipv6 = p.GetValue(s_ipv6);
+        string dest = p.GetValue(s_dest) ?? throw new FormatException("send needs --dest HOST:PORT");
+        DatagramAddress d = ParseAddress(dest, ipv6, "--dest");
+        (int min, int max) = Parsers.ParseSize(p.GetValue(s_size)!);
+        string backend = p.GetValue(s_backend)!;
+        if (backend is not ("auto" or "sendmmsg" or "uring"))
+        {
+            throw new FormatException("bad --backend '" + backend + "': sendmmsg, uring or auto");
+        }
+
+        if (backend == "uring")
+        {
+            throw new FormatException("--backend uring: the io_uring backend is not part of this build yet; use sendmmsg or auto");
+        }
+
+        int batch = ParseInt(p.GetValue(s_batch)!, "--batch", 1, 1024);
+        int threads = ParseInt(p.GetValue(s_threads)!, "--threads", 1, 256);
+        string? duration = p.GetValue(s_duration);
+        string? count = p.GetValue(s_count);
+        if (duration is not null && count is not null)
+        {
+            throw new FormatException("give --duration or --count, not both");
+        }
+
+        return new SendSettings
+        {
+            Destination = d,
+            Rate = p.GetValue(s_rate) is { } r ? Parsers.ParseRate(r) : Rate.Unlimited,
+            Duration = duration is not null ? Parsers.ParseDuration(duration) : count is null ? TimeSpan.FromSeconds(10) : null,
+            Count = count is not null ? ParseCount(count) : null,
+            MinSize = min,
+            MaxSize = max,
+            Priorities = Parsers.ParsePriorities(p.GetValue(s_priorities)!),
+            Backend = backend,
+            Batch = batch,
+            Threads = threads,
+            Connect = p.GetValue(s_connect),
+            Bind = p.GetValue(s_bind) is { } b ? ParseAddress(b, ipv6, "--bind") : default,
+        };
+    }
+
+    private static SinkSettings ReadSink(ParseResult p)
+    {
+        string listen = p.GetValue(s_listen) ?? throw new FormatException("sink needs --listen HOST:PORT");
+        return new SinkSettings
+        {
+            Listen = ParseAddress(listen, ipv6: false, "--listen"),
+            Duration = p.GetValue(s_duration) is { } d ? Parsers.ParseDuration(d) : null,
+            Count = p.GetValue(s_count) is { } c ? ParseCount(c) : null,
+            Idle = Parsers.ParseDuration(p.GetValue(s_idle)!),
+        };
+    }
+
+    private static DatagramAddress ParseAddress(string text, bool ipv6, string option)
+    {
+        if (ipv6 && text.StartsWith("localhost:", StringComparison.Ordinal))
+        {
+            text = "[::1]" + text["localhost".Length..];
+        }
+
+        if (!DatagramAddress.TryParse(text, out DatagramAddress a))
+        {
+            throw new FormatException("bad " + option + " '" + text + "': use HOST:PORT, IPv6 as [ADDR]:PORT");
+        }
+
+        if (ipv6 && a.AddressFamily != AddressFamily.InterNetworkV6)
+        {
+            throw new FormatException(option + " " + a + " is not IPv6 but --ipv6 was given");
+        }
+
+        return a;
+    }
+
+    private static long ParseCount(string text) =>
+        long.TryParse(text, System.Globalization.NumberStyles.None, System.Globalization.CultureInfo.InvariantCulture, out long n) && n > 0
+            ? n
+            : throw new FormatException("bad count '" + text + "': a positive whole number");
+
+    private static int ParseInt(string text, string option, int min, int max) =>
+        int.TryParse(text, System.Globalization.NumberStyles.None, System.Globalization.CultureInfo.InvariantCulture, out int n) && n >= min && n <= max
+            ? n
+            : throw new FormatException("bad " + option + " '" + text + "': a whole number from " + min + " to " + max);
+
+    internal static IPAddress LoopbackFor(AddressFamily family) => family == AddressFamily.InterNetworkV6 ? IPAddress.IPv6Loopback : IPAddress.Loopback;
+}

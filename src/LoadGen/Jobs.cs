@@ -1,0 +1,176 @@
+using System.Net.Sockets;
+using System.Runtime.InteropServices;
+using Perf.Batch;
+
+namespace Perf.LoadGen;
+
+/// <summary>The runs behind perfgen's commands.</summary>
+internal static class Jobs
+{
+    /// <summary>perfgen with no command: send to an embedded loopback sink, then verify every packet.</summary>
+    internal static int Selftest(TimeSpan duration, string? json, bool quiet)
+    {
+        var report = new Report(quiet, humanToStderr: json == "-");
+        using var sink = new SinkJob(new SinkSettings { Listen = new DatagramAddress(System.Net.IPAddress.Loopback, 0), Idle = TimeSpan.FromSeconds(1) });
+        var sinkThread = new Thread(sink.Run) { Name = "perfgen sink", IsBackground = true };
+        sinkThread.Start();
+        var settings = new SendSettings { Destination = sink.LocalAddress, Duration = duration, Connect = true };
+        report.Line("perfgen: " + duration.TotalSeconds + " s to the embedded sink at " + sink.LocalAddress + ", priorities 0-6, 64-byte datagrams");
+        SendTotals? totals = SendCore(settings, TimeSpan.FromSeconds(1), report, out int code);
+        if (totals is null)
+        {
+            sink.Stop();
+            sinkThread.Join();
+            return code;
+        }
+
+        // The sink stops once nothing has arrived for a second.
+        sinkThread.Join();
+        report.SinkSummary(sink);
+        var problems = new List<string>();
+        if (sink.Received != totals.Packets)
+        {
+            problems.Add("received " + sink.Received + " of " + totals.Packets + " sent");
+        }
+
+        foreach ((uint p, long packets, _) in totals.PerPriority)
+        {
+            long got = sink.PerPriority.GetValueOrDefault(p);
+            if (got != packets)
+            {
+                problems.Add("priority " + Report.FormatPriority(p) + ": received " + got + " of " + packets);
+            }
+        }
+
+        AddSinkProblems(sink, problems);
+        if (totals.Failed > 0)
+        {
+            problems.Add(totals.Failed + " datagrams failed to send");
+        }
+
+        if (json is not null)
+        {
+            Report.WriteJson(json, "selftest", totals, sink, w => w.WriteBoolean("pass", problems.Count == 0));
+        }
+
+        foreach (string problem in problems)
+        {
+            report.Error("FAIL: " + problem);
+        }
+
+        report.Line(problems.Count == 0
+            ? "[green]PASS[/]: every one of " + totals.Packets.ToString("N0", System.Globalization.CultureInfo.InvariantCulture) + " datagrams arrived once, with the priority it was sent with"
+            : "[red]FAIL[/]");
+        return problems.Count == 0 ? Cli.Ok : Cli.CheckFailed;
+    }
+
+    internal static int Send(SendSettings settings, TimeSpan interval, string? json, bool quiet)
+    {
+        var report = new Report(quiet, humanToStderr: json == "-");
+        SendTotals? totals = SendCore(settings, interval, report, out int code);
+        if (totals is not null && json is not null)
+        {
+            Report.WriteJson(json, "send", totals, sink: null);
+        }
+
+        return code;
+    }
+
+    internal static int Sink(SinkSettings settings, string? json, bool quiet)
+    {
+        var report = new Report(quiet, humanToStderr: json == "-");
+        using var sink = new SinkJob(settings);
+        report.Line("perfgen sink: listening on " + sink.LocalAddress);
+        using PosixSignalRegistration sigint = PosixSignalRegistration.Create(PosixSignal.SIGINT, c => { c.Cancel = true; sink.Stop(); });
+        using PosixSignalRegistration sigterm = PosixSignalRegistration.Create(PosixSignal.SIGTERM, c => { c.Cancel = true; sink.Stop(); });
+        sink.Run();
+        report.SinkSummary(sink);
+        if (json is not null)
+        {
+            Report.WriteJson(json, "sink", send: null, sink);
+        }
+
+        var problems = new List<string>();
+        AddSinkProblems(sink, problems);
+        return problems.Count == 0 ? Cli.Ok : Cli.CheckFailed;
+    }
+
+    internal static void AddSinkProblems(SinkJob sink, List<string> problems, bool checkPriority = true)
+    {
+        if (checkPriority && sink.Mismatched > 0)
+        {
+            problems.Add(sink.Mismatched + " datagrams arrived with another priority than they were sent with");
+        }
+
+        if (checkPriority && sink.MissingPriority > 0)
+        {
+            problems.Add(sink.MissingPriority + " datagrams arrived without a priority cmsg");
+        }
+
+        if (sink.Lost > 0)
+        {
+            problems.Add(sink.Lost + " datagrams lost (sequence gaps)");
+        }
+
+        if (sink.Duplicates > 0)
+        {
+            problems.Add(sink.Duplicates + " duplicates");
+        }
+
+        if (sink.Malformed > 0)
+        {
+            problems.Add(sink.Malformed + " datagrams without a perfgen header");
+        }
+    }
+
+    /// <summary>Prepares, checks privileges, runs with a live table, and totals a send. Null (with an exit code) when it could not start.</summary>
+    internal static SendTotals? SendCore(SendSettings settings, TimeSpan interval, Report report, out int code) =>
+        SendCoreWith(new SendJob(settings), settings, interval, report, out code);
+
+    internal static SendTotals? SendCoreWith(SendJob job, SendSettings settings, TimeSpan interval, Report report, out int code)
+    {
+        try
+        {
+            job.Prepare();
+            PriorityCapabilities caps = job.Capabilities!;
+            foreach (uint p in job.DistinctPriorities)
+            {
+                if (!caps.Allows(p))
+                {
+                    report.Error("priority " + Report.FormatPriority(p) + " needs CAP_NET_ADMIN or CAP_NET_RAW, which this process lacks (0-6 are open to anyone); nothing was sent");
+                    job.DisposeSenders();
+                    code = Cli.BadInput;
+                    return null;
+                }
+            }
+        }
+        catch (PerfSocketException e)
+        {
+            job.DisposeSenders();
+            report.Error(e.Message);
+            code = Cli.BadInput;
+            return null;
+        }
+
+        PerfMetrics.Watch(job);
+        using PosixSignalRegistration sigint = PosixSignalRegistration.Create(PosixSignal.SIGINT, c => { c.Cancel = true; job.Stop(); });
+        using PosixSignalRegistration sigterm = PosixSignalRegistration.Create(PosixSignal.SIGTERM, c => { c.Cancel = true; job.Stop(); });
+        var gcBefore = (GC.CollectionCount(0), GC.CollectionCount(1), GC.CollectionCount(2));
+        report.LiveHeader();
+        TimeSpan elapsed;
+        try
+        {
+            elapsed = job.Run(now => report.LiveRow(now, job), interval);
+        }
+        finally
+        {
+            job.DisposeSenders();
+        }
+
+        int ipOverhead = settings.Destination.AddressFamily == AddressFamily.InterNetworkV6 ? 48 : 28;
+        SendTotals totals = SendTotals.From(job, elapsed, ipOverhead, gcBefore);
+        report.SendSummary(totals);
+        code = Cli.Ok;
+        return totals;
+    }
+}

@@ -1,0 +1,42 @@
+using System.Buffers.Binary;
+
+namespace Perf.LoadGen;
+
+/// <summary>
+/// The 32-byte little-endian header every perfgen datagram starts with, so any receiver can verify it:
+/// magic "PRF1" | flow id u32 | sequence u64 | requested priority u32 | reserved u32 | send time ns (CLOCK_MONOTONIC) u64.
+/// </summary>
+internal static class PacketHeader
+{
+    internal const uint Magic = 0x31465250; // the bytes "PRF1"
+    internal const int Size = 32;
+
+    internal static void Write(Span<byte> dst, uint flow, ulong seq, uint priority, ulong timeNs)
+    {
+        BinaryPrimitives.WriteUInt32LittleEndian(dst, Magic);
+        BinaryPrimitives.WriteUInt32LittleEndian(dst[4..], flow);
+        BinaryPrimitives.WriteUInt64LittleEndian(dst[8..], seq);
+        BinaryPrimitives.WriteUInt32LittleEndian(dst[16..], priority);
+        BinaryPrimitives.WriteUInt32LittleEndian(dst[20..], 0);
+        BinaryPrimitives.WriteUInt64LittleEndian(dst[24..], timeNs);
+    }
+
+    internal static bool TryRead(ReadOnlySpan<byte> src, out uint flow, out ulong seq, out uint priority)
+    {
+        if (src.Length < Size || BinaryPrimitives.ReadUInt32LittleEndian(src) != Magic)
+        {
+            flow = 0;
+            seq = 0;
+            priority = 0;
+            return false;
+        }
+
+        flow = BinaryPrimitives.ReadUInt32LittleEndian(src[4..]);
+        seq = BinaryPrimitives.ReadUInt64LittleEndian(src[8..]);
+        priority = BinaryPrimitives.ReadUInt32LittleEndian(src[16..]);
+        return true;
+    }
+
+    /// <summary>CLOCK_MONOTONIC in ns: Stopwatch on Linux reads clock_gettime(CLOCK_MONOTONIC) at 1 ns resolution.</summary>
+    internal static ulong MonotonicNs() => (ulong)System.Diagnostics.Stopwatch.GetTimestamp();
+}

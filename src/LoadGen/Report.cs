@@ -1,0 +1,313 @@
+using System.Diagnostics.Metrics;
+using System.Globalization;
+using System.Text.Json;
+using Perf.Batch;
+using Spectre.Console;
+
+namespace Perf.LoadGen;
+
+/// <summary>Totals of a send run, gathered from every sender thread once it has finished.</summary>
+internal sealed class SendTotals
+{
+    internal required string Backend { get; init; }
+    internal required int Threads { get; init; }
+    internal required TimeSpan Elapsed { get; init; }
+    internal required int IpOverhead { get; init; }
+    internal required List<(uint Priority, long Packets, long Bytes)> PerPriority { get; init; }
+    internal required List<(int Errno, long Count)> Failures { get; init; }
+    internal long Packets { get; init; }
+    internal long Bytes { get; init; }
+    internal long Failed { get; init; }
+    internal long SendCalls { get; init; }
+    internal long PartialSends { get; init; }
+    internal long WouldBlock { get; init; }
+    internal long AllocatedBytes { get; init; }
+    internal int Gen0 { get; init; }
+    internal int Gen1 { get; init; }
+    internal int Gen2 { get; init; }
+
+    internal double Pps => Packets / Elapsed.TotalSeconds;
+
+    /// <summary>Bits per second over whole IP packets (payload + UDP + IP headers), the unit of --rate …bps.</summary>
+    internal double Bps => (Bytes + (Packets * (double)IpOverhead)) * 8 / Elapsed.TotalSeconds;
+
+    internal static SendTotals From(SendJob job, TimeSpan elapsed, int ipOverhead, (int G0, int G1, int G2) gcBefore)
+    {
+        var perPriority = new List<(uint, long, long)>();
+        long packets = 0, bytes = 0;
+        foreach (uint p in job.DistinctPriorities)
+        {
+            long pk = 0, by = 0;
+            foreach (FlowState f in job.Flows)
+            {
+                (long a, long b) = f.Sent(p);
+                pk += a;
+                by += b;
+            }
+
+            perPriority.Add((p, pk, by));
+            packets += pk;
+            bytes += by;
+        }
+
+        var failures = new List<(int, long)>();
+        for (int errno = 1; errno < 256; errno++)
+        {
+            long n = job.Flows.Sum(f => f.Sender.GetFailureCount(errno));
+            if (n > 0)
+            {
+                failures.Add((errno, n));
+            }
+        }
+
+        return new SendTotals
+        {
+            Backend = job.BackendName,
+            Threads = job.Flows.Length,
+            Elapsed = elapsed,
+            IpOverhead = ipOverhead,
+            PerPriority = perPriority,
+            Failures = failures,
+            Packets = packets,
+            Bytes = bytes,
+            Failed = job.Flows.Sum(f => f.Sender.Stats.Failed),
+            SendCalls = job.Flows.Sum(f => f.Sender.Stats.SendCalls),
+            PartialSends = job.Flows.Sum(f => f.Sender.Stats.PartialSends),
+            WouldBlock = job.Flows.Sum(f => f.Sender.Stats.WouldBlock),
+            AllocatedBytes = job.Flows.Sum(f => f.AllocatedBytes),
+            Gen0 = GC.CollectionCount(0) - gcBefore.G0,
+            Gen1 = GC.CollectionCount(1) - gcBefore.G1,
+            Gen2 = GC.CollectionCount(2) - gcBefore.G2,
+        };
+    }
+}
+
+/// <summary>Human output (live rows and summary tables) and the JSON report.</summary>
+internal sealed class Report
+{
+    private readonly IAnsiConsole _console;
+    private readonly bool _quiet;
+    private readonly TextWriter _errors;
+    private long _lastPackets;
+    private long _lastBytes;
+    private TimeSpan _lastTime;
+
+    internal Report(bool quiet, bool humanToStderr)
+    {
+        _quiet = quiet;
+        _console = AnsiConsole.Create(new AnsiConsoleSettings { Out = new AnsiConsoleOutput(humanToStderr ? System.Console.Error : System.Console.Out) });
+        _errors = System.Console.Error;
+        if (System.Console.IsOutputRedirected || humanToStderr)
+        {
+            _console.Profile.Width = 160; // logs and pipes: no wrapping at 80 columns
+        }
+    }
+
+    internal IAnsiConsole Console => _console;
+
+    internal void Line(string markup)
+    {
+        if (!_quiet)
+        {
+            _console.MarkupLine(markup);
+        }
+    }
+
+    internal void Error(string message) => _errors.WriteLine("perfgen: " + message);
+
+    internal void LiveHeader()
+    {
+        Line("[bold]    time        pps       Mbit/s          sent   failed  would-block[/]");
+    }
+
+    /// <summary>One live row. Counters are read racily from the sender threads; they only grow.</summary>
+    internal void LiveRow(TimeSpan now, SendJob job)
+    {
+        long packets = 0, bytes = 0, failed = 0, wouldBlock = 0;
+        foreach (FlowState f in job.Flows)
+        {
+            SenderStats s = f.Sender.Stats;
+            packets += s.Sent;
+            bytes += s.SentBytes;
+            failed += s.Failed;
+            wouldBlock += s.WouldBlock;
+        }
+
+        double dt = (now - _lastTime).TotalSeconds;
+        double pps = (packets - _lastPackets) / dt;
+        double mbps = (bytes - _lastBytes) * 8 / dt / 1e6;
+        _lastPackets = packets;
+        _lastBytes = bytes;
+        _lastTime = now;
+        Line(string.Format(CultureInfo.InvariantCulture, "{0,7:0.0}s {1,10:N0} {2,12:0.00} {3,13:N0} {4,8:N0} {5,12:N0}", now.TotalSeconds, pps, mbps, packets, failed, wouldBlock));
+    }
+
+    internal void SendSummary(SendTotals t)
+    {
+        if (_quiet)
+        {
+            return;
+        }
+
+        var table = new Table().Title("sent by priority").AddColumn("priority").AddColumn(new TableColumn("packets").RightAligned()).AddColumn(new TableColumn("bytes").RightAligned()).AddColumn(new TableColumn("share").RightAligned());
+        foreach ((uint p, long pk, long by) in t.PerPriority)
+        {
+            table.AddRow(FormatPriority(p), pk.ToString("N0", CultureInfo.InvariantCulture), by.ToString("N0", CultureInfo.InvariantCulture),
+                (t.Packets == 0 ? 0 : 100.0 * pk / t.Packets).ToString("0.0", CultureInfo.InvariantCulture) + "%");
+        }
+
+        _console.Write(table);
+        _console.MarkupLine(string.Format(CultureInfo.InvariantCulture,
+            "backend [bold]{0}[/], {1} thread(s), {2:0.00}s: [bold]{3:N0}[/] pps, {4:0.00} Mbit/s (IP), {5:N0} sent, {6:N0} failed",
+            t.Backend, t.Threads, t.Elapsed.TotalSeconds, t.Pps, t.Bps / 1e6, t.Packets, t.Failed));
+        _console.MarkupLine(string.Format(CultureInfo.InvariantCulture,
+            "batches {0:N0} (partial {1:N0}), would-block waits {2:N0}, GC collections {3}/{4}/{5}, steady-state allocated {6:N0} B",
+            t.SendCalls, t.PartialSends, t.WouldBlock, t.Gen0, t.Gen1, t.Gen2, t.AllocatedBytes));
+        foreach ((int errno, long n) in t.Failures)
+        {
+            _console.MarkupLine(string.Format(CultureInfo.InvariantCulture, "[red]failed {0}: {1:N0}[/]", Errno.Name(errno), n));
+        }
+    }
+
+    internal void SinkSummary(SinkJob sink)
+    {
+        if (_quiet)
+        {
+            return;
+        }
+
+        var table = new Table().Title("received by priority (SO_RCVPRIORITY)").AddColumn("priority").AddColumn(new TableColumn("packets").RightAligned()).AddColumn(new TableColumn("bytes").RightAligned());
+        foreach (KeyValuePair<uint, long> kv in sink.PerPriority.OrderBy(kv => kv.Key))
+        {
+            table.AddRow(FormatPriority(kv.Key), kv.Value.ToString("N0", CultureInfo.InvariantCulture), sink.PerPriorityBytes[kv.Key].ToString("N0", CultureInfo.InvariantCulture));
+        }
+
+        _console.Write(table);
+        _console.MarkupLine(string.Format(CultureInfo.InvariantCulture,
+            "received {0:N0}: priority mismatches {1:N0}, lost {2:N0}, reordered {3:N0}, duplicates {4:N0}, malformed {5:N0}, no priority {6:N0}",
+            sink.Received, sink.Mismatched, sink.Lost, sink.Reordered, sink.Duplicates, sink.Malformed, sink.MissingPriority));
+    }
+
+    internal static string FormatPriority(uint p) =>
+        p <= 0xFFFF ? p.ToString(CultureInfo.InvariantCulture) : "0x" + p.ToString("x", CultureInfo.InvariantCulture) + " (" + (p >> 16).ToString("x", CultureInfo.InvariantCulture) + ":" + (p & 0xFFFF).ToString("x", CultureInfo.InvariantCulture) + ")";
+
+    /// <summary>Writes the JSON report to a file, or stdout for "-".</summary>
+    internal static void WriteJson(string path, string command, SendTotals? send, SinkJob? sink, Action<Utf8JsonWriter>? extra = null)
+    {
+        using Stream stream = path == "-" ? System.Console.OpenStandardOutput() : File.Create(path);
+        using (var w = new Utf8JsonWriter(stream, new JsonWriterOptions { Indented = true }))
+        {
+            w.WriteStartObject();
+            w.WriteString("command", command);
+            if (send is not null)
+            {
+                w.WriteStartObject("send");
+                w.WriteString("backend", send.Backend);
+                w.WriteNumber("threads", send.Threads);
+                w.WriteNumber("elapsed_s", send.Elapsed.TotalSeconds);
+                w.WriteNumber("packets", send.Packets);
+                w.WriteNumber("bytes", send.Bytes);
+                w.WriteNumber("failed", send.Failed);
+                w.WriteNumber("pps", send.Pps);
+                w.WriteNumber("bps", send.Bps);
+                w.WriteNumber("batches", send.SendCalls);
+                w.WriteNumber("partial_batches", send.PartialSends);
+                w.WriteNumber("would_block", send.WouldBlock);
+                w.WriteStartObject("failures_by_errno");
+                foreach ((int errno, long n) in send.Failures)
+                {
+                    w.WriteNumber(Errno.Name(errno), n);
+                }
+
+                w.WriteEndObject();
+                w.WriteStartArray("per_priority");
+                foreach ((uint p, long pk, long by) in send.PerPriority)
+                {
+                    w.WriteStartObject();
+                    w.WriteNumber("priority", p);
+                    w.WriteNumber("packets", pk);
+                    w.WriteNumber("bytes", by);
+                    w.WriteEndObject();
+                }
+
+                w.WriteEndArray();
+                w.WriteStartObject("gc");
+                w.WriteNumber("gen0", send.Gen0);
+                w.WriteNumber("gen1", send.Gen1);
+                w.WriteNumber("gen2", send.Gen2);
+                w.WriteNumber("allocated_bytes", send.AllocatedBytes);
+                w.WriteEndObject();
+                w.WriteEndObject();
+            }
+
+            if (sink is not null)
+            {
+                w.WriteStartObject("sink");
+                w.WriteNumber("received", sink.Received);
+                w.WriteNumber("bytes", sink.Bytes);
+                w.WriteNumber("priority_mismatches", sink.Mismatched);
+                w.WriteNumber("lost", sink.Lost);
+                w.WriteNumber("reordered", sink.Reordered);
+                w.WriteNumber("duplicates", sink.Duplicates);
+                w.WriteNumber("malformed", sink.Malformed);
+                w.WriteNumber("missing_priority", sink.MissingPriority);
+                w.WriteStartArray("per_priority");
+                foreach (KeyValuePair<uint, long> kv in sink.PerPriority.OrderBy(kv => kv.Key))
+                {
+                    w.WriteStartObject();
+                    w.WriteNumber("priority", kv.Key);
+                    w.WriteNumber("packets", kv.Value);
+                    w.WriteNumber("bytes", sink.PerPriorityBytes[kv.Key]);
+                    w.WriteEndObject();
+                }
+
+                w.WriteEndArray();
+                w.WriteEndObject();
+            }
+
+            extra?.Invoke(w);
+            w.WriteEndObject();
+        }
+
+        if (path == "-")
+        {
+            stream.WriteByte((byte)'\n');
+        }
+    }
+}
+
+/// <summary>The "Perf" meter, so dotnet-counters and OpenTelemetry can watch a long run.</summary>
+internal static class PerfMetrics
+{
+    private static readonly Meter s_meter = new("Perf");
+    private static SendJob? s_job;
+
+    static PerfMetrics()
+    {
+        s_meter.CreateObservableCounter("perf.packets.sent", () => Sum(s => s.Sent), "{packet}", "Datagrams the kernel accepted");
+        s_meter.CreateObservableCounter("perf.bytes.sent", () => Sum(s => s.SentBytes), "By", "Payload bytes the kernel accepted");
+        s_meter.CreateObservableCounter("perf.packets.failed", () => Sum(s => s.Failed), "{packet}", "Datagrams that failed with an errno");
+    }
+
+    internal static void Watch(SendJob job) => s_job = job;
+
+    private static long Sum(Func<SenderStats, long> pick)
+    {
+        SendJob? job = s_job;
+        if (job is null)
+        {
+            return 0;
+        }
+
+        long total = 0;
+        foreach (FlowState f in job.Flows)
+        {
+            if (f is not null)
+            {
+                total += pick(f.Sender.Stats);
+            }
+        }
+
+        return total;
+    }
+}

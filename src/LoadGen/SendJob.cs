@@ -1,0 +1,357 @@
+using System.Diagnostics;
+using System.Net.Sockets;
+using Perf.Batch;
+
+namespace Perf.LoadGen;
+
+/// <summary>What a send run is asked to do. Built once from the command line.</summary>
+internal sealed record SendSettings
+{
+    public required DatagramAddress Destination { get; init; }
+    public Rate Rate { get; init; } = Rate.Unlimited;
+    public TimeSpan? Duration { get; init; }
+    public long? Count { get; init; }
+    public int MinSize { get; init; } = 64;
+    public int MaxSize { get; init; } = 64;
+    public WeightedPriority[] Priorities { get; init; } = Defaults.Priorities;
+    public string Backend { get; init; } = "auto";
+    public int Batch { get; init; } = 64;
+    public int Threads { get; init; } = 1;
+    public bool Connect { get; init; }
+    public DatagramAddress Bind { get; init; }
+
+    /// <summary>Network namespace to create the sockets in (qdisc-test); null for the current one.</summary>
+    public string? Namespace { get; init; }
+}
+
+internal static class Defaults
+{
+    internal static readonly WeightedPriority[] Priorities = [.. Enumerable.Range(0, 7).Select(p => new WeightedPriority((uint)p, 1))];
+}
+
+/// <summary>One sender and ring per thread; a token bucket released in batches; counts per priority.</summary>
+internal sealed class SendJob
+{
+    private readonly SendSettings _settings;
+    private readonly FlowState[] _flows;
+    private readonly uint[] _schedule;
+    private readonly uint[] _distinct;
+    private volatile bool _stop;
+
+    internal SendJob(SendSettings settings)
+    {
+        _settings = settings;
+        _schedule = BuildSchedule(settings.Priorities);
+        _distinct = [.. settings.Priorities.Select(p => p.Priority).Distinct().Order()];
+        _flows = new FlowState[settings.Threads];
+    }
+
+    internal IReadOnlyList<uint> DistinctPriorities => _distinct;
+
+    internal void Stop() => _stop = true;
+
+    /// <summary>Creates every sender up front so setup errors surface before anything is sent.</summary>
+    internal void Prepare()
+    {
+        for (int t = 0; t < _flows.Length; t++)
+        {
+            var options = new PacketSenderOptions
+            {
+                AddressFamily = _settings.Destination.AddressFamily,
+                ConnectTo = _settings.Connect ? _settings.Destination : default,
+                LocalAddress = _settings.Bind,
+                BatchSize = _settings.Batch,
+                RingSize = Math.Max(PacketSenderOptionsMinRing, NextPow2(_settings.Batch * 4)),
+                MaxDatagramSize = _settings.MaxSize,
+                FailureLogCapacity = 4096,
+            };
+            PacketSender sender = _settings.Namespace is { } ns
+                ? NetworkNamespace.Run(ns, () => PacketSender.Create(options))
+                : PacketSender.Create(options);
+            _flows[t] = new FlowState((uint)t, sender, _distinct);
+        }
+    }
+
+    private const int PacketSenderOptionsMinRing = 256;
+
+    internal FlowState[] Flows => _flows;
+
+    internal string BackendName => _flows.Length > 0 ? _flows[0].Sender.Backend : "sendmmsg";
+
+    internal PriorityCapabilities? Capabilities => _flows.Length > 0 ? _flows[0].Sender.Capabilities : null;
+
+    /// <summary>Runs all threads to the end of the duration or count; returns the wall time.</summary>
+    internal TimeSpan Run(Action<TimeSpan>? onInterval, TimeSpan interval)
+    {
+        var threads = new Thread[_flows.Length];
+        long start = Stopwatch.GetTimestamp();
+        for (int t = 0; t < threads.Length; t++)
+        {
+            FlowState flow = _flows[t];
+            long quota = _settings.Count is { } c ? (c / threads.Length) + (t < c % threads.Length ? 1 : 0) : long.MaxValue;
+            threads[t] = new Thread(() => SendLoop(flow, quota, start)) { Name = "perfgen send " + t, IsBackground = true };
+            threads[t].Start();
+        }
+
+        long nextTick = start + (long)(interval.TotalSeconds * Stopwatch.Frequency);
+        while (threads.Any(th => th.IsAlive))
+        {
+            if (onInterval is not null && Stopwatch.GetTimestamp() >= nextTick)
+            {
+                onInterval(Stopwatch.GetElapsedTime(start));
+                nextTick += (long)(interval.TotalSeconds * Stopwatch.Frequency);
+            }
+
+            threads.First(th => th.IsAlive).Join(20);
+        }
+
+        foreach (Thread th in threads)
+        {
+            th.Join();
+        }
+
+        foreach (FlowState f in _flows)
+        {
+            if (f.Error is not null)
+            {
+                throw new InvalidOperationException("sender thread " + f.Flow + " failed: " + f.Error.Message, f.Error);
+            }
+        }
+
+        return Stopwatch.GetElapsedTime(start);
+    }
+
+    internal void DisposeSenders()
+    {
+        foreach (FlowState f in _flows)
+        {
+            f?.Sender.Dispose();
+            f?.DrainFailures();
+        }
+    }
+
+    private void SendLoop(FlowState flow, long quota, long start)
+    {
+        try
+        {
+            SendLoopCore(flow, quota, start);
+        }
+        catch (Exception e)
+        {
+            flow.Error = e;
+        }
+    }
+
+    // The hot loop: no allocation, no LINQ; counters are plain fields read by the reporting thread.
+    private void SendLoopCore(FlowState flow, long quota, long start)
+    {
+        PacketSender tx = flow.Sender;
+        DatagramAddress dest = _settings.Destination;
+        bool connected = _settings.Connect;
+        uint[] schedule = _schedule;
+        int minSize = _settings.MinSize;
+        int span = _settings.MaxSize - minSize + 1;
+        int ipOverhead = dest.AddressFamily == AddressFamily.InterNetworkV6 ? 48 : 28;
+        double rate = _settings.Rate.IsUnlimited ? 0 : _settings.Rate.Value / _flows.Length;
+        bool bits = _settings.Rate.Bits;
+        long deadline = _settings.Duration is { } d ? start + (long)(d.TotalSeconds * Stopwatch.Frequency) : long.MaxValue;
+        double ticksPerUnit = rate > 0 ? Stopwatch.Frequency / rate : 0;
+        double spentUnits = 0; // tokens consumed so far (packets, or bits on the wire)
+        double avgWireBits = (minSize + ((span - 1) / 2.0) + ipOverhead) * 8.0;
+        uint rng = 0x9E3779B9u ^ (flow.Flow * 0x85EBCA6Bu) ^ 1;
+        int batch = _settings.Batch;
+        ulong seq = 0;
+        long warmupEnd = start + (Stopwatch.Frequency / 2);
+        bool measuring = false;
+
+        while (!_stop && (long)seq < quota)
+        {
+            long now = Stopwatch.GetTimestamp();
+            if (now >= deadline)
+            {
+                break;
+            }
+
+            if (!measuring && now >= warmupEnd)
+            {
+                measuring = true;
+                flow.BeginAllocationWindow();
+            }
+
+            int n = (int)Math.Min(batch, quota - (long)seq);
+            if (rate > 0)
+            {
+                // Token bucket released a batch at a time. Tokens are packets, or bits on the wire for a bps rate.
+                double available = ((now - start) / ticksPerUnit) - spentUnits;
+                double need = bits ? n * avgWireBits : n;
+                if (available < need)
+                {
+                    double waitTicks = (need - available) * ticksPerUnit;
+                    if (waitTicks > Stopwatch.Frequency / 500)
+                    {
+                        Thread.Sleep(1);
+                    }
+                    else
+                    {
+                        Thread.SpinWait(20);
+                    }
+
+                    continue;
+                }
+
+                // Bucket depth: a descheduled thread may catch up by at most 50 ms of traffic, not burst without bound.
+                double depth = Math.Max(2 * need, rate * 0.05);
+                if (available > depth)
+                {
+                    spentUnits += available - depth;
+                }
+            }
+
+            for (int i = 0; i < n; i++)
+            {
+                int size = minSize;
+                if (span > 1)
+                {
+                    rng ^= rng << 13;
+                    rng ^= rng >> 17;
+                    rng ^= rng << 5;
+                    size += (int)(rng % (uint)span);
+                }
+
+                uint priority = schedule[(int)(seq % (ulong)schedule.Length)];
+                Span<byte> slot;
+                while (!tx.TryReserve(out slot))
+                {
+                    tx.Flush();
+                }
+
+                PacketHeader.Write(slot, flow.Flow, seq, priority, PacketHeader.MonotonicNs());
+                if (connected)
+                {
+                    tx.Commit(size, priority);
+                }
+                else
+                {
+                    tx.Commit(size, priority, in dest);
+                }
+
+                flow.Count(priority, size);
+                seq++;
+                spentUnits += bits ? (size + ipOverhead) * 8.0 : 1;
+            }
+        }
+
+        tx.Flush();
+        flow.EndAllocationWindow(measuring);
+        flow.DrainFailures();
+    }
+
+    /// <summary>Smooth weighted round-robin over the weights: an even interleaving, cycled per packet.</summary>
+    internal static uint[] BuildSchedule(WeightedPriority[] priorities)
+    {
+        long total = priorities.Sum(p => (long)p.Weight);
+        double scale = total > 10_000 ? 10_000.0 / total : 1;
+        int[] weights = [.. priorities.Select(p => Math.Max(1, (int)Math.Round(p.Weight * scale)))];
+        int length = weights.Sum();
+        var schedule = new uint[length];
+        var current = new long[weights.Length];
+        for (int i = 0; i < length; i++)
+        {
+            int best = 0;
+            for (int k = 0; k < weights.Length; k++)
+            {
+                current[k] += weights[k];
+                if (current[k] > current[best])
+                {
+                    best = k;
+                }
+            }
+
+            current[best] -= length;
+            schedule[i] = priorities[best].Priority;
+        }
+
+        return schedule;
+    }
+
+    private static int NextPow2(int v) => (int)System.Numerics.BitOperations.RoundUpToPowerOf2((uint)v);
+}
+
+/// <summary>One sender thread's flow and counters. Written by its thread, read (racily, 64-bit) by the reporter.</summary>
+internal sealed class FlowState
+{
+    private readonly uint[] _priorities;
+    private readonly long[] _packets;
+    private readonly long[] _bytes;
+    private readonly long[] _failedPackets;
+    private readonly long[] _failedBytes;
+    private readonly FailedPacket[] _drain = new FailedPacket[256];
+    private long _allocStart;
+
+    internal FlowState(uint flow, PacketSender sender, uint[] priorities)
+    {
+        Flow = flow;
+        Sender = sender;
+        _priorities = priorities;
+        _packets = new long[priorities.Length];
+        _bytes = new long[priorities.Length];
+        _failedPackets = new long[priorities.Length];
+        _failedBytes = new long[priorities.Length];
+    }
+
+    internal uint Flow { get; }
+
+    internal PacketSender Sender { get; }
+
+    internal Exception? Error { get; set; }
+
+    /// <summary>Bytes this thread allocated in steady state (after a 0.5 s warm-up).</summary>
+    internal long AllocatedBytes { get; private set; }
+
+    internal void Count(uint priority, int size)
+    {
+        int i = IndexOf(priority);
+        _packets[i]++;
+        _bytes[i] += size;
+    }
+
+    /// <summary>Packets and bytes enqueued for <paramref name="priority"/> that did not fail.</summary>
+    internal (long Packets, long Bytes) Sent(uint priority)
+    {
+        int i = IndexOf(priority);
+        return (_packets[i] - _failedPackets[i], _bytes[i] - _failedBytes[i]);
+    }
+
+    internal void BeginAllocationWindow() => _allocStart = GC.GetAllocatedBytesForCurrentThread();
+
+    internal void EndAllocationWindow(bool measured) => AllocatedBytes = measured ? GC.GetAllocatedBytesForCurrentThread() - _allocStart : 0;
+
+    internal void DrainFailures()
+    {
+        int n;
+        while ((n = Sender.DrainFailures(_drain)) > 0)
+        {
+            for (int k = 0; k < n; k++)
+            {
+                int i = IndexOf(_drain[k].Priority);
+                _failedPackets[i]++;
+                _failedBytes[i] += _drain[k].Length;
+            }
+        }
+    }
+
+    private int IndexOf(uint priority)
+    {
+        // Few distinct priorities: a linear scan beats hashing and allocates nothing.
+        uint[] p = _priorities;
+        for (int i = 0; i < p.Length; i++)
+        {
+            if (p[i] == priority)
+            {
+                return i;
+            }
+        }
+
+        return 0;
+    }
+}
