@@ -43,7 +43,7 @@ internal static class Cli
 
         try
         {
-            return parse.Invoke();
+            return parse.Invoke(new InvocationConfiguration { EnableDefaultExceptionHandler = false });
         }
         catch (Exception e) when (e is FormatException or ArgumentException)
         {

@@ -1,0 +1,141 @@
+using System.Net;
+using System.Net.Sockets;
+using System.Text.Json;
+using Perf.Batch;
+using Perf.LoadGen;
+using Perf.Tests.Infrastructure;
+
+namespace Perf.Tests.LoadGen;
+
+/// <summary>perfgen driven through its real entry point, in process, against real sockets.</summary>
+[Collection("Network")]
+public sealed class CliTests
+{
+    [Theory]
+    [InlineData("send", "--dest", "127.0.0.1:9", "--bogus")]
+    [InlineData("send", "--dest", "127.0.0.1:9", "--rate", "fast")]
+    [InlineData("send", "--dest", "127.0.0.1:9", "--size", "31")]
+    [InlineData("send", "--dest", "127.0.0.1:9", "--size", "65508")]
+    [InlineData("send", "--dest", "127.0.0.1:9", "--priorities", "1:x")]
+    [InlineData("send", "--dest", "nowhere")]
+    [InlineData("send")]
+    [InlineData("send", "--dest", "127.0.0.1:9", "--backend", "dpdk")]
+    [InlineData("send", "--dest", "127.0.0.1:9", "--batch", "0")]
+    [InlineData("send", "--dest", "127.0.0.1:9", "--duration", "1s", "--count", "5")]
+    [InlineData("send", "--dest", "127.0.0.1:9", "--ipv6")]
+    [InlineData("sink")]
+    [InlineData("frobnicate")]
+    [InlineData("qdisc-test", "--classes", "1:10,2:20")]
+    public void BadInputIsExitCode2BeforeAnythingIsSent(params string[] args)
+    {
+        using PacketReceiver watch = Loopback.Receiver(AddressFamily.InterNetwork);
+        string[] patched = [.. args.Select(a => a == "127.0.0.1:9" ? watch.LocalAddress.ToString() : a)];
+        Assert.Equal(2, Cli.Run(patched));
+        Assert.Equal(0, watch.Receive(100)); // nothing was sent
+    }
+
+    [Fact]
+    public void PrioritiesAbove6WithoutPrivilegeAreRefusedUpFront()
+    {
+        using PacketReceiver watch = Loopback.Receiver(AddressFamily.InterNetwork);
+        CapabilityProbe.TestOverride = p => p > 6 ? Errno.EPERM : 0; // as for a process without CAP_NET_ADMIN/CAP_NET_RAW
+        try
+        {
+            Assert.Equal(2, Cli.Run(["send", "--dest", watch.LocalAddress.ToString(), "--priorities", "0,7", "--count", "10", "--quiet"]));
+        }
+        finally
+        {
+            CapabilityProbe.TestOverride = null;
+        }
+
+        Assert.Equal(0, watch.Receive(100));
+    }
+
+    [Fact]
+    public void SendToSinkCountsAndPrioritiesMatchExactly()
+    {
+        using var sink = new SinkJob(new SinkSettings { Listen = new DatagramAddress(IPAddress.Loopback, 0), Count = 20_000, Idle = TimeSpan.FromSeconds(5) });
+        var thread = new Thread(sink.Run);
+        thread.Start();
+        string json = Path.GetTempFileName();
+        try
+        {
+            int code = Cli.Run(["send", "--dest", sink.LocalAddress.ToString(), "--count", "20000", "--rate", "40k", "--size", "64-1400",
+                "--priorities", "0:50,3:30,6:20", "--quiet", "--json", json]);
+            Assert.Equal(0, code);
+            Assert.True(thread.Join(TimeSpan.FromSeconds(20)));
+            Assert.Equal(20_000, sink.Received);
+            Assert.Equal(0, sink.Mismatched);
+            Assert.Equal(0, sink.Lost);
+            Assert.Equal(0, sink.Duplicates);
+            Assert.Equal(0, sink.Malformed);
+            Assert.Equal(10_000, sink.PerPriority[0]);
+            Assert.Equal(6_000, sink.PerPriority[3]);
+            Assert.Equal(4_000, sink.PerPriority[6]);
+
+            using JsonDocument doc = JsonDocument.Parse(File.ReadAllText(json));
+            JsonElement send = doc.RootElement.GetProperty("send");
+            Assert.Equal(20_000, send.GetProperty("packets").GetInt64());
+            Assert.Equal(sink.Bytes, send.GetProperty("bytes").GetInt64());
+            Assert.Equal(0, send.GetProperty("failed").GetInt64());
+            Assert.Equal(10_000, send.GetProperty("per_priority")[0].GetProperty("packets").GetInt64());
+            Assert.Equal(0, send.GetProperty("gc").GetProperty("allocated_bytes").GetInt64());
+        }
+        finally
+        {
+            sink.Stop();
+            thread.Join();
+            File.Delete(json);
+        }
+    }
+
+    [Fact]
+    public void RateIsAccurateAt50kppsOver5s()
+    {
+        using PacketReceiver sink = Loopback.Receiver(AddressFamily.InterNetwork); // bound, never read
+        string json = Path.GetTempFileName();
+        try
+        {
+            Assert.Equal(0, Cli.Run(["send", "--dest", sink.LocalAddress.ToString(), "--rate", "50k", "--duration", "5s", "--quiet", "--json", json]));
+            using JsonDocument doc = JsonDocument.Parse(File.ReadAllText(json));
+            double pps = doc.RootElement.GetProperty("send").GetProperty("pps").GetDouble();
+            long packets = doc.RootElement.GetProperty("send").GetProperty("packets").GetInt64();
+            Assert.InRange(pps, 49_500, 50_500);
+            Assert.InRange(packets, 247_500, 252_500);
+        }
+        finally
+        {
+            File.Delete(json);
+        }
+    }
+
+    [Fact]
+    public void NoArgumentRunExits0()
+    {
+        Assert.Equal(0, Cli.Run([]));
+    }
+
+    [Fact]
+    public void QdiscTestPassesWithThreeClasses()
+    {
+        string? why = NetNs.Unavailable();
+        Assert.SkipWhen(why is not null, why ?? string.Empty);
+        string json = Path.GetTempFileName();
+        try
+        {
+            Assert.Equal(0, Cli.Run(["qdisc-test", "--classes", "1:10=10mbit,1:20=50mbit,1:30", "--count", "3000", "--size", "200", "--json", json]));
+            using JsonDocument doc = JsonDocument.Parse(File.ReadAllText(json));
+            Assert.True(doc.RootElement.GetProperty("pass").GetBoolean());
+            JsonElement[] classes = [.. doc.RootElement.GetProperty("classes").EnumerateArray()];
+            Assert.Equal(3, classes.Length);
+            Assert.All(classes, c => Assert.Equal(1000, c.GetProperty("htb_packets").GetInt64()));
+            Assert.All(classes, c => Assert.Equal(1000 * (200 + 42), c.GetProperty("htb_bytes").GetInt64()));
+        }
+        finally
+        {
+            File.Delete(json);
+        }
+
+        Assert.DoesNotContain("perfgen-" + Environment.ProcessId + "-", Host.Sh("ip netns list")); // cleaned up
+    }
+}
