@@ -15,6 +15,7 @@ internal static class Cli
     private static readonly Option<string?> s_dest = new("--dest") { Description = "Destination HOST:PORT", HelpName = "HOST:PORT" };
     private static readonly Option<string?> s_rate = new("--rate") { Description = "Packets/s (N, Nk, NM) or bits/s of IP packets (Nbps, Nkbps, NMbps, NGbps); unlimited when absent" };
     private static readonly Option<string?> s_duration = new("--duration") { Description = "How long to run, e.g. 10s, 500ms" };
+    private static readonly Option<string?> s_warmup = new("--warmup") { Description = "Send for this long first without counting it in the rate (e.g. 1s)" };
     private static readonly Option<string?> s_count = new("--count") { Description = "How many datagrams to send (or receive)" };
     private static readonly Option<string> s_size = new("--size") { Description = "Datagram size in bytes, or a range MIN-MAX (32 to 65507)", DefaultValueFactory = _ => "64" };
     private static readonly Option<string> s_priorities = new("--priorities") { Description = "VALUE[:WEIGHT],… e.g. \"0:50,3:30,6:20\" or \"0x10010:1\" (HTB class 1:10)", DefaultValueFactory = _ => "0,1,2,3,4,5,6" };
@@ -68,7 +69,7 @@ internal static class Cli
         root.SetAction(p => Jobs.Selftest(Opt(p, s_duration) is { } d ? Parsers.ParseDuration(d) : TimeSpan.FromSeconds(5), p.GetValue(s_json), p.GetValue(s_quiet)));
 
         var send = new Command("send", "Send a priority mix to HOST:PORT");
-        foreach (Option o in new Option[] { s_dest, s_rate, s_duration, s_count, s_size, s_priorities, s_backend, s_batch, s_threads, s_connect, s_bind, s_ipv6, s_interval, s_json, s_quiet })
+        foreach (Option o in new Option[] { s_dest, s_rate, s_duration, s_warmup, s_count, s_size, s_priorities, s_backend, s_batch, s_threads, s_connect, s_bind, s_ipv6, s_interval, s_json, s_quiet })
         {
             send.Options.Add(o);
         }
@@ -135,6 +136,7 @@ internal static class Cli
             Rate = p.GetValue(s_rate) is { } r ? Parsers.ParseRate(r) : Rate.Unlimited,
             Duration = duration is not null ? Parsers.ParseDuration(duration) : count is null ? TimeSpan.FromSeconds(10) : null,
             Count = count is not null ? ParseCount(count) : null,
+            Warmup = p.GetValue(s_warmup) is { } w ? Parsers.ParseDuration(w) : TimeSpan.Zero,
             MinSize = min,
             MaxSize = max,
             Priorities = Parsers.ParsePriorities(p.GetValue(s_priorities)!),

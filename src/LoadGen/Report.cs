@@ -26,10 +26,14 @@ internal sealed class SendTotals
     internal int Gen1 { get; init; }
     internal int Gen2 { get; init; }
 
-    internal double Pps => Packets / Elapsed.TotalSeconds;
+    /// <summary>Packets sent during the warm-up and how long it lasted; left out of the rates.</summary>
+    internal (long Packets, TimeSpan Elapsed) Warmup { get; init; }
+
+    /// <summary>Achieved packets/s after the warm-up.</summary>
+    internal double Pps => (Packets - Warmup.Packets) / (Elapsed - Warmup.Elapsed).TotalSeconds;
 
     /// <summary>Bits per second over whole IP packets (payload + UDP + IP headers), the unit of --rate …bps.</summary>
-    internal double Bps => (Bytes + (Packets * (double)IpOverhead)) * 8 / Elapsed.TotalSeconds;
+    internal double Bps => Packets == 0 ? 0 : Pps * ((Bytes / (double)Packets) + IpOverhead) * 8;
 
     internal static SendTotals From(SendJob job, TimeSpan elapsed, int ipOverhead, (int G0, int G1, int G2) gcBefore)
     {
@@ -65,6 +69,7 @@ internal sealed class SendTotals
             Backend = job.BackendName,
             Threads = job.Flows.Length,
             Elapsed = elapsed,
+            Warmup = job.WarmupMark,
             IpOverhead = ipOverhead,
             PerPriority = perPriority,
             Failures = failures,
@@ -205,6 +210,7 @@ internal sealed class Report
                 w.WriteString("backend", send.Backend);
                 w.WriteNumber("threads", send.Threads);
                 w.WriteNumber("elapsed_s", send.Elapsed.TotalSeconds);
+                w.WriteNumber("warmup_s", send.Warmup.Elapsed.TotalSeconds);
                 w.WriteNumber("packets", send.Packets);
                 w.WriteNumber("bytes", send.Bytes);
                 w.WriteNumber("failed", send.Failed);

@@ -20,6 +20,9 @@ internal sealed record SendSettings
     public bool Connect { get; init; }
     public DatagramAddress Bind { get; init; }
 
+    /// <summary>Traffic during this first span is sent but left out of the achieved rate (JIT tier-up, cache warm-up).</summary>
+    public TimeSpan Warmup { get; init; }
+
     /// <summary>Network namespace to create the sockets in (qdisc-test); null for the current one.</summary>
     public string? Namespace { get; init; }
 }
@@ -80,9 +83,13 @@ internal sealed class SendJob
 
     internal PriorityCapabilities? Capabilities => _flows.Length > 0 ? _flows[0].Sender.Capabilities : null;
 
-    /// <summary>Runs all threads to the end of the duration or count; returns the wall time.</summary>
+    /// <summary>Packets sent, and time elapsed, when the warm-up ended (0 without one).</summary>
+    internal (long Packets, TimeSpan Elapsed) WarmupMark { get; private set; }
+
+    /// <summary>Runs all threads to the end of the duration or count (plus the warm-up); returns the wall time.</summary>
     internal TimeSpan Run(Action<TimeSpan>? onInterval, TimeSpan interval)
     {
+        bool marked = _settings.Warmup <= TimeSpan.Zero;
         var threads = new Thread[_flows.Length];
         long start = Stopwatch.GetTimestamp();
         for (int t = 0; t < threads.Length; t++)
@@ -96,13 +103,19 @@ internal sealed class SendJob
         long nextTick = start + (long)(interval.TotalSeconds * Stopwatch.Frequency);
         while (threads.Any(th => th.IsAlive))
         {
+            if (!marked && Stopwatch.GetElapsedTime(start) >= _settings.Warmup)
+            {
+                marked = true;
+                WarmupMark = (_flows.Sum(f => f.Sender.Stats.Sent), Stopwatch.GetElapsedTime(start));
+            }
+
             if (onInterval is not null && Stopwatch.GetTimestamp() >= nextTick)
             {
                 onInterval(Stopwatch.GetElapsedTime(start));
                 nextTick += (long)(interval.TotalSeconds * Stopwatch.Frequency);
             }
 
-            threads.First(th => th.IsAlive).Join(20);
+            threads.First(th => th.IsAlive).Join(marked ? 20 : 1);
         }
 
         foreach (Thread th in threads)
@@ -154,7 +167,7 @@ internal sealed class SendJob
         int ipOverhead = dest.AddressFamily == AddressFamily.InterNetworkV6 ? 48 : 28;
         double rate = _settings.Rate.IsUnlimited ? 0 : _settings.Rate.Value / _flows.Length;
         bool bits = _settings.Rate.Bits;
-        long deadline = _settings.Duration is { } d ? start + (long)(d.TotalSeconds * Stopwatch.Frequency) : long.MaxValue;
+        long deadline = _settings.Duration is { } d ? start + (long)((d + _settings.Warmup).TotalSeconds * Stopwatch.Frequency) : long.MaxValue;
         double ticksPerUnit = rate > 0 ? Stopwatch.Frequency / rate : 0;
         double spentUnits = 0; // tokens consumed so far (packets, or bits on the wire)
         double avgWireBits = (minSize + ((span - 1) / 2.0) + ipOverhead) * 8.0;

@@ -1,0 +1,60 @@
+using System.Net;
+using Perf.Batch;
+
+namespace Perf.Bench;
+
+/// <summary>Sinks for the benchmarks and the once-per-setup output check.</summary>
+internal static class BenchSupport
+{
+    /// <summary>Datagrams per benchmark invocation; results are per datagram through OperationsPerInvoke.</summary>
+    internal const int Ops = 1024;
+
+    /// <summary>A bound loopback socket that is never read: the kernel's receive path is in the cost, as a one-host user sees it.</summary>
+    internal static PacketReceiver NeverReadSink() => PacketReceiver.Create(new PacketReceiverOptions
+    {
+        LocalAddress = new DatagramAddress(IPAddress.Loopback, 0),
+        BatchSize = 1,
+        MaxDatagramSize = 64,
+        ReceivePriority = false,
+    });
+
+    /// <summary>
+    /// Runs one invocation of a benchmark body against a reading receiver and checks that every datagram arrived with
+    /// the priority the body gave it (priority = index % 7 by convention), when <paramref name="checkPriority"/>.
+    /// </summary>
+    internal static void Verify(Action<DatagramAddress> runOnceTo, int payload, bool checkPriority)
+    {
+        using PacketReceiver rx = PacketReceiver.Create(new PacketReceiverOptions
+        {
+            LocalAddress = new DatagramAddress(IPAddress.Loopback, 0),
+            BatchSize = 256,
+            MaxDatagramSize = 2048,
+            ReceiveBufferSize = 16 << 20,
+        });
+        runOnceTo(rx.LocalAddress);
+        int got = 0;
+        while (got < Ops && rx.Receive(2000) > 0)
+        {
+            for (int i = 0; i < rx.Count; i++)
+            {
+                ReceivedDatagram d = rx[i];
+                if (d.Payload.Length != payload)
+                {
+                    throw new InvalidOperationException("benchmark check: datagram of " + d.Payload.Length + " bytes, expected " + payload);
+                }
+
+                if (checkPriority && d.Priority != (uint)(got % 7))
+                {
+                    throw new InvalidOperationException("benchmark check: datagram " + got + " has priority " + d.Priority + ", expected " + (got % 7));
+                }
+
+                got++;
+            }
+        }
+
+        if (got != Ops)
+        {
+            throw new InvalidOperationException("benchmark check: " + got + " of " + Ops + " datagrams arrived");
+        }
+    }
+}

@@ -1,0 +1,55 @@
+using System.Reflection;
+using BenchmarkDotNet.Attributes;
+using Perf.Bench;
+
+namespace Perf.Tests.Bench;
+
+/// <summary>
+/// Runs every benchmark method once, through its real [GlobalSetup] (which checks each body's output against a
+/// reading receiver) and [GlobalCleanup], so the suite cannot rot between benchmark runs. Timing is not asserted.
+/// </summary>
+[Collection("Network")]
+public sealed class BenchmarkTests
+{
+    public static TheoryData<string> Classes => new(
+        typeof(Program).Assembly.GetTypes()
+            .Where(t => t.GetMethods().Any(m => m.GetCustomAttribute<BenchmarkAttribute>() is not null))
+            .Select(t => t.FullName!));
+
+    [Theory]
+    [MemberData(nameof(Classes))]
+    public void EveryBenchmarkRunsOnceWithItsFirstParameters(string typeName)
+    {
+        Type type = typeof(Program).Assembly.GetType(typeName)!;
+        object instance = Activator.CreateInstance(type)!;
+        foreach (PropertyInfo p in type.GetProperties())
+        {
+            if (p.GetCustomAttribute<ParamsAttribute>() is { } values)
+            {
+                p.SetValue(instance, values.Values[0]);
+            }
+        }
+
+        Invoke<GlobalSetupAttribute>(type, instance);
+        try
+        {
+            foreach (MethodInfo m in type.GetMethods().Where(m => m.GetCustomAttribute<BenchmarkAttribute>() is not null))
+            {
+                m.Invoke(instance, null);
+            }
+        }
+        finally
+        {
+            Invoke<GlobalCleanupAttribute>(type, instance);
+        }
+    }
+
+    private static void Invoke<T>(Type type, object instance)
+        where T : Attribute
+    {
+        foreach (MethodInfo m in type.GetMethods().Where(m => m.GetCustomAttribute<T>() is not null))
+        {
+            m.Invoke(instance, null);
+        }
+    }
+}
