@@ -34,11 +34,11 @@ public sealed partial class PacketSender : IDisposable
     private long _head;      // enqueue ordinal of the oldest datagram not yet ended
     private bool _reserved;  // a TryReserve is outstanding on slot _tail
 
-    private PacketSender(PacketSenderOptions options, SafeFdHandle socket, SlotRing ring, PriorityCapabilities caps, DatagramAddress local)
+    private PacketSender(PacketSenderOptions options, SafeFdHandle socket, SlotRing ring, SendBackend backend, PriorityCapabilities caps, DatagramAddress local)
     {
         _socket = socket;
         _ring = ring;
-        _backend = new SendmmsgBackend(socket, ring);
+        _backend = backend;
         _results = new int[options.BatchSize];
         _mask = options.RingSize - 1;
         _batch = options.BatchSize;
@@ -75,6 +75,7 @@ public sealed partial class PacketSender : IDisposable
 
         SafeFdHandle? socket = null;
         SlotRing? ring = null;
+        SendBackend? backend = null;
         try
         {
             socket = UdpSocket.Create(options.AddressFamily);
@@ -90,15 +91,41 @@ public sealed partial class PacketSender : IDisposable
 
             DatagramAddress local = UdpSocket.GetLocalAddress(socket);
             ring = new SlotRing(options.RingSize, options.MaxDatagramSize, options.PerPacketPriority);
-            return new PacketSender(options, socket, ring, caps, local);
+            backend = CreateBackend(socket, ring, options);
+            return new PacketSender(options, socket, ring, backend, caps, local);
         }
         catch
         {
             // Reverse order of acquisition.
+            backend?.Dispose();
             ring?.Dispose();
             socket?.Dispose();
             throw;
         }
+    }
+
+    private static SendBackend CreateBackend(SafeFdHandle socket, SlotRing ring, PacketSenderOptions options)
+    {
+        if (options.Backend == SendBackendKind.Sendmmsg)
+        {
+            return new SendmmsgBackend(socket, ring);
+        }
+
+        ISendBackendProvider? uring = BackendRegistry.IoUring;
+        int errno = Errno.ENOSYS;
+        string? detail = "the Perf.Uring assembly is not part of this application";
+        SendBackend? backend = uring?.TryCreate(socket, ring, options, out errno, out detail);
+        if (backend is not null)
+        {
+            return backend;
+        }
+
+        if (options.Backend == SendBackendKind.IoUring)
+        {
+            ThrowHelper.ThrowSocket("io_uring backend", errno, detail);
+        }
+
+        return new SendmmsgBackend(socket, ring); // Auto: io_uring unavailable here, fall back silently
     }
 
     /// <summary>What the kernel and this process allow, probed at creation.</summary>
@@ -113,8 +140,11 @@ public sealed partial class PacketSender : IDisposable
     /// <summary>Whether each datagram carries its own SO_PRIORITY cmsg.</summary>
     public bool PerPacketPriority { get; }
 
-    /// <summary>The kernel interface in use ("sendmmsg").</summary>
+    /// <summary>The kernel interface in use: "sendmmsg" or "io_uring" (what Auto chose).</summary>
     public string Backend => _backend.Name;
+
+    /// <summary>The backend in use (never Auto).</summary>
+    public SendBackendKind BackendKind => _backend.Kind;
 
     /// <summary>Number of slots.</summary>
     public int Capacity => _mask + 1;

@@ -3,7 +3,7 @@ using System.Net.Sockets;
 namespace Perf.Batch;
 
 /// <summary>How a <see cref="PacketSender"/> is built. Read once at creation; later changes have no effect.</summary>
-public sealed class PacketSenderOptions
+public sealed record PacketSenderOptions
 {
     /// <summary>IPv4 (default) or IPv6. Must agree with <see cref="LocalAddress"/> and <see cref="ConnectTo"/> when they are set.</summary>
     public AddressFamily AddressFamily { get; init; } = AddressFamily.InterNetwork;
@@ -41,6 +41,12 @@ public sealed class PacketSenderOptions
 
     /// <summary>SO_SNDBUF in bytes (SO_SNDBUFFORCE when privileged); 0 keeps the kernel default.</summary>
     public int SendBufferSize { get; init; }
+
+    /// <summary>The kernel interface: Auto (default), Sendmmsg or IoUring.</summary>
+    public SendBackendKind Backend { get; init; } = SendBackendKind.Auto;
+
+    /// <summary>io_uring settings, used when the io_uring backend runs.</summary>
+    public IoUringOptions IoUring { get; init; } = new();
 
     /// <summary>How many failed-packet records are kept for <see cref="PacketSender.DrainFailures"/>; older ones are counted and dropped. Default 1024.</summary>
     public int FailureLogCapacity { get; init; } = 1024;
@@ -88,6 +94,17 @@ public sealed class PacketSenderOptions
         if (SendBufferSize < 0)
         {
             ThrowHelper.ThrowArgumentOutOfRange(nameof(SendBufferSize), "SendBufferSize must not be negative.");
+        }
+
+        if (!Enum.IsDefined(Backend))
+        {
+            ThrowHelper.ThrowArgumentOutOfRange(nameof(Backend), "Backend must be Auto, Sendmmsg or IoUring.");
+        }
+
+        ArgumentNullException.ThrowIfNull(IoUring, nameof(IoUring));
+        if (IoUring.SqPollIdleMs < 0)
+        {
+            ThrowHelper.ThrowArgumentOutOfRange(nameof(IoUring), "IoUring.SqPollIdleMs must not be negative.");
         }
 
         if (FailureLogCapacity < 0)

@@ -116,11 +116,6 @@ internal static class Cli
             throw new FormatException("bad --backend '" + backend + "': sendmmsg, uring or auto");
         }
 
-        if (backend == "uring")
-        {
-            throw new FormatException("--backend uring: the io_uring backend is not part of this build yet; use sendmmsg or auto");
-        }
-
         int batch = ParseInt(p.GetValue(s_batch)!, "--batch", 1, 1024);
         int threads = ParseInt(p.GetValue(s_threads)!, "--threads", 1, 256);
         string? duration = p.GetValue(s_duration);
@@ -140,7 +135,7 @@ internal static class Cli
             MinSize = min,
             MaxSize = max,
             Priorities = Parsers.ParsePriorities(p.GetValue(s_priorities)!),
-            Backend = backend,
+            Backend = backend switch { "sendmmsg" => SendBackendKind.Sendmmsg, "uring" => SendBackendKind.IoUring, _ => SendBackendKind.Auto },
             Batch = batch,
             Threads = threads,
             Connect = p.GetValue(s_connect),

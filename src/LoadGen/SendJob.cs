@@ -14,7 +14,7 @@ internal sealed record SendSettings
     public int MinSize { get; init; } = 64;
     public int MaxSize { get; init; } = 64;
     public WeightedPriority[] Priorities { get; init; } = Defaults.Priorities;
-    public string Backend { get; init; } = "auto";
+    public SendBackendKind Backend { get; init; } = SendBackendKind.Auto;
     public int Batch { get; init; } = 64;
     public int Threads { get; init; } = 1;
     public bool Connect { get; init; }
@@ -67,6 +67,7 @@ internal sealed class SendJob
                 RingSize = Math.Max(PacketSenderOptionsMinRing, NextPow2(_settings.Batch * 4)),
                 MaxDatagramSize = _settings.MaxSize,
                 FailureLogCapacity = 4096,
+                Backend = _settings.Backend,
             };
             PacketSender sender = _settings.Namespace is { } ns
                 ? NetworkNamespace.Run(ns, () => PacketSender.Create(options))

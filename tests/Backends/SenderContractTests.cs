@@ -14,12 +14,26 @@ public sealed class NetworkTestGroup
 /// The behaviour every send backend must show, against real loopback sockets. One sealed subclass per backend runs it.
 /// </summary>
 [Collection("Network")]
-public abstract class SenderContractTests
+public abstract partial class SenderContractTests
 {
     private const int MaxSize = 1472;
 
+    /// <summary>The backend under test, as asked for in the options.</summary>
+    protected abstract SendBackendKind Backend { get; }
+
+    /// <summary>The backend that must actually run.</summary>
+    protected abstract SendBackendKind ExpectedKind { get; }
+
     /// <summary>Creates a sender on the backend under test.</summary>
-    protected abstract PacketSender CreateSender(PacketSenderOptions options);
+    protected PacketSender CreateSender(PacketSenderOptions options) => PacketSender.Create(options with { Backend = Backend });
+
+    [Fact]
+    public void TheExpectedBackendRuns()
+    {
+        using PacketSender tx = CreateSender(new PacketSenderOptions());
+        Assert.Equal(ExpectedKind, tx.BackendKind);
+        Assert.Equal(ExpectedKind == SendBackendKind.IoUring ? "io_uring" : "sendmmsg", tx.Backend);
+    }
 
     public static TheoryData<AddressFamily, bool> Variants => new()
     {
@@ -354,5 +368,23 @@ public abstract class SenderContractTests
 /// <summary>The contract, on the sendmmsg backend.</summary>
 public sealed class SendmmsgSenderTests : SenderContractTests
 {
-    protected override PacketSender CreateSender(PacketSenderOptions options) => PacketSender.Create(options);
+    protected override SendBackendKind Backend => SendBackendKind.Sendmmsg;
+
+    protected override SendBackendKind ExpectedKind => SendBackendKind.Sendmmsg;
+}
+
+/// <summary>The contract, on the io_uring backend.</summary>
+public sealed class IoUringSenderTests : SenderContractTests
+{
+    protected override SendBackendKind Backend => SendBackendKind.IoUring;
+
+    protected override SendBackendKind ExpectedKind => SendBackendKind.IoUring;
+}
+
+/// <summary>The contract under Auto, which picks io_uring where it works (it does here).</summary>
+public sealed class AutoSenderTests : SenderContractTests
+{
+    protected override SendBackendKind Backend => SendBackendKind.Auto;
+
+    protected override SendBackendKind ExpectedKind => SendBackendKind.IoUring;
 }

@@ -1,21 +1,23 @@
 using System.Globalization;
 using Perf.Batch;
 
-// Usage: Perf.Tests.Child DEST PRIORITIES BATCH
+// Usage: Perf.Tests.Child DEST PRIORITIES BATCH [BACKEND]
 //   DEST        127.0.0.1:PORT
 //   PRIORITIES  comma-separated, one datagram each; payload = 8-byte LE sequence
-//   BATCH       sendmmsg batch size
+//   BATCH       datagrams per sendmmsg call / io_uring_enter
+//   BACKEND     Sendmmsg (default), IoUring or Auto
 // Prints "caps <privileged 0|1>", one "fail <seq> <errno>" per failed datagram, then "sent <n> failed <m>".
-if (args.Length != 3)
+if (args.Length is < 3 or > 4)
 {
-    Console.Error.WriteLine("usage: Perf.Tests.Child DEST PRIORITIES BATCH");
+    Console.Error.WriteLine("usage: Perf.Tests.Child DEST PRIORITIES BATCH [BACKEND]");
     return 2;
 }
 
 DatagramAddress dest = DatagramAddress.Parse(args[0]);
 string[] prios = args[1].Split(',');
 int batch = int.Parse(args[2], CultureInfo.InvariantCulture);
-using var sender = PacketSender.Create(new PacketSenderOptions { ConnectTo = dest, BatchSize = batch, RingSize = 1024, AutoFlush = false });
+SendBackendKind backend = args.Length == 4 ? Enum.Parse<SendBackendKind>(args[3]) : SendBackendKind.Sendmmsg;
+using var sender = PacketSender.Create(new PacketSenderOptions { ConnectTo = dest, BatchSize = batch, RingSize = 1024, AutoFlush = false, Backend = backend });
 Console.WriteLine("caps " + (sender.Capabilities.PrivilegedPriorities ? "1" : "0"));
 Span<byte> payload = stackalloc byte[8];
 for (int i = 0; i < prios.Length; i++)

@@ -20,5 +20,7 @@ internal abstract class SendBackend : IDisposable
     /// <summary>The backend's name in reports ("sendmmsg", "io_uring").</summary>
     internal abstract string Name { get; }
 
+    internal abstract SendBackendKind Kind { get; }
+
     public abstract void Dispose();
 }

@@ -16,6 +16,8 @@ internal sealed unsafe class SendmmsgBackend : SendBackend
 
     internal override string Name => "sendmmsg";
 
+    internal override SendBackendKind Kind => SendBackendKind.Sendmmsg;
+
     internal override int Send(int first, int count, Span<int> results, out int wouldBlockErrno)
     {
         wouldBlockErrno = 0;

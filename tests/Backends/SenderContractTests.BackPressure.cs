@@ -3,12 +3,10 @@ using Perf.Tests.Infrastructure;
 
 namespace Perf.Tests.Backends;
 
-/// <summary>
-/// Loopback never pushes back, so these send through a veth into another namespace with an HTB class shaped to a low
-/// rate and a small SO_SNDBUF on the sender: the kernel then answers EAGAIN, promptly.
-/// </summary>
-[Collection("Network")]
-public sealed class BackPressureTests
+// Back-pressure, part of every backend's contract.
+// Loopback never pushes back, so these send through a veth into another namespace with an HTB class shaped to a low
+// rate and a small SO_SNDBUF on the sender: the kernel then answers EAGAIN, promptly.
+public abstract partial class SenderContractTests
 {
     private const int Size = 200;
 
@@ -22,7 +20,7 @@ public sealed class BackPressureTests
         const int Count = 1500; // about 1.5 s at 2 Mbit/s
         using PacketReceiver rx = net.ReceiverInB();
         using var collector = new Collector(rx, Count, _ => Size, checkPriority: false);
-        using PacketSender tx = net.A.Run(() => PacketSender.Create(new PacketSenderOptions
+        using PacketSender tx = net.A.Run(() => CreateSender(new PacketSenderOptions
         {
             ConnectTo = rx.LocalAddress,
             SendBufferSize = 4096,
@@ -31,7 +29,7 @@ public sealed class BackPressureTests
             WouldBlockTimeout = TimeSpan.FromSeconds(10),
         }));
 
-        SenderContractTests.SendAll(tx, collector, Count, seq => (uint)(seq % 7), _ => Size, dest: null);
+        SendAll(tx, collector, Count, seq => (uint)(seq % 7), _ => Size, dest: null);
 
         Assert.True(collector.WaitFor(Count, TimeSpan.FromSeconds(20)), "received " + collector.Received + " of " + Count);
         Assert.Empty(collector.Errors);
@@ -57,7 +55,7 @@ public sealed class BackPressureTests
         const int Count = 256;
         using PacketReceiver rx = net.ReceiverInB();
         using var collector = new Collector(rx, Count, _ => Size, checkPriority: false);
-        using PacketSender tx = net.A.Run(() => PacketSender.Create(new PacketSenderOptions
+        using PacketSender tx = net.A.Run(() => CreateSender(new PacketSenderOptions
         {
             ConnectTo = rx.LocalAddress,
             SendBufferSize = 4096,
@@ -88,7 +86,7 @@ public sealed class BackPressureTests
         net.A.Exec("tc qdisc add dev " + VethPair.DeviceA + " root handle 1: htb default 10");
         net.A.Exec("tc class add dev " + VethPair.DeviceA + " parent 1: classid 1:10 htb rate 1kbit ceil 1kbit");
         using PacketReceiver rx = net.ReceiverInB();
-        PacketSender tx = net.A.Run(() => PacketSender.Create(new PacketSenderOptions
+        PacketSender tx = net.A.Run(() => CreateSender(new PacketSenderOptions
         {
             ConnectTo = rx.LocalAddress,
             SendBufferSize = 4096,
@@ -121,7 +119,7 @@ public sealed class BackPressureTests
         Assert.All(records[..n], f => Assert.Equal(Size, f.Length));
     }
 
-    private static void SkipUnlessNamespaces()
+    internal static void SkipUnlessNamespaces()
     {
         string? why = NetNs.Unavailable();
         Assert.SkipWhen(why is not null, why ?? string.Empty);

@@ -1,0 +1,192 @@
+using System.Diagnostics;
+using Perf.Batch;
+using static Perf.Uring.Interop;
+using static Perf.Uring.Interop.Uring;
+
+namespace Perf.Uring;
+
+/// <summary>
+/// Sends a run of slots as one IORING_OP_SENDMSG SQE each, pointing at the slot's existing msghdr (so its SO_PRIORITY
+/// cmsg goes along), submitted with one io_uring_enter.
+/// </summary>
+/// <remarks>
+/// <para>The SQEs of a run are linked (IOSQE_IO_LINK) and carry MSG_DONTWAIT: the first one that fails (EPERM, EAGAIN…)
+/// cancels the rest, which come back ECANCELED and are resubmitted by the send loop. That keeps datagram order and gives
+/// the same per-packet semantics as sendmmsg's short count.</para>
+/// <para>Each call waits for every CQE of its run, and for zero-copy sends every notification CQE too, before it returns:
+/// no request outlives the call, so the slots and the rings are never freed while the kernel may touch them, and
+/// Dispose has nothing in flight to wait for or cancel.</para>
+/// </remarks>
+internal sealed unsafe class UringSendBackend : SendBackend
+{
+    private readonly SafeFdHandle _socket;
+    private readonly SlotRing _slots;
+    private readonly UringRing _ring;
+    private readonly bool _fixedFile;
+    private readonly byte _opcode;
+    private readonly int[] _res;
+    private readonly Interop.IoUringCqe[] _cqes;
+    private uint _generation;
+
+    internal UringSendBackend(SafeFdHandle socket, SlotRing slots, PacketSenderOptions options)
+    {
+        IoUringOptions o = options.IoUring;
+        uint entries = System.Numerics.BitOperations.RoundUpToPowerOf2((uint)Math.Max(8, options.BatchSize));
+        uint flags = o.SqPoll ? IORING_SETUP_SQPOLL
+            : o.SingleIssuer ? IORING_SETUP_SINGLE_ISSUER | IORING_SETUP_DEFER_TASKRUN
+            : IORING_SETUP_COOP_TASKRUN;
+        _ring = new UringRing(entries, flags | IORING_SETUP_SUBMIT_ALL, (uint)o.SqPollIdleMs);
+        try
+        {
+            if (!_ring.Supports(IORING_OP_SENDMSG))
+            {
+                ThrowHelperUring.Throw("IORING_REGISTER_PROBE", Errno.EOPNOTSUPP, "This kernel's io_uring lacks IORING_OP_SENDMSG.");
+            }
+
+            SupportsZeroCopy = _ring.Supports(IORING_OP_SENDMSG_ZC);
+            if (o.ZeroCopy && !SupportsZeroCopy)
+            {
+                ThrowHelperUring.Throw("IORING_REGISTER_PROBE", Errno.EOPNOTSUPP, "This kernel's io_uring lacks IORING_OP_SENDMSG_ZC (Linux 6.1+).");
+            }
+
+            if (o.RegisteredFile)
+            {
+                _ring.RegisterFile(socket.Fd);
+            }
+        }
+        catch
+        {
+            _ring.Dispose();
+            throw;
+        }
+
+        _socket = socket;
+        _slots = slots;
+        _fixedFile = o.RegisteredFile;
+        _opcode = o.ZeroCopy ? IORING_OP_SENDMSG_ZC : IORING_OP_SENDMSG;
+        _res = new int[entries];
+        _cqes = new Interop.IoUringCqe[_ring.CqEntries];
+        Description = "io_uring" + (o.SqPoll ? "+sqpoll" : string.Empty) + (o.RegisteredFile ? "+fixed" : string.Empty) + (o.ZeroCopy ? "+zc" : string.Empty);
+    }
+
+    internal bool SupportsZeroCopy { get; }
+
+    internal string Description { get; }
+
+    internal override string Name => "io_uring";
+
+    internal override SendBackendKind Kind => SendBackendKind.IoUring;
+
+    internal override int Send(int first, int count, Span<int> results, out int wouldBlockErrno)
+    {
+        wouldBlockErrno = 0;
+        count = Math.Min(count, (int)_ring.SqEntries);
+        uint gen = ++_generation;
+        bool added = false;
+        try
+        {
+            // Safety: the SQEs carry the raw fd (unless registered); the ref keeps it open until the last CQE is reaped below.
+            _socket.DangerousAddRef(ref added);
+            Batch.Interop.MMsgHdr* msgs = _slots.Messages;
+            for (int i = 0; i < count; i++)
+            {
+                Interop.IoUringSqe* sqe = _ring.NextSqe();
+                Debug.Assert(sqe != null, "the SQ holds a whole run: count <= SqEntries and every earlier run was reaped");
+                sqe->Opcode = _opcode;
+                sqe->Fd = _fixedFile ? 0 : _socket.Fd;
+                sqe->Flags = (byte)((_fixedFile ? IOSQE_FIXED_FILE : 0) | (i < count - 1 ? IOSQE_IO_LINK : 0));
+                sqe->Addr = (ulong)&msgs[first + i].Hdr;
+                sqe->Len = 1;
+                sqe->MsgFlags = Batch.Interop.MSG_DONTWAIT;
+                sqe->UserData = ((ulong)gen << 32) | (uint)i;
+            }
+
+            _ring.SubmitAndWait((uint)count);
+            ReapRun(gen, count);
+        }
+        finally
+        {
+            if (added)
+            {
+                _socket.DangerousRelease();
+            }
+        }
+
+        // Results in order: the prefix that succeeded, then at most one failure; everything after it was cancelled.
+        for (int i = 0; i < count; i++)
+        {
+            int r = _res[i];
+            if (r >= 0)
+            {
+                results[i] = SendBackend.Sent;
+                continue;
+            }
+
+            int errno = -r;
+            if (errno is Errno.EAGAIN or Errno.ENOBUFS)
+            {
+                wouldBlockErrno = i == 0 ? errno : 0;
+                return i;
+            }
+
+            if (errno == Errno.ECANCELED)
+            {
+                return i; // cancelled by an earlier link failure; resubmitted by the caller
+            }
+
+            results[i] = errno;
+            return i + 1;
+        }
+
+        return count;
+    }
+
+    /// <summary>Reaps until every SQE of the run has its result and every zero-copy notification has arrived.</summary>
+    private void ReapRun(uint gen, int count)
+    {
+        int results = 0;
+        int notifications = 0;
+        Span<Interop.IoUringCqe> cqes = _cqes;
+        while (true)
+        {
+            int n = _ring.Reap(cqes);
+            for (int k = 0; k < n; k++)
+            {
+                ref Interop.IoUringCqe c = ref cqes[k];
+                if ((uint)(c.UserData >> 32) != gen)
+                {
+                    ThrowStale(c.UserData, gen);
+                }
+
+                if ((c.Flags & IORING_CQE_F_NOTIF) != 0)
+                {
+                    notifications--; // the kernel is done with the slot's pages
+                    continue;
+                }
+
+                if ((c.Flags & IORING_CQE_F_MORE) != 0)
+                {
+                    notifications++; // a zero-copy send: a notification CQE will follow
+                }
+
+                _res[(int)(uint)c.UserData] = c.Res;
+                results++;
+            }
+
+            if (results == count && notifications == 0)
+            {
+                return;
+            }
+
+            if (n == 0 || _ring.CqOverflowed)
+            {
+                _ring.WaitForCompletion();
+            }
+        }
+    }
+
+    private static void ThrowStale(ulong userData, uint gen) =>
+        throw new InvalidOperationException("io_uring: a completion of generation " + (userData >> 32) + " arrived during generation " + gen + "; a slot would have been reused too early.");
+
+    public override void Dispose() => _ring.Dispose();
+}

@@ -1,0 +1,95 @@
+using System.Net.Sockets;
+using Perf.Batch;
+using Perf.Tests.Backends;
+using Perf.Tests.Infrastructure;
+using Perf.Uring;
+
+namespace Perf.Tests.Uring;
+
+/// <summary>io_uring variants, each a round trip with every priority verified at the receiver, and the unavailable path.</summary>
+[Collection("Network")]
+public sealed class UringBackendTests
+{
+    public static TheoryData<string> Variants => new() { "sqpoll", "unregistered-fd", "single-issuer", "zerocopy-1200", "zerocopy-64" };
+
+    [Theory]
+    [MemberData(nameof(Variants))]
+    public void RoundTripWithPrioritiesVerified(string variant)
+    {
+        IoUringOptions uring = variant switch
+        {
+            "sqpoll" => new IoUringOptions { SqPoll = true, SqPollIdleMs = 50 },
+            "unregistered-fd" => new IoUringOptions { RegisteredFile = false },
+            "single-issuer" => new IoUringOptions { SingleIssuer = true },
+            _ => new IoUringOptions { ZeroCopy = true },
+        };
+        int size = variant == "zerocopy-1200" ? 1200 : 64;
+        const int Count = 20_000;
+        using PacketReceiver rx = Loopback.Receiver(AddressFamily.InterNetwork);
+        using var collector = new Collector(rx, Count, _ => size);
+        using PacketSender tx = PacketSender.Create(new PacketSenderOptions
+        {
+            Backend = SendBackendKind.IoUring,
+            IoUring = uring,
+            ConnectTo = rx.LocalAddress,
+            MaxDatagramSize = 1472,
+            BatchSize = 64,
+        });
+        Assert.Equal(SendBackendKind.IoUring, tx.BackendKind);
+
+        SenderContractTests.SendAll(tx, collector, Count, seq => (uint)(seq % 7), _ => size, dest: null);
+
+        Assert.True(collector.WaitFor(Count, TimeSpan.FromSeconds(20)), "received " + collector.Received);
+        Assert.Empty(collector.Errors);
+        Assert.Equal(0, collector.OutOfOrder);
+        Assert.Equal(Count, tx.Stats.Sent);
+    }
+
+    [Fact]
+    public void UnavailableIoUringFallsBackUnderAutoAndFailsClearlyWhenAskedFor()
+    {
+        UringBackendProvider.EnsureRegistered();
+        UringBackendProvider.SetupFault = Errno.ENOSYS; // as on a kernel without io_uring
+        try
+        {
+            using (PacketSender auto = PacketSender.Create(new PacketSenderOptions { Backend = SendBackendKind.Auto }))
+            {
+                Assert.Equal(SendBackendKind.Sendmmsg, auto.BackendKind);
+                Assert.Equal("sendmmsg", auto.Backend);
+            }
+
+            PerfSocketException e = Assert.Throws<PerfSocketException>(() => PacketSender.Create(new PacketSenderOptions { Backend = SendBackendKind.IoUring }));
+            Assert.Equal(Errno.ENOSYS, e.Errno);
+            Assert.Contains("io_uring", e.Message);
+
+            UringBackendProvider.SetupFault = Errno.EPERM;
+            e = Assert.Throws<PerfSocketException>(() => PacketSender.Create(new PacketSenderOptions { Backend = SendBackendKind.IoUring }));
+            Assert.Contains("io_uring_disabled", e.Message);
+        }
+        finally
+        {
+            UringBackendProvider.SetupFault = 0;
+        }
+    }
+
+    [Fact]
+    public async Task FlushFromAnotherThreadWorksWithoutSingleIssuer()
+    {
+        using PacketReceiver rx = Loopback.Receiver(AddressFamily.InterNetwork);
+        using var collector = new Collector(rx, 2000, _ => 64);
+        using PacketSender tx = PacketSender.Create(new PacketSenderOptions { Backend = SendBackendKind.IoUring, ConnectTo = rx.LocalAddress, AutoFlush = false, RingSize = 1024 });
+        byte[] buf = new byte[64];
+        for (long seq = 0; seq < 2000; seq++)
+        {
+            TestPayload.Write(buf, seq, (uint)(seq % 7), 64);
+            while (!tx.TryEnqueue(buf, (uint)(seq % 7)))
+            {
+                await Task.Run(() => tx.Flush(), TestContext.Current.CancellationToken); // submit from a pool thread
+            }
+        }
+
+        await Task.Run(() => tx.Flush(), TestContext.Current.CancellationToken);
+        Assert.True(collector.WaitFor(2000, TimeSpan.FromSeconds(10)));
+        Assert.Empty(collector.Errors);
+    }
+}
