@@ -1,9 +1,10 @@
 // Native reference sender for the side-by-side harness (bench/run).
 // Does per datagram what perfgen does: a 32-byte PRF1 header (flow, sequence, priority, CLOCK_MONOTONIC ns),
-// priorities cycling through the mix, one SOL_SOCKET/SO_PRIORITY cmsg each, sent with sendmmsg(2) in batches
-// (or sendmsg(2) one by one) on a connected, non-blocking UDP socket.
+// priorities cycling through the mix, one SOL_SOCKET/SO_PRIORITY cmsg each, on a connected, non-blocking UDP socket,
+// sent with sendmmsg(2) in batches, sendmsg(2) one by one, or io_uring: one IORING_OP_SENDMSG SQE per datagram,
+// linked, MSG_DONTWAIT, registered file, a batch per io_uring_enter (raw syscalls, as the C# backend does).
 //
-//   sender sendmmsg|sendmsg DEST_IP PORT BATCH SIZE SECONDS WARMUP_SECONDS [PRIOS]   -> prints "pps=N packets=N"
+//   sender sendmmsg|sendmsg|uring DEST_IP PORT BATCH SIZE SECONDS WARMUP_SECONDS [PRIOS]   -> prints "pps=N packets=N"
 //   sender hold PORT SECONDS   -> binds 127.0.0.1:PORT and never reads (the loopback sink)
 #define _GNU_SOURCE
 #include <arpa/inet.h>
@@ -16,6 +17,9 @@
 #include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
+#include <linux/io_uring.h>
+#include <sys/mman.h>
+#include <sys/syscall.h>
 
 #ifndef SO_PRIORITY
 #define SO_PRIORITY 12
@@ -26,6 +30,66 @@ static uint64_t now_ns(void) {
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
     return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+}
+
+// A minimal io_uring: SQ/CQ rings in one mapping (IORING_FEAT_SINGLE_MMAP), SQE array, identity SQ index array.
+struct ring {
+    int fd;
+    unsigned *sq_head, *sq_tail, *sq_mask, *sq_array, *cq_head, *cq_tail, *cq_mask, sq_entries, tail;
+    struct io_uring_sqe *sqes;
+    struct io_uring_cqe *cqes;
+};
+
+static int ring_init(struct ring *r, unsigned entries, int sock) {
+    struct io_uring_params p;
+    memset(&p, 0, sizeof p);
+    p.flags = IORING_SETUP_COOP_TASKRUN | IORING_SETUP_SUBMIT_ALL;
+    r->fd = (int)syscall(__NR_io_uring_setup, entries, &p);
+    if (r->fd < 0) { perror("io_uring_setup"); return -1; }
+    size_t sz = p.sq_off.array + p.sq_entries * sizeof(unsigned);
+    size_t csz = p.cq_off.cqes + p.cq_entries * sizeof(struct io_uring_cqe);
+    if (csz > sz) sz = csz;
+    char *m = mmap(NULL, sz, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_POPULATE, r->fd, IORING_OFF_SQ_RING);
+    r->sqes = mmap(NULL, p.sq_entries * sizeof(struct io_uring_sqe), PROT_READ | PROT_WRITE, MAP_SHARED | MAP_POPULATE, r->fd, IORING_OFF_SQES);
+    if (m == MAP_FAILED || r->sqes == MAP_FAILED) { perror("mmap"); return -1; }
+    r->sq_head = (unsigned *)(m + p.sq_off.head); r->sq_tail = (unsigned *)(m + p.sq_off.tail);
+    r->sq_mask = (unsigned *)(m + p.sq_off.ring_mask); r->sq_array = (unsigned *)(m + p.sq_off.array);
+    r->cq_head = (unsigned *)(m + p.cq_off.head); r->cq_tail = (unsigned *)(m + p.cq_off.tail);
+    r->cq_mask = (unsigned *)(m + p.cq_off.ring_mask); r->cqes = (struct io_uring_cqe *)(m + p.cq_off.cqes);
+    r->sq_entries = p.sq_entries; r->tail = *r->sq_tail;
+    for (unsigned i = 0; i < p.sq_entries; i++) r->sq_array[i] = i;
+    if (syscall(__NR_io_uring_register, r->fd, IORING_REGISTER_FILES, &sock, 1) < 0) { perror("register files"); return -1; }
+    return 0;
+}
+
+// Sends msgs[0..n) as linked SENDMSG SQEs; returns how many leading ones ended (sent or a hard error), or -errno for
+// EAGAIN/ENOBUFS on the first one. Waits for every CQE, as the C# backend does.
+static int ring_send(struct ring *r, struct mmsghdr *msgs, int n) {
+    for (int i = 0; i < n; i++) {
+        struct io_uring_sqe *sqe = &r->sqes[r->tail & *r->sq_mask];
+        memset(sqe, 0, sizeof *sqe);
+        sqe->opcode = IORING_OP_SENDMSG;
+        sqe->fd = 0;
+        sqe->flags = IOSQE_FIXED_FILE | (i < n - 1 ? IOSQE_IO_LINK : 0);
+        sqe->addr = (unsigned long)&msgs[i].msg_hdr;
+        sqe->len = 1;
+        sqe->msg_flags = MSG_DONTWAIT;
+        sqe->user_data = i;
+        r->tail++;
+    }
+    __atomic_store_n(r->sq_tail, r->tail, __ATOMIC_RELEASE);
+    while (syscall(__NR_io_uring_enter, r->fd, n, n, IORING_ENTER_GETEVENTS, NULL, 0) < 0 && errno == EINTR) {}
+    static int res[1024];
+    unsigned head = *r->cq_head, tail = __atomic_load_n(r->cq_tail, __ATOMIC_ACQUIRE);
+    for (; head != tail; head++) { struct io_uring_cqe *c = &r->cqes[head & *r->cq_mask]; res[c->user_data] = c->res; }
+    __atomic_store_n(r->cq_head, head, __ATOMIC_RELEASE);
+    for (int i = 0; i < n; i++) {
+        if (res[i] >= 0) continue;
+        if (res[i] == -EAGAIN || res[i] == -ENOBUFS) return i == 0 ? res[i] : i;
+        if (res[i] == -ECANCELED) return i;
+        return i + 1;
+    }
+    return n;
 }
 
 static int hold(int port, int seconds) {
@@ -43,7 +107,7 @@ int main(int argc, char **argv) {
         fprintf(stderr, "usage: sender sendmmsg|sendmsg DEST_IP PORT BATCH SIZE SECONDS WARMUP [PRIOS]\n       sender hold PORT SECONDS\n");
         return 2;
     }
-    int use_mmsg = strcmp(argv[1], "sendmmsg") == 0;
+    int use_mmsg = strcmp(argv[1], "sendmmsg") == 0, use_uring = strcmp(argv[1], "uring") == 0;
     int batch = atoi(argv[4]), size = atoi(argv[5]);
     double seconds = atof(argv[6]), warmup = atof(argv[7]);
     uint32_t prios[64]; int nprio = 0;
@@ -56,6 +120,9 @@ int main(int argc, char **argv) {
     if (inet_pton(AF_INET, argv[2], &dst.sin_addr) != 1 || fd < 0 || connect(fd, (struct sockaddr *)&dst, sizeof dst) != 0) {
         perror("socket/connect"); return 1;
     }
+
+    struct ring ring = {0};
+    if (use_uring && ring_init(&ring, batch < 8 ? 8 : batch, fd) != 0) return 1;
 
     static struct mmsghdr msgs[MAX_BATCH];
     static struct iovec iovs[MAX_BATCH];
@@ -93,7 +160,10 @@ int main(int argc, char **argv) {
         int sent = 0;
         while (sent < batch) {
             int n;
-            if (use_mmsg) {
+            if (use_uring) {
+                n = ring_send(&ring, msgs + sent, batch - sent);
+                if (n < 0) { errno = -n; n = -1; }
+            } else if (use_mmsg) {
                 n = sendmmsg(fd, msgs + sent, batch - sent, MSG_DONTWAIT);
             } else {
                 n = sendmsg(fd, &msgs[sent].msg_hdr, MSG_DONTWAIT) >= 0 ? 1 : -1;
