@@ -12,7 +12,7 @@ public static class Program
     {
         IConfig config = DefaultConfig.Instance
             .AddJob(Job.Default.WithWarmupCount(3).WithIterationCount(10).WithLaunchCount(1).AsDefault())
-            .WithOptions(ConfigOptions.JoinSummary | ConfigOptions.StopOnFirstError);
+            .WithOptions(ConfigOptions.StopOnFirstError);
         IEnumerable<Summary> summaries = BenchmarkSwitcher.FromAssembly(typeof(Program).Assembly).Run(args, config);
         foreach (Summary s in summaries)
         {

@@ -5,9 +5,10 @@ using System.Runtime.InteropServices;
 namespace Perf.Batch;
 
 /// <summary>
-/// Asks the kernel itself, with two one-byte datagrams to a throwaway loopback socket: one with an SO_PRIORITY cmsg of 0
-/// (pre-6.14 kernels answer EINVAL) and one with 7 (EPERM without CAP_NET_ADMIN/CAP_NET_RAW in this network namespace).
-/// The cmsg is parsed before routing, so the answer holds even where loopback is down.
+/// Asks the kernel itself: a one-byte datagram with an SO_PRIORITY cmsg of 0 to a throwaway loopback socket (pre-6.14
+/// kernels answer EINVAL; the cmsg is parsed before routing, so the answer holds even where loopback is down), and
+/// setsockopt(SO_PRIORITY, 7) on a throwaway socket (EPERM without CAP_NET_ADMIN/CAP_NET_RAW in this network
+/// namespace; the same check the cmsg and SO_MARK take, on any kernel).
 /// </summary>
 internal static unsafe class CapabilityProbe
 {
@@ -33,8 +34,8 @@ internal static unsafe class CapabilityProbe
 
         int basic = TrySend(tx, target, 0);
         bool perPacket = basic != Errno.EINVAL;
-        bool privileged = perPacket && TrySend(tx, target, PriorityCapabilities.MaxUnprivilegedPriority + 1) != Errno.EPERM;
-        return new PriorityCapabilities(perPacket, privileged, basic);
+        bool privileged = TrySetPriority(tx, PriorityCapabilities.MaxUnprivilegedPriority + 1) != Errno.EPERM;
+        return new PriorityCapabilities(perPacket, privileged, basic, perPacket ? PriorityStrategy.Cmsg : PriorityStrategy.SocketPerPriority);
     }
 
     private static bool TryBind(SafeFdHandle fd, DatagramAddress address)
@@ -43,6 +44,12 @@ internal static unsafe class CapabilityProbe
         {
             return Interop.Sys.Bind(fd, sa, (uint)address.Length) == 0;
         }
+    }
+
+    private static int TrySetPriority(SafeFdHandle fd, uint priority)
+    {
+        Func<uint, int>? hook = TestOverride;
+        return hook is not null ? hook(priority) : UdpSocket.TrySetInt(fd, Interop.SOL_SOCKET, Interop.SO_PRIORITY, (int)priority);
     }
 
     private static int TrySend(SafeFdHandle fd, in DatagramAddress target, uint priority)

@@ -50,6 +50,7 @@ public sealed partial class PacketSender
             WritableWaiter.Wait(_socket, p.WouldBlockErrno, waitMs);
         }
 
+        CloseIdlePrioritySockets();
         return new FlushResult(total.Sent, total.Failed, PendingCount);
     }
 
@@ -114,6 +115,15 @@ public sealed partial class PacketSender
         }
     }
 
+    private void CloseIdlePrioritySockets()
+    {
+        // Only with an empty ring: no queued datagram can still need a socket that closes.
+        if (_pool is not null && _tail == _head)
+        {
+            _pool.CloseIdle();
+        }
+    }
+
     private void SendFullBatches()
     {
         if (_state != Idle)
@@ -141,7 +151,26 @@ public sealed partial class PacketSender
             // One call covers a run that is contiguous in the mmsghdr array: at most a batch, and never past the ring's end.
             int first = (int)_head & _mask;
             int count = (int)Math.Min(pending, Math.Min(_batch, capacity - first));
-            int done = _backend.Send(first, count, results, out int wouldBlockErrno);
+            SafeFdHandle socket = _socket;
+            int runErrno = 0;
+            if (_strategy is PriorityStrategy.SocketPerPriority or PriorityStrategy.SetsockoptPerRun)
+            {
+                socket = PrepareRun(first, ref count, out runErrno);
+            }
+
+            int done;
+            int wouldBlockErrno = 0;
+            if (runErrno != 0)
+            {
+                // The run's priority cannot be set (EPERM): each of its datagrams fails with that errno.
+                results[..count].Fill(runErrno);
+                done = count;
+            }
+            else
+            {
+                done = _backend.Send(socket, first, count, results, out wouldBlockErrno);
+            }
+
             _sendCalls++;
             if (done == 0)
             {
@@ -173,6 +202,36 @@ public sealed partial class PacketSender
 
             _head += done;
         }
+    }
+
+    /// <summary>
+    /// SocketPerPriority and SetsockoptPerRun send one priority per call: cuts <paramref name="count"/> to the run of
+    /// equal priority at <paramref name="first"/> and returns the socket to send it on.
+    /// </summary>
+    private SafeFdHandle PrepareRun(int first, ref int count, out int errno)
+    {
+        uint priority = _ring.GetPriority(first);
+        int run = 1;
+        while (run < count && _ring.GetPriority(first + run) == priority)
+        {
+            run++;
+        }
+
+        count = run;
+        if (_pool is not null)
+        {
+            return _pool.Get(priority, out errno);
+        }
+
+        errno = 0;
+        if (_socketPriority != priority)
+        {
+            errno = UdpSocket.TrySetInt(_socket, Interop.SOL_SOCKET, Interop.SO_PRIORITY, (int)priority);
+            _socketPriority = errno == 0 ? priority : -1;
+            _setsockoptCalls++;
+        }
+
+        return _socket;
     }
 
     /// <summary>True while the wait bound allows another wait; progress since the last check restarts the bound.</summary>
@@ -279,6 +338,7 @@ public sealed partial class PacketSender
             }
 
             Volatile.Write(ref _state, Disposed);
+            _pool?.Dispose();
             _backend.Dispose();
             _socket.Dispose();
             _ring.Dispose();

@@ -14,9 +14,15 @@ public sealed partial class PacketSender
     private long _partialSends;
     private long _wouldBlock;
     private long _failureRecordsDropped;
+    private long _setsockoptCalls;
 
     /// <summary>A snapshot of the counters. Readable after <see cref="Dispose"/>.</summary>
-    public SenderStats Stats => new(_tail, _sent, _sentBytes, _failed, _sendCalls, _partialSends, _wouldBlock, _failureRecordsDropped);
+    public SenderStats Stats => new(_tail, _sent, _sentBytes, _failed, _sendCalls, _partialSends, _wouldBlock, _failureRecordsDropped)
+    {
+        Strategy = Capabilities.Strategy,
+        PrioritySockets = _pool?.Count ?? 0,
+        SetsockoptCalls = _setsockoptCalls,
+    };
 
     /// <summary>How many datagrams failed with <paramref name="errno"/> (errno values of 255 and above share one count).</summary>
     public long GetFailureCount(int errno) => errno < 0 ? 0 : _failedByErrno[Math.Min(errno, Errno.CountedRange - 1)];

@@ -34,8 +34,14 @@ public sealed partial class PacketSender : IDisposable
     private long _head;      // enqueue ordinal of the oldest datagram not yet ended
     private bool _reserved;  // a TryReserve is outstanding on slot _tail
 
-    private PacketSender(PacketSenderOptions options, SafeFdHandle socket, SlotRing ring, SendBackend backend, PriorityCapabilities caps, DatagramAddress local)
+    private readonly PriorityStrategy _strategy;
+    private readonly PrioritySocketPool? _pool;   // SocketPerPriority only
+    private long _socketPriority = -1;             // SetsockoptPerRun: the priority last set on _socket
+
+    private PacketSender(PacketSenderOptions options, SafeFdHandle socket, SlotRing ring, SendBackend backend, PrioritySocketPool? pool, PriorityCapabilities caps, DatagramAddress local)
     {
+        _strategy = options.PerPacketPriority ? caps.Strategy : PriorityStrategy.Auto;
+        _pool = pool;
         _socket = socket;
         _ring = ring;
         _backend = backend;
@@ -67,19 +73,23 @@ public sealed partial class PacketSender : IDisposable
         options.Validate();
 
         PriorityCapabilities caps = CapabilityProbe.Probe();
-        if (options.PerPacketPriority && !caps.PerPacketPriority)
-        {
-            ThrowHelper.ThrowSocket("sendmsg with a SOL_SOCKET/SO_PRIORITY cmsg", caps.ProbeErrno,
-                "This kernel does not accept a per-packet priority (it needs Linux 6.14 or later); set PerPacketPriority = false to use the socket's priority.");
-        }
+        PriorityStrategy strategy = ResolveStrategy(options, caps);
+        caps = caps.WithStrategy(strategy);
 
         SafeFdHandle? socket = null;
         SlotRing? ring = null;
         SendBackend? backend = null;
+        PrioritySocketPool? pool = null;
         try
         {
             socket = UdpSocket.Create(options.AddressFamily);
             UdpSocket.SetBufferSize(socket, send: true, options.SendBufferSize);
+            if (options.PerPacketPriority && strategy == PriorityStrategy.SocketPerPriority)
+            {
+                // Every priority's socket binds the same local address and port, which needs SO_REUSEPORT on all of them.
+                UdpSocket.SetInt(socket, Interop.SOL_SOCKET, Interop.SO_REUSEPORT, 1, "SO_REUSEPORT");
+            }
+
             DatagramAddress bindTo = options.LocalAddress.IsEmpty
                 ? new DatagramAddress(options.AddressFamily == AddressFamily.InterNetworkV6 ? System.Net.IPAddress.IPv6Any : System.Net.IPAddress.Any, 0)
                 : options.LocalAddress;
@@ -90,13 +100,25 @@ public sealed partial class PacketSender : IDisposable
             }
 
             DatagramAddress local = UdpSocket.GetLocalAddress(socket);
-            ring = new SlotRing(options.RingSize, options.MaxDatagramSize, options.PerPacketPriority);
+            int cmsgType = !options.PerPacketPriority ? 0 : strategy switch
+            {
+                PriorityStrategy.Cmsg => Interop.SO_PRIORITY,
+                PriorityStrategy.MarkAndBpf => Interop.SO_MARK,
+                _ => 0,
+            };
+            ring = new SlotRing(options.RingSize, options.MaxDatagramSize, cmsgType);
             backend = CreateBackend(socket, ring, options);
-            return new PacketSender(options, socket, ring, backend, caps, local);
+            if (options.PerPacketPriority && strategy == PriorityStrategy.SocketPerPriority)
+            {
+                pool = new PrioritySocketPool(options, local);
+            }
+
+            return new PacketSender(options, socket, ring, backend, pool, caps, local);
         }
         catch
         {
             // Reverse order of acquisition.
+            pool?.Dispose();
             backend?.Dispose();
             ring?.Dispose();
             socket?.Dispose();
@@ -104,11 +126,40 @@ public sealed partial class PacketSender : IDisposable
         }
     }
 
+    private static PriorityStrategy ResolveStrategy(PacketSenderOptions options, PriorityCapabilities caps)
+    {
+        if (!options.PerPacketPriority)
+        {
+            return caps.Strategy;
+        }
+
+        PriorityStrategy strategy = options.PriorityStrategy switch
+        {
+            PriorityStrategy.Auto when caps.PerPacketPriority => PriorityStrategy.Cmsg,
+            PriorityStrategy.Auto when options.ClassifierAttached => PriorityStrategy.MarkAndBpf,
+            PriorityStrategy.Auto => PriorityStrategy.SocketPerPriority,
+            _ => options.PriorityStrategy,
+        };
+        if (strategy == PriorityStrategy.Cmsg && !caps.PerPacketPriority)
+        {
+            ThrowHelper.ThrowSocket("sendmsg with a SOL_SOCKET/SO_PRIORITY cmsg", caps.ProbeErrno,
+                "This kernel does not accept a per-packet priority (it needs Linux 6.14 or later); use PriorityStrategy Auto, SocketPerPriority, SetsockoptPerRun or MarkAndBpf.");
+        }
+
+        if (strategy == PriorityStrategy.MarkAndBpf && !caps.PrivilegedPriorities)
+        {
+            ThrowHelper.ThrowSocket("sendmsg with a SOL_SOCKET/SO_MARK cmsg", Errno.EPERM,
+                "MarkAndBpf puts an SO_MARK cmsg on every datagram, which needs CAP_NET_RAW or CAP_NET_ADMIN; this process has neither. Use SocketPerPriority instead.");
+        }
+
+        return strategy;
+    }
+
     private static SendBackend CreateBackend(SafeFdHandle socket, SlotRing ring, PacketSenderOptions options)
     {
         if (options.Backend == SendBackendKind.Sendmmsg)
         {
-            return new SendmmsgBackend(socket, ring);
+            return new SendmmsgBackend(ring);
         }
 
         ISendBackendProvider? uring = BackendRegistry.IoUring;
@@ -125,7 +176,7 @@ public sealed partial class PacketSender : IDisposable
             ThrowHelper.ThrowSocket("io_uring backend", errno, detail);
         }
 
-        return new SendmmsgBackend(socket, ring); // Auto: io_uring unavailable here, fall back silently
+        return new SendmmsgBackend(ring); // Auto: io_uring unavailable here, fall back silently
     }
 
     /// <summary>What the kernel and this process allow, probed at creation.</summary>
@@ -137,8 +188,11 @@ public sealed partial class PacketSender : IDisposable
     /// <summary>The connected destination; empty for an unconnected sender.</summary>
     public DatagramAddress RemoteAddress { get; }
 
-    /// <summary>Whether each datagram carries its own SO_PRIORITY cmsg.</summary>
+    /// <summary>Whether each datagram gets its own priority (by <see cref="PriorityStrategy"/>).</summary>
     public bool PerPacketPriority { get; }
+
+    /// <summary>How datagrams get their priority (what Auto resolved to); also in <see cref="Capabilities"/> and <see cref="Stats"/>.</summary>
+    public PriorityStrategy PriorityStrategy => Capabilities.Strategy;
 
     /// <summary>The kernel interface in use: "sendmmsg" or "io_uring" (what Auto chose).</summary>
     public string Backend => _backend.Name;
@@ -199,6 +253,13 @@ public sealed partial class PacketSender : IDisposable
         _reserved = true;
         payload = _ring.Payload((int)_tail & _mask);
         return true;
+    }
+
+    /// <summary>Gives back a slot taken by <see cref="TryReserve"/> without sending it; nothing is queued.</summary>
+    public void CancelReservation()
+    {
+        ThrowIfDisposed();
+        _reserved = false;
     }
 
     /// <summary>Queues the reserved slot's first <paramref name="length"/> bytes with <paramref name="priority"/> (connected sender).</summary>
@@ -263,6 +324,9 @@ public sealed partial class PacketSender : IDisposable
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     private void Publish(int index, int length, uint priority, ref readonly DatagramAddress destination)
     {
+        // SocketPerPriority: the priority's socket must exist before the datagram is queued; a full pool throws here,
+        // with nothing queued.
+        _pool?.Ensure(priority);
         _ring.SetLength(index, length);
         _ring.SetPriority(index, priority);
         if (!Unsafe.IsNullRef(in destination))

@@ -30,11 +30,22 @@ public sealed record PacketSenderOptions
     public bool AutoFlush { get; init; } = true;
 
     /// <summary>
-    /// Attach a SOL_SOCKET/SO_PRIORITY cmsg to every datagram (default). Needs Linux 6.14 or later; creation fails
-    /// clearly where the kernel refuses it. When false, datagrams take the socket's priority and the priority given
-    /// at enqueue is only recorded.
+    /// Give every datagram its own priority (default), by <see cref="PriorityStrategy"/>. When false, datagrams take the
+    /// socket's priority and the priority given at enqueue is only recorded.
     /// </summary>
     public bool PerPacketPriority { get; init; } = true;
+
+    /// <summary>How datagrams get their priority: Auto (default), Cmsg, SocketPerPriority, SetsockoptPerRun or MarkAndBpf.</summary>
+    public PriorityStrategy PriorityStrategy { get; init; } = PriorityStrategy.Auto;
+
+    /// <summary>Tells Auto that the mark-to-priority classifier is attached to the egress device, so it may pick MarkAndBpf.</summary>
+    public bool ClassifierAttached { get; init; }
+
+    /// <summary>SocketPerPriority: at most this many sockets (distinct priorities) at once, 1 to 1024. Default 16.</summary>
+    public int MaxPrioritySockets { get; init; } = 16;
+
+    /// <summary>SocketPerPriority: a priority's socket unused this long is closed when the ring is empty. Default 30 s.</summary>
+    public TimeSpan PrioritySocketIdleTimeout { get; init; } = TimeSpan.FromSeconds(30);
 
     /// <summary>How long one flush waits for the kernel to accept more (EAGAIN, ENOBUFS) without any progress. Default 5 s.</summary>
     public TimeSpan WouldBlockTimeout { get; init; } = TimeSpan.FromSeconds(5);
@@ -105,6 +116,16 @@ public sealed record PacketSenderOptions
         if (IoUring.SqPollIdleMs < 0)
         {
             ThrowHelper.ThrowArgumentOutOfRange(nameof(IoUring), "IoUring.SqPollIdleMs must not be negative.");
+        }
+
+        if (!Enum.IsDefined(PriorityStrategy))
+        {
+            ThrowHelper.ThrowArgumentOutOfRange(nameof(PriorityStrategy), "PriorityStrategy is not one of Auto, Cmsg, SocketPerPriority, SetsockoptPerRun, MarkAndBpf.");
+        }
+
+        if (MaxPrioritySockets is < 1 or > 1024)
+        {
+            ThrowHelper.ThrowArgumentOutOfRange(nameof(MaxPrioritySockets), "MaxPrioritySockets must be 1 to 1024.");
         }
 
         if (FailureLogCapacity < 0)

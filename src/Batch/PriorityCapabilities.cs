@@ -3,19 +3,28 @@ namespace Perf.Batch;
 /// <summary>What the kernel and this process allow for per-packet priority, probed once when a sender is created.</summary>
 public sealed class PriorityCapabilities
 {
-    internal PriorityCapabilities(bool perPacketPriority, bool privilegedPriorities, int probeErrno)
+    internal PriorityCapabilities(bool perPacketPriority, bool privilegedPriorities, int probeErrno, PriorityStrategy strategy)
     {
         PerPacketPriority = perPacketPriority;
         PrivilegedPriorities = privilegedPriorities;
         ProbeErrno = probeErrno;
+        Strategy = strategy;
     }
+
+    internal PriorityCapabilities WithStrategy(PriorityStrategy strategy) => new(PerPacketPriority, PrivilegedPriorities, ProbeErrno, strategy);
+
+    /// <summary>
+    /// The strategy in use: for a sender, the one it resolved (never Auto); straight from the probe, what Auto would pick
+    /// without a classifier.
+    /// </summary>
+    public PriorityStrategy Strategy { get; }
 
     /// <summary>The kernel accepts a SOL_SOCKET/SO_PRIORITY cmsg on sendmsg (Linux 6.14 and later).</summary>
     public bool PerPacketPriority { get; }
 
     /// <summary>
-    /// Priorities above 6 are allowed: the process has CAP_NET_ADMIN or CAP_NET_RAW in the socket's network namespace.
-    /// Without it such packets fail individually with EPERM.
+    /// Priorities above 6 (and per-packet SO_MARK) are allowed: the process has CAP_NET_ADMIN or CAP_NET_RAW in the
+    /// socket's network namespace. Without it such packets fail individually with EPERM.
     /// </summary>
     public bool PrivilegedPriorities { get; }
 
@@ -31,5 +40,6 @@ public sealed class PriorityCapabilities
     /// <inheritdoc/>
     public override string ToString() =>
         "per-packet priority: " + (PerPacketPriority ? "yes" : "no (" + Errno.Name(ProbeErrno) + ")") +
-        ", priorities above 6: " + (PrivilegedPriorities ? "yes" : "no (needs CAP_NET_ADMIN or CAP_NET_RAW)");
+        ", priorities above 6: " + (PrivilegedPriorities ? "yes" : "no (needs CAP_NET_ADMIN or CAP_NET_RAW)") +
+        ", strategy: " + Strategy.ToString();
 }

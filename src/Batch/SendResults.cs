@@ -33,4 +33,13 @@ public readonly record struct SenderStats(
 {
     /// <summary>Queued and not yet ended.</summary>
     public long Pending => Enqueued - Sent - Failed;
+
+    /// <summary>How datagrams get their priority on this sender.</summary>
+    public PriorityStrategy Strategy { get; init; }
+
+    /// <summary>SocketPerPriority: sockets open now, one per priority in use.</summary>
+    public int PrioritySockets { get; init; }
+
+    /// <summary>SetsockoptPerRun: setsockopt(SO_PRIORITY) calls made, one per change of priority between runs.</summary>
+    public long SetsockoptCalls { get; init; }
 }

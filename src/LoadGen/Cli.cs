@@ -30,6 +30,11 @@ internal static class Cli
     private static readonly Option<bool> s_quiet = new("--quiet") { Description = "No live table or summary" };
     private static readonly Option<string?> s_listen = new("--listen") { Description = "HOST:PORT to receive on", HelpName = "HOST:PORT" };
     private static readonly Option<string> s_idle = new("--idle") { Description = "Stop after this long without datagrams (once some arrived)", DefaultValueFactory = _ => "2s" };
+    private static readonly Option<string?> s_to = new("--to") { Description = "Forward to HOST:PORT", HelpName = "HOST:PORT" };
+    private static readonly Option<string?> s_map = new("--map") { Description = "Priority map FROM=TO,…[,default=TO] (decimal or 0x hex); unnamed priorities are kept" };
+    private static readonly Option<string?> s_encap = new("--encap-header") { Description = "Bytes (hex) put in front of every forwarded datagram", HelpName = "HEX" };
+    private static readonly Option<string> s_strategy = new("--priority-strategy") { Description = "cmsg, socket-per-priority, setsockopt, mark-bpf or auto", DefaultValueFactory = _ => "auto" };
+    private static readonly Option<string?> s_dev = new("--dev") { Description = "Network device", HelpName = "DEV" };
     private static readonly Option<string> s_classes = new("--classes") { Description = "HTB classes MAJOR:MINOR[=RATE],…; each class id is also the priority that selects it", DefaultValueFactory = _ => "1:10=10mbit,1:20=50mbit,1:30" };
 
     internal static int Run(string[] args)
@@ -69,7 +74,7 @@ internal static class Cli
         root.SetAction(p => Jobs.Selftest(Opt(p, s_duration) is { } d ? Parsers.ParseDuration(d) : TimeSpan.FromSeconds(5), p.GetValue(s_json), p.GetValue(s_quiet)));
 
         var send = new Command("send", "Send a priority mix to HOST:PORT");
-        foreach (Option o in new Option[] { s_dest, s_rate, s_duration, s_warmup, s_count, s_size, s_priorities, s_backend, s_batch, s_threads, s_connect, s_bind, s_ipv6, s_interval, s_json, s_quiet })
+        foreach (Option o in new Option[] { s_dest, s_rate, s_duration, s_warmup, s_count, s_size, s_priorities, s_backend, s_strategy, s_batch, s_threads, s_connect, s_bind, s_ipv6, s_interval, s_json, s_quiet })
         {
             send.Options.Add(o);
         }
@@ -85,6 +90,32 @@ internal static class Cli
 
         sink.SetAction(p => Jobs.Sink(ReadSink(p), p.GetValue(s_json), p.GetValue(s_quiet)));
         root.Subcommands.Add(sink);
+
+        var forward = new Command("forward", "Receive on --listen and send each datagram on to --to, keeping (or remapping) its priority");
+        foreach (Option o in new Option[] { s_listen, s_to, s_map, s_encap, s_duration, s_interval, s_json, s_quiet })
+        {
+            forward.Options.Add(o);
+        }
+
+        forward.SetAction(p => ForwardJob.Run(
+            ParseAddress(p.GetValue(s_listen) ?? throw new FormatException("forward needs --listen HOST:PORT"), ipv6: false, "--listen"),
+            ParseAddress(p.GetValue(s_to) ?? throw new FormatException("forward needs --to HOST:PORT"), ipv6: false, "--to"),
+            p.GetValue(s_map) is { } m ? PriorityMap.Parse(m) : PriorityMap.Identity,
+            p.GetValue(s_encap) is { } e ? ForwardJob.ParseHex(e) : [],
+            p.GetValue(s_duration) is { } d ? Parsers.ParseDuration(d) : null,
+            Parsers.ParseDuration(p.GetValue(s_interval)!),
+            p.GetValue(s_json),
+            p.GetValue(s_quiet)));
+        root.Subcommands.Add(forward);
+
+        var attach = new Command("bpf-attach", "Build and attach the mark_to_priority tc eBPF classifier to DEV's egress (clsact), for --priority-strategy mark-bpf (needs root and clang)");
+        attach.Options.Add(s_dev);
+        attach.SetAction(p => Classifier(p, attach: true));
+        root.Subcommands.Add(attach);
+        var detach = new Command("bpf-detach", "Remove the mark_to_priority classifier from DEV");
+        detach.Options.Add(s_dev);
+        detach.SetAction(p => Classifier(p, attach: false));
+        root.Subcommands.Add(detach);
 
         var qdisc = new Command("qdisc-test", "Build a namespace pair with HTB on the sending veth, send one priority per class, and compare HTB's counters (needs root)");
         foreach (Option o in new Option[] { s_classes, s_count, s_size, s_json, s_quiet })
@@ -103,6 +134,41 @@ internal static class Cli
     }
 
     private static string? Opt(ParseResult p, Option<string?> o) => p.GetValue(o);
+
+    private static int Classifier(ParseResult p, bool attach)
+    {
+        string dev = p.GetValue(s_dev) ?? throw new FormatException((attach ? "bpf-attach" : "bpf-detach") + " needs --dev DEV");
+        try
+        {
+            if (attach)
+            {
+                MarkClassifier.Attach(dev);
+                Console.WriteLine("perfgen: mark_to_priority attached to " + dev + " egress; send with --priority-strategy mark-bpf");
+            }
+            else
+            {
+                MarkClassifier.Detach(dev);
+                Console.WriteLine("perfgen: mark_to_priority removed from " + dev);
+            }
+
+            return Ok;
+        }
+        catch (InvalidOperationException e)
+        {
+            Console.Error.WriteLine("perfgen: " + e.Message);
+            return BadInput;
+        }
+    }
+
+    internal static PriorityStrategy ParseStrategy(string text) => text switch
+    {
+        "auto" => PriorityStrategy.Auto,
+        "cmsg" => PriorityStrategy.Cmsg,
+        "socket-per-priority" => PriorityStrategy.SocketPerPriority,
+        "setsockopt" => PriorityStrategy.SetsockoptPerRun,
+        "mark-bpf" => PriorityStrategy.MarkAndBpf,
+        _ => throw new FormatException("bad --priority-strategy '" + text + "': cmsg, socket-per-priority, setsockopt, mark-bpf or auto"),
+    };
 
     internal static SendSettings ReadSend(ParseResult p)
     {
@@ -135,6 +201,7 @@ internal static class Cli
             MinSize = min,
             MaxSize = max,
             Priorities = Parsers.ParsePriorities(p.GetValue(s_priorities)!),
+            Strategy = ParseStrategy(p.GetValue(s_strategy)!),
             Backend = backend switch { "sendmmsg" => SendBackendKind.Sendmmsg, "uring" => SendBackendKind.IoUring, _ => SendBackendKind.Auto },
             Batch = batch,
             Threads = threads,

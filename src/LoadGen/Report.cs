@@ -10,6 +10,7 @@ namespace Perf.LoadGen;
 internal sealed class SendTotals
 {
     internal required string Backend { get; init; }
+    internal required PriorityStrategy Strategy { get; init; }
     internal required int Threads { get; init; }
     internal required TimeSpan Elapsed { get; init; }
     internal required int IpOverhead { get; init; }
@@ -67,6 +68,7 @@ internal sealed class SendTotals
         return new SendTotals
         {
             Backend = job.BackendName,
+            Strategy = job.Capabilities?.Strategy ?? PriorityStrategy.Cmsg,
             Threads = job.Flows.Length,
             Elapsed = elapsed,
             Warmup = job.WarmupMark,
@@ -163,8 +165,8 @@ internal sealed class Report
 
         _console.Write(table);
         _console.MarkupLine(string.Format(CultureInfo.InvariantCulture,
-            "backend [bold]{0}[/], {1} thread(s), {2:0.00}s: [bold]{3:N0}[/] pps, {4:0.00} Mbit/s (IP), {5:N0} sent, {6:N0} failed",
-            t.Backend, t.Threads, t.Elapsed.TotalSeconds, t.Pps, t.Bps / 1e6, t.Packets, t.Failed));
+            "backend [bold]{0}[/], priority strategy {7}, {1} thread(s), {2:0.00}s: [bold]{3:N0}[/] pps, {4:0.00} Mbit/s (IP), {5:N0} sent, {6:N0} failed",
+            t.Backend, t.Threads, t.Elapsed.TotalSeconds, t.Pps, t.Bps / 1e6, t.Packets, t.Failed, t.Strategy));
         _console.MarkupLine(string.Format(CultureInfo.InvariantCulture,
             "batches {0:N0} (partial {1:N0}), would-block waits {2:N0}, GC collections {3}/{4}/{5}, steady-state allocated {6:N0} B",
             t.SendCalls, t.PartialSends, t.WouldBlock, t.Gen0, t.Gen1, t.Gen2, t.AllocatedBytes));
@@ -208,6 +210,7 @@ internal sealed class Report
             {
                 w.WriteStartObject("send");
                 w.WriteString("backend", send.Backend);
+                w.WriteString("priority_strategy", send.Strategy.ToString());
                 w.WriteNumber("threads", send.Threads);
                 w.WriteNumber("elapsed_s", send.Elapsed.TotalSeconds);
                 w.WriteNumber("warmup_s", send.Warmup.Elapsed.TotalSeconds);

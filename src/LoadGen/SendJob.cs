@@ -15,6 +15,7 @@ internal sealed record SendSettings
     public int MaxSize { get; init; } = 64;
     public WeightedPriority[] Priorities { get; init; } = Defaults.Priorities;
     public SendBackendKind Backend { get; init; } = SendBackendKind.Auto;
+    public PriorityStrategy Strategy { get; init; } = PriorityStrategy.Auto;
     public int Batch { get; init; } = 64;
     public int Threads { get; init; } = 1;
     public bool Connect { get; init; }
@@ -68,6 +69,8 @@ internal sealed class SendJob
                 MaxDatagramSize = _settings.MaxSize,
                 FailureLogCapacity = 4096,
                 Backend = _settings.Backend,
+                PriorityStrategy = _settings.Strategy,
+                ClassifierAttached = _settings.Strategy == PriorityStrategy.MarkAndBpf,
             };
             PacketSender sender = _settings.Namespace is { } ns
                 ? NetworkNamespace.Run(ns, () => PacketSender.Create(options))

@@ -38,26 +38,6 @@ public sealed class ProcessLevelTests
     }
 
     [Fact]
-    public void KernelWithoutPerPacketPriorityFailsCreationClearly()
-    {
-        CapabilityProbe.TestOverride = _ => Errno.EINVAL; // what a pre-6.14 kernel answers
-        try
-        {
-            PerfSocketException e = Assert.Throws<PerfSocketException>(() => PacketSender.Create(new PacketSenderOptions()));
-            Assert.Equal(Errno.EINVAL, e.Errno);
-            Assert.Contains("6.14", e.Message);
-
-            using PacketSender plain = PacketSender.Create(new PacketSenderOptions { PerPacketPriority = false });
-            Assert.False(plain.Capabilities.PerPacketPriority);
-            Assert.False(plain.PerPacketPriority);
-        }
-        finally
-        {
-            CapabilityProbe.TestOverride = null;
-        }
-    }
-
-    [Fact]
     public void ProbeReportsWhatThisProcessMayUse()
     {
         using PacketSender tx = PacketSender.Create(new PacketSenderOptions());

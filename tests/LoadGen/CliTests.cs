@@ -23,9 +23,14 @@ public sealed class CliTests
     [InlineData("send", "--dest", "127.0.0.1:9", "--batch", "0")]
     [InlineData("send", "--dest", "127.0.0.1:9", "--duration", "1s", "--count", "5")]
     [InlineData("send", "--dest", "127.0.0.1:9", "--ipv6")]
+    [InlineData("send", "--dest", "127.0.0.1:9", "--priority-strategy", "magic")]
+    [InlineData("bpf-attach")]
     [InlineData("sink")]
     [InlineData("frobnicate")]
     [InlineData("qdisc-test", "--classes", "1:10,2:20")]
+    [InlineData("forward", "--listen", "127.0.0.1:0")]
+    [InlineData("forward", "--listen", "127.0.0.1:0", "--to", "127.0.0.1:9", "--map", "0=x")]
+    [InlineData("forward", "--listen", "127.0.0.1:0", "--to", "127.0.0.1:9", "--encap-header", "zz")]
     public void BadInputIsExitCode2BeforeAnythingIsSent(params string[] args)
     {
         using PacketReceiver watch = Loopback.Receiver(AddressFamily.InterNetwork);
@@ -89,6 +94,34 @@ public sealed class CliTests
         }
     }
 
+    [Theory]
+    [InlineData("socket-per-priority")]
+    [InlineData("setsockopt")]
+    public void SendToSinkWithAFallbackStrategyKeepsEveryPriority(string strategy)
+    {
+        using var sink = new SinkJob(new SinkSettings { Listen = new DatagramAddress(IPAddress.Loopback, 0), Count = 7_000, Idle = TimeSpan.FromSeconds(5) });
+        var thread = new Thread(sink.Run);
+        thread.Start();
+        string json = Path.GetTempFileName();
+        try
+        {
+            Assert.Equal(0, Cli.Run(["send", "--dest", sink.LocalAddress.ToString(), "--count", "7000", "--rate", "20k", "--priority-strategy", strategy, "--quiet", "--json", json]));
+            Assert.True(thread.Join(TimeSpan.FromSeconds(20)));
+            Assert.Equal(7_000, sink.Received);
+            Assert.Equal(0, sink.Mismatched);
+            Assert.All(Enumerable.Range(0, 7), p => Assert.Equal(1000, sink.PerPriority[(uint)p]));
+            using JsonDocument doc = JsonDocument.Parse(File.ReadAllText(json));
+            string expected = strategy == "setsockopt" ? "SetsockoptPerRun" : "SocketPerPriority";
+            Assert.Equal(expected, doc.RootElement.GetProperty("send").GetProperty("priority_strategy").GetString());
+        }
+        finally
+        {
+            sink.Stop();
+            thread.Join();
+            File.Delete(json);
+        }
+    }
+
     [Fact]
     public void RateIsAccurateAt50kppsOver5s()
     {
@@ -107,6 +140,56 @@ public sealed class CliTests
         {
             File.Delete(json);
         }
+    }
+
+    [Fact]
+    public void ForwardKeepsOrRemapsPrioritiesAndEncapsulates()
+    {
+        using PacketReceiver final = Loopback.Receiver(AddressFamily.InterNetwork);
+        int port;
+        using (PacketReceiver probe = Loopback.Receiver(AddressFamily.InterNetwork))
+        {
+            port = probe.LocalAddress.Port; // a free port for the forwarder to listen on
+        }
+
+        string json = Path.GetTempFileName();
+        int code = -1;
+        var run = new Thread(() => code = Cli.Run(["forward", "--listen", "127.0.0.1:" + port, "--to", final.LocalAddress.ToString(),
+            "--map", "0=3", "--encap-header", "454e4331", "--duration", "3s", "--quiet", "--json", json]));
+        run.Start();
+        Thread.Sleep(1000); // the forwarder binds
+        using PacketSender tx = PacketSender.Create(new PacketSenderOptions { ConnectTo = new DatagramAddress(IPAddress.Loopback, port) });
+        for (int i = 0; i < 700; i++)
+        {
+            Assert.True(tx.TryEnqueue(BitConverter.GetBytes(i), (uint)(i % 7)));
+            if (i % 64 == 63)
+            {
+                tx.Flush();
+            }
+        }
+
+        tx.Flush();
+        int got = 0;
+        while (got < 700 && final.Receive(2000) > 0)
+        {
+            for (int k = 0; k < final.Count; k++, got++)
+            {
+                ReceivedDatagram d = final[k];
+                Assert.Equal("ENC1"u8.ToArray(), d.Payload[..4].ToArray());
+                int i = BitConverter.ToInt32(d.Payload[4..]);
+                Assert.Equal(i % 7 == 0 ? 3u : (uint)(i % 7), d.Priority);
+            }
+        }
+
+        run.Join();
+        Assert.Equal(0, code);
+        Assert.Equal(700, got);
+        using JsonDocument doc = JsonDocument.Parse(File.ReadAllText(json));
+        JsonElement f = doc.RootElement.GetProperty("forward");
+        Assert.Equal(700, f.GetProperty("received").GetInt64());
+        Assert.Equal(700, f.GetProperty("forwarded").GetInt64());
+        Assert.Equal(0, f.GetProperty("dropped").GetInt64());
+        File.Delete(json);
     }
 
     [Fact]

@@ -10,12 +10,13 @@ internal abstract class SendBackend : IDisposable
     internal const int Sent = 0;
 
     /// <summary>
-    /// Sends ring slots <c>[first, first + count)</c>, contiguous in the mmsghdr array.
+    /// Sends ring slots <c>[first, first + count)</c>, contiguous in the mmsghdr array, on <paramref name="socket"/>
+    /// (the sender's own, or a SocketPerPriority pool socket).
     /// Returns how many leading slots reached a final state, writing each one's result (<see cref="Sent"/> or an errno)
     /// into <paramref name="results"/>. Returns 0 with <paramref name="wouldBlockErrno"/> = EAGAIN or ENOBUFS when the
     /// kernel pushed back before any slot ended; the caller waits and calls again with the same slots.
     /// </summary>
-    internal abstract int Send(int first, int count, Span<int> results, out int wouldBlockErrno);
+    internal abstract int Send(SafeFdHandle socket, int first, int count, Span<int> results, out int wouldBlockErrno);
 
     /// <summary>The backend's name in reports ("sendmmsg", "io_uring").</summary>
     internal abstract string Name { get; }

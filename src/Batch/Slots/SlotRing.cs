@@ -23,6 +23,14 @@ internal sealed unsafe class SlotRing : IDisposable
     private readonly int _payloadStride;
 
     internal SlotRing(int capacity, int maxPayload, bool priorityCmsg)
+        : this(capacity, maxPayload, priorityCmsg ? Interop.SO_PRIORITY : 0)
+    {
+    }
+
+    /// <param name="capacity">Number of slots.</param>
+    /// <param name="maxPayload">Payload area per slot.</param>
+    /// <param name="cmsgType">SOL_SOCKET cmsg carrying each slot's priority value: SO_PRIORITY, SO_MARK, or 0 for none.</param>
+    internal SlotRing(int capacity, int maxPayload, int cmsgType)
     {
         Debug.Assert(capacity > 0 && maxPayload is > 0 and <= 65535, "validated by the options");
         Capacity = capacity;
@@ -52,10 +60,10 @@ internal sealed unsafe class SlotRing : IDisposable
             h.Name = null;
             h.NameLen = 0;
             byte* cmsg = meta + SlotLayout.CmsgOffset;
-            if (priorityCmsg)
+            if (cmsgType != 0)
             {
                 // The header is constant; a send rewrites only the u32 value.
-                CmsgWriter.WritePriority(cmsg, 0);
+                CmsgWriter.WriteU32(cmsg, Interop.SOL_SOCKET, cmsgType, 0);
                 h.Control = cmsg;
                 h.ControlLen = SlotLayout.PriorityCmsgSpace;
             }
@@ -87,7 +95,7 @@ internal sealed unsafe class SlotRing : IDisposable
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     internal int GetLength(int index) => (int)((Interop.IoVec*)(MetaPtr(index) + SlotLayout.IoVecOffset))->Length;
 
-    /// <summary>Writes the priority value into the slot's constant SO_PRIORITY cmsg.</summary>
+    /// <summary>Writes the priority value into the slot's constant cmsg (SO_PRIORITY, or SO_MARK for MarkAndBpf).</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     internal void SetPriority(int index, uint priority) => *CmsgWriter.DataU32(MetaPtr(index) + SlotLayout.CmsgOffset) = priority;
 

@@ -77,8 +77,10 @@ internal sealed unsafe class UringSendBackend : SendBackend
 
     internal override SendBackendKind Kind => SendBackendKind.IoUring;
 
-    internal override int Send(int first, int count, Span<int> results, out int wouldBlockErrno)
+    internal override int Send(SafeFdHandle socket, int first, int count, Span<int> results, out int wouldBlockErrno)
     {
+        // The registered file is the sender's own socket; a SocketPerPriority pool socket goes by its raw fd.
+        bool fixedFile = _fixedFile && ReferenceEquals(socket, _socket);
         wouldBlockErrno = 0;
         count = Math.Min(count, (int)_ring.SqEntries);
         uint gen = ++_generation;
@@ -86,15 +88,15 @@ internal sealed unsafe class UringSendBackend : SendBackend
         try
         {
             // Safety: the SQEs carry the raw fd (unless registered); the ref keeps it open until the last CQE is reaped below.
-            _socket.DangerousAddRef(ref added);
+            socket.DangerousAddRef(ref added);
             Batch.Interop.MMsgHdr* msgs = _slots.Messages;
             for (int i = 0; i < count; i++)
             {
                 Interop.IoUringSqe* sqe = _ring.NextSqe();
                 Debug.Assert(sqe != null, "the SQ holds a whole run: count <= SqEntries and every earlier run was reaped");
                 sqe->Opcode = _opcode;
-                sqe->Fd = _fixedFile ? 0 : _socket.Fd;
-                sqe->Flags = (byte)((_fixedFile ? IOSQE_FIXED_FILE : 0) | (i < count - 1 ? IOSQE_IO_LINK : 0));
+                sqe->Fd = fixedFile ? 0 : socket.Fd;
+                sqe->Flags = (byte)((fixedFile ? IOSQE_FIXED_FILE : 0) | (i < count - 1 ? IOSQE_IO_LINK : 0));
                 sqe->Addr = (ulong)&msgs[first + i].Hdr;
                 sqe->Len = 1;
                 sqe->MsgFlags = Batch.Interop.MSG_DONTWAIT;
@@ -108,7 +110,7 @@ internal sealed unsafe class UringSendBackend : SendBackend
         {
             if (added)
             {
-                _socket.DangerousRelease();
+                socket.DangerousRelease();
             }
         }
 

@@ -1,0 +1,136 @@
+using System.Net.Sockets;
+
+namespace Perf.Batch;
+
+/// <summary>
+/// SocketPerPriority: one socket per distinct priority, each with setsockopt(SO_PRIORITY) set once, bound to the
+/// sender's local address (SO_REUSEPORT) and connected like it. Capped; sockets idle past a timeout are closed when
+/// the ring is empty (so no queued datagram can still need them).
+/// </summary>
+internal sealed class PrioritySocketPool : IDisposable
+{
+    private readonly AddressFamily _family;
+    private readonly DatagramAddress _local;
+    private readonly DatagramAddress _remote;
+    private readonly int _sendBuffer;
+    private readonly long _idleTicks;
+    private readonly uint[] _priorities;
+    private readonly SafeFdHandle?[] _sockets;
+    private readonly int[] _errnos;
+    private readonly long[] _lastUsed;
+    private int _count;
+
+    internal PrioritySocketPool(PacketSenderOptions options, DatagramAddress local)
+    {
+        _family = options.AddressFamily;
+        _local = local;
+        _remote = options.ConnectTo;
+        _sendBuffer = options.SendBufferSize;
+        _idleTicks = (long)options.PrioritySocketIdleTimeout.TotalMilliseconds;
+        _priorities = new uint[options.MaxPrioritySockets];
+        _sockets = new SafeFdHandle?[options.MaxPrioritySockets];
+        _errnos = new int[options.MaxPrioritySockets];
+        _lastUsed = new long[options.MaxPrioritySockets];
+    }
+
+    internal int Count => _count;
+
+    /// <summary>Makes sure <paramref name="priority"/> has a socket, creating it on first use.</summary>
+    /// <exception cref="InvalidOperationException">The pool is full of other priorities.</exception>
+    internal void Ensure(uint priority)
+    {
+        if (IndexOf(priority) >= 0)
+        {
+            return;
+        }
+
+        if (_count == _priorities.Length)
+        {
+            ThrowFull(priority);
+        }
+
+        SafeFdHandle socket = UdpSocket.Create(_family);
+        try
+        {
+            UdpSocket.SetInt(socket, Interop.SOL_SOCKET, Interop.SO_REUSEPORT, 1, "SO_REUSEPORT");
+            UdpSocket.SetBufferSize(socket, send: true, _sendBuffer);
+            UdpSocket.Bind(socket, _local);
+            if (!_remote.IsEmpty)
+            {
+                UdpSocket.Connect(socket, _remote);
+            }
+        }
+        catch
+        {
+            socket.Dispose();
+            throw;
+        }
+
+        // A priority this process may not set (EPERM above 6 without CAP_NET_ADMIN/CAP_NET_RAW) is no setup error: its
+        // datagrams fail one by one with that errno, as they would with a cmsg.
+        int errno = UdpSocket.TrySetInt(socket, Interop.SOL_SOCKET, Interop.SO_PRIORITY, (int)priority);
+        _priorities[_count] = priority;
+        _sockets[_count] = socket;
+        _errnos[_count] = errno;
+        _lastUsed[_count] = Environment.TickCount64;
+        _count++;
+    }
+
+    /// <summary>The socket for <paramref name="priority"/> (which <see cref="Ensure"/> created), or the errno its datagrams fail with.</summary>
+    internal SafeFdHandle Get(uint priority, out int errno)
+    {
+        int i = IndexOf(priority);
+        _lastUsed[i] = Environment.TickCount64;
+        errno = _errnos[i];
+        return _sockets[i]!;
+    }
+
+    /// <summary>Closes sockets unused for the idle timeout. Only when nothing is queued.</summary>
+    internal void CloseIdle()
+    {
+        long now = Environment.TickCount64;
+        for (int i = _count - 1; i >= 0; i--)
+        {
+            if (now - _lastUsed[i] >= _idleTicks)
+            {
+                _sockets[i]!.Dispose();
+                _count--;
+                _priorities[i] = _priorities[_count];
+                _sockets[i] = _sockets[_count];
+                _errnos[i] = _errnos[_count];
+                _lastUsed[i] = _lastUsed[_count];
+                _sockets[_count] = null;
+            }
+        }
+    }
+
+    private int IndexOf(uint priority)
+    {
+        for (int i = 0; i < _count; i++)
+        {
+            if (_priorities[i] == priority)
+            {
+                return i;
+            }
+        }
+
+        return -1;
+    }
+
+    [System.Runtime.CompilerServices.MethodImpl(System.Runtime.CompilerServices.MethodImplOptions.NoInlining)]
+    private void ThrowFull(uint priority) => ThrowHelper.ThrowInvalidOperation(
+        "SocketPerPriority: priority " + priority.ToString(System.Globalization.CultureInfo.InvariantCulture) + " needs a socket, but all " +
+        _priorities.Length.ToString(System.Globalization.CultureInfo.InvariantCulture) +
+        " (MaxPrioritySockets) are in use by other priorities. Raise MaxPrioritySockets, or flush so idle ones can close. Nothing was queued.");
+
+    public void Dispose()
+    {
+        for (int i = 0; i < _count; i++)
+        {
+            _sockets[i]!.Dispose();
+            _sockets[i] = null;
+        }
+
+        _count = 0;
+    }
+}

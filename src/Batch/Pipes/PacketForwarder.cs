@@ -1,0 +1,204 @@
+using System.Runtime.CompilerServices;
+
+namespace Perf.Batch;
+
+/// <summary>
+/// Rewrites one received datagram into its outgoing slot. Return the output length (1 or more) to forward it, 0 to
+/// drop it (a transform drop), or a negative value when it does not fit in <paramref name="output"/> (an oversize
+/// drop). <paramref name="priority"/> arrives mapped and may be changed. Runs on the forwarding thread; an exception
+/// ends <see cref="PacketForwarder.Run"/>. It must not allocate if the forwarder is to stay allocation-free.
+/// </summary>
+public delegate int ForwardTransform(ReadOnlySpan<byte> input, Span<byte> output, ref uint priority);
+
+/// <summary>Why a forwarder dropped a datagram.</summary>
+public enum ForwardDropReason
+{
+    /// <summary>The transform returned 0.</summary>
+    Transform,
+
+    /// <summary>The output (after the transform) is larger than the sender's MaxDatagramSize, or the transform returned a bad length.</summary>
+    Oversize,
+
+    /// <summary>The datagram was longer than the receive buffer and arrived truncated.</summary>
+    Truncated,
+
+    /// <summary>The sender failed it with an errno (see <see cref="PacketForwarder.GetSendFailures"/>).</summary>
+    SendFailed,
+
+    /// <summary>Cancellation came while the output ring was full and the kernel was not draining it.</summary>
+    Shutdown,
+}
+
+/// <summary>A snapshot of a forwarder's counters. <c>Received = Forwarded + Dropped + InFlight</c> at any time.</summary>
+/// <param name="Received">Datagrams read from the input socket.</param>
+/// <param name="Forwarded">Datagrams the kernel accepted on the output socket.</param>
+/// <param name="Dropped">Datagrams dropped, each with a reason.</param>
+/// <param name="InFlight">Datagrams queued on the output sender, not yet ended.</param>
+public readonly record struct ForwarderStats(long Received, long Forwarded, long Dropped, long InFlight);
+
+/// <summary>
+/// The packet-forwarding loop a tunnel gateway needs: receive on one socket in batches (recvmmsg with SO_RCVPRIORITY),
+/// transform each datagram into an outgoing slot, and send on another socket in batches, each datagram keeping its
+/// received priority or taking one from a <see cref="PriorityMap"/>.
+/// </summary>
+/// <remarks>
+/// Nothing already read is lost to back-pressure: when the output ring is full the forwarder flushes and waits on the
+/// kernel (reading nothing meanwhile) until there is room or it is cancelled. Steady-state forwarding allocates nothing.
+/// The forwarder drives both sockets from the thread that calls <see cref="Run"/>; it does not own them.
+/// </remarks>
+public sealed class PacketForwarder
+{
+    private readonly PacketReceiver _input;
+    private readonly PacketSender _output;
+    private readonly PriorityMap _map;
+    private readonly ForwardTransform? _transform;
+    private readonly long[] _dropped = new long[5];
+    private readonly long[] _perPriority = new long[PriorityBuckets];
+    private long _received;
+
+    /// <summary>Per-priority counts cover priorities 0..(this - 2); larger ones share the last bucket.</summary>
+    public const int PriorityBuckets = 17;
+
+    /// <summary>Creates a forwarder from <paramref name="input"/> to <paramref name="output"/>.</summary>
+    public PacketForwarder(PacketReceiver input, PacketSender output, PriorityMap? map = null, ForwardTransform? transform = null)
+    {
+        ArgumentNullException.ThrowIfNull(input);
+        ArgumentNullException.ThrowIfNull(output);
+        if (output.RemoteAddress.IsEmpty)
+        {
+            ThrowHelper.ThrowArgument("The output sender must be connected (ConnectTo): forwarded datagrams carry no destination of their own.", nameof(output));
+        }
+
+        _input = input;
+        _output = output;
+        _map = map ?? PriorityMap.Identity;
+        _transform = transform;
+    }
+
+    /// <summary>A snapshot of the counters (read from another thread, they may lag by a batch).</summary>
+    public ForwarderStats Stats
+    {
+        get
+        {
+            SenderStats s = _output.Stats;
+            long dropped = _dropped[(int)ForwardDropReason.Transform] + _dropped[(int)ForwardDropReason.Oversize] +
+                _dropped[(int)ForwardDropReason.Truncated] + _dropped[(int)ForwardDropReason.Shutdown] + s.Failed;
+            return new ForwarderStats(_received, s.Sent, dropped, s.Pending);
+        }
+    }
+
+    /// <summary>Datagrams dropped for <paramref name="reason"/>.</summary>
+    public long GetDropped(ForwardDropReason reason) => reason == ForwardDropReason.SendFailed ? _output.Stats.Failed : _dropped[(int)reason];
+
+    /// <summary>Datagrams the output sender failed with <paramref name="errno"/>.</summary>
+    public long GetSendFailures(int errno) => _output.GetFailureCount(errno);
+
+    /// <summary>Datagrams received with priority <paramref name="priority"/> (before mapping).</summary>
+    public long GetReceived(uint priority) => _perPriority[Math.Min(priority, PriorityBuckets - 1)];
+
+    /// <summary>Forwards until <paramref name="cancellationToken"/> is cancelled, then flushes what is queued.</summary>
+    /// <param name="cancellationToken">Stops the loop; checked at least every <paramref name="pollMs"/>.</param>
+    /// <param name="pollMs">Longest wait for input before checking for cancellation.</param>
+    public void Run(CancellationToken cancellationToken, int pollMs = 100)
+    {
+        while (!cancellationToken.IsCancellationRequested)
+        {
+            RunOnce(pollMs, cancellationToken);
+        }
+
+        _output.Flush();
+    }
+
+    /// <summary>One step of <see cref="Run"/>: waits up to <paramref name="pollMs"/> for a batch, forwards it, flushes.</summary>
+    /// <returns>Datagrams received in this step.</returns>
+    public int RunOnce(int pollMs, CancellationToken cancellationToken = default)
+    {
+        int n = _input.Receive(pollMs);
+        for (int i = 0; i < n; i++)
+        {
+            ForwardOne(_input[i], cancellationToken);
+        }
+
+        if (n > 0)
+        {
+            _output.Flush();
+        }
+
+        return n;
+    }
+
+    private void ForwardOne(ReceivedDatagram d, CancellationToken cancellationToken)
+    {
+        _received++;
+        uint received = d.HasPriority ? d.Priority : 0;
+        _perPriority[Math.Min(received, PriorityBuckets - 1)]++;
+        if (d.Truncated)
+        {
+            _dropped[(int)ForwardDropReason.Truncated]++;
+            return;
+        }
+
+        uint priority = _map.Map(received);
+        if (!TryReserveOrWait(cancellationToken, out Span<byte> slot))
+        {
+            _dropped[(int)ForwardDropReason.Shutdown]++;
+            return;
+        }
+
+        int length;
+        if (_transform is null)
+        {
+            if (d.Payload.Length > slot.Length)
+            {
+                Drop(ForwardDropReason.Oversize);
+                return;
+            }
+
+            d.Payload.CopyTo(slot);
+            length = d.Payload.Length;
+        }
+        else
+        {
+            length = _transform(d.Payload, slot, ref priority);
+            if (length == 0)
+            {
+                Drop(ForwardDropReason.Transform);
+                return;
+            }
+
+            if (length < 0 || length > slot.Length)
+            {
+                Drop(ForwardDropReason.Oversize);
+                return;
+            }
+        }
+
+        _output.Commit(length, priority);
+    }
+
+    [MethodImpl(MethodImplOptions.NoInlining)]
+    private void Drop(ForwardDropReason reason)
+    {
+        _output.CancelReservation();
+        _dropped[(int)reason]++;
+    }
+
+    /// <summary>
+    /// Reserves an output slot; when the ring is full, flushes and waits on the kernel (each flush waits at most
+    /// WouldBlockTimeout without progress) until a slot frees up. False only once cancellation is requested.
+    /// </summary>
+    private bool TryReserveOrWait(CancellationToken cancellationToken, out Span<byte> slot)
+    {
+        while (!_output.TryReserve(out slot))
+        {
+            if (cancellationToken.IsCancellationRequested)
+            {
+                return false;
+            }
+
+            _output.Flush();
+        }
+
+        return true;
+    }
+}

@@ -1,0 +1,130 @@
+using System.Diagnostics;
+using System.Globalization;
+using System.Runtime.InteropServices;
+using Perf.Batch;
+
+namespace Perf.LoadGen;
+
+/// <summary>perfgen forward: receive on one address, optionally encapsulate and remap priorities, send to another.</summary>
+internal static class ForwardJob
+{
+    internal static int Run(DatagramAddress listen, DatagramAddress to, PriorityMap map, byte[] encap, TimeSpan? duration, TimeSpan interval, string? json, bool quiet)
+    {
+        var report = new Report(quiet, humanToStderr: json == "-");
+        using PacketReceiver input = PacketReceiver.Create(new PacketReceiverOptions { LocalAddress = listen, BatchSize = 64, ReceiveBufferSize = 16 << 20 });
+        using PacketSender output = PacketSender.Create(new PacketSenderOptions
+        {
+            AddressFamily = to.AddressFamily,
+            ConnectTo = to,
+            RingSize = 256,
+            BatchSize = 64,
+            MaxDatagramSize = 65507,
+        });
+        ForwardTransform? transform = encap.Length == 0 ? null : (ReadOnlySpan<byte> inp, Span<byte> outp, ref uint _) =>
+        {
+            if (encap.Length + inp.Length > outp.Length)
+            {
+                return -1; // counted as oversize
+            }
+
+            encap.CopyTo(outp);
+            inp.CopyTo(outp[encap.Length..]);
+            return encap.Length + inp.Length;
+        };
+        var forwarder = new PacketForwarder(input, output, map, transform);
+        using var cts = new CancellationTokenSource();
+        if (duration is { } d)
+        {
+            cts.CancelAfter(d);
+        }
+
+        using PosixSignalRegistration sigint = PosixSignalRegistration.Create(PosixSignal.SIGINT, c => { c.Cancel = true; cts.Cancel(); });
+        using PosixSignalRegistration sigterm = PosixSignalRegistration.Create(PosixSignal.SIGTERM, c => { c.Cancel = true; cts.Cancel(); });
+        report.Line("perfgen forward: " + input.LocalAddress + " -> " + to + " (" + output.Backend + ")" + (encap.Length > 0 ? ", encapsulating with " + encap.Length + " bytes" : string.Empty));
+        report.Line("[bold]    time    in pkt/s   out pkt/s      received     forwarded   dropped[/]");
+        var thread = new Thread(() => forwarder.Run(cts.Token, pollMs: 50)) { Name = "perfgen forward", IsBackground = true };
+        var clock = Stopwatch.StartNew();
+        thread.Start();
+        ForwarderStats last = default;
+        TimeSpan lastTime = TimeSpan.Zero;
+        while (!thread.Join(interval))
+        {
+            ForwarderStats s = forwarder.Stats;
+            double dt = (clock.Elapsed - lastTime).TotalSeconds;
+            report.Line(string.Format(CultureInfo.InvariantCulture, "{0,7:0.0}s {1,11:N0} {2,11:N0} {3,13:N0} {4,13:N0} {5,9:N0}",
+                clock.Elapsed.TotalSeconds, (s.Received - last.Received) / dt, (s.Forwarded - last.Forwarded) / dt, s.Received, s.Forwarded, s.Dropped));
+            last = s;
+            lastTime = clock.Elapsed;
+        }
+
+        output.Dispose(); // anything still queued ends as sent or ECANCELED, so the counts close
+        ForwarderStats end = forwarder.Stats;
+        double secs = clock.Elapsed.TotalSeconds;
+        report.Line(string.Format(CultureInfo.InvariantCulture, "received {0:N0} ({1:N0}/s), forwarded {2:N0} ({3:N0}/s), dropped {4:N0}",
+            end.Received, end.Received / secs, end.Forwarded, end.Forwarded / secs, end.Dropped));
+        foreach (ForwardDropReason r in Enum.GetValues<ForwardDropReason>())
+        {
+            if (forwarder.GetDropped(r) > 0)
+            {
+                report.Line("  dropped (" + r + "): " + forwarder.GetDropped(r).ToString("N0", CultureInfo.InvariantCulture));
+            }
+        }
+
+        if (json is not null)
+        {
+            Report.WriteJson(json, "forward", send: null, sink: null, w =>
+            {
+                w.WriteStartObject("forward");
+                w.WriteNumber("elapsed_s", secs);
+                w.WriteNumber("received", end.Received);
+                w.WriteNumber("forwarded", end.Forwarded);
+                w.WriteNumber("dropped", end.Dropped);
+                w.WriteNumber("in_pps", end.Received / secs);
+                w.WriteNumber("out_pps", end.Forwarded / secs);
+                w.WriteStartObject("dropped_by_reason");
+                foreach (ForwardDropReason r in Enum.GetValues<ForwardDropReason>())
+                {
+                    w.WriteNumber(r.ToString(), forwarder.GetDropped(r));
+                }
+
+                w.WriteEndObject();
+                w.WriteStartArray("received_per_priority");
+                for (uint p = 0; p < PacketForwarder.PriorityBuckets; p++)
+                {
+                    if (forwarder.GetReceived(p) > 0)
+                    {
+                        w.WriteStartObject();
+                        w.WriteNumber("priority", p);
+                        w.WriteNumber("packets", forwarder.GetReceived(p));
+                        w.WriteEndObject();
+                    }
+                }
+
+                w.WriteEndArray();
+                w.WriteEndObject();
+            });
+        }
+
+        return Cli.Ok;
+    }
+
+    /// <summary>"454e4331", "0x454e4331" or "45:4e:43:31".</summary>
+    internal static byte[] ParseHex(string text)
+    {
+        string t = text.Replace(":", string.Empty, StringComparison.Ordinal);
+        if (t.StartsWith("0x", StringComparison.OrdinalIgnoreCase))
+        {
+            t = t[2..];
+        }
+
+        try
+        {
+            byte[] b = Convert.FromHexString(t);
+            return b.Length is > 0 and <= 1024 ? b : throw new FormatException();
+        }
+        catch (FormatException)
+        {
+            throw new FormatException("bad --encap-header '" + text + "': 1 to 1024 bytes in hex, e.g. 454e4331");
+        }
+    }
+}

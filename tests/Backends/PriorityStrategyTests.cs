@@ -1,0 +1,229 @@
+using System.Net;
+using System.Net.Sockets;
+using Perf.Batch;
+using Perf.Tests.Infrastructure;
+
+namespace Perf.Tests.Backends;
+
+/// <summary>
+/// The workarounds for kernels without the per-packet SO_PRIORITY cmsg. This kernel has it, so each strategy is forced,
+/// and the probe's answer is faked through its seam where the test is about choosing.
+/// </summary>
+[Collection("Network")]
+public sealed class PriorityStrategyTests
+{
+    public static TheoryData<PriorityStrategy, SendBackendKind> Forced => new()
+    {
+        { PriorityStrategy.SocketPerPriority, SendBackendKind.Sendmmsg },
+        { PriorityStrategy.SocketPerPriority, SendBackendKind.IoUring },
+        { PriorityStrategy.SetsockoptPerRun, SendBackendKind.Sendmmsg },
+        { PriorityStrategy.SetsockoptPerRun, SendBackendKind.IoUring },
+    };
+
+    [Theory]
+    [MemberData(nameof(Forced))]
+    public void FiftyThousandDatagramsKeepTheirPrioritiesWithoutLoss(PriorityStrategy strategy, SendBackendKind backend)
+    {
+        const int Count = 50_000;
+        using PacketReceiver rx = Loopback.Receiver(AddressFamily.InterNetwork);
+        using var collector = new Collector(rx, Count, SenderContractTests.Length);
+        using PacketSender tx = PacketSender.Create(new PacketSenderOptions
+        {
+            PriorityStrategy = strategy,
+            Backend = backend,
+            ConnectTo = rx.LocalAddress,
+            MaxDatagramSize = 1472,
+        });
+        Assert.Equal(strategy, tx.PriorityStrategy);
+        static uint Priority(long seq) => (uint)(seq / 5 % 7); // runs of 5, priorities 0-6
+
+        SenderContractTests.SendAll(tx, collector, Count, Priority, SenderContractTests.Length, dest: null);
+
+        Assert.True(collector.WaitFor(Count, TimeSpan.FromSeconds(30)), "received " + collector.Received);
+        Assert.Empty(collector.Errors);
+        for (long seq = 0; seq < Count; seq++)
+        {
+            Assert.Equal(1, collector.Arrivals(seq));
+            Assert.Equal(Priority(seq), collector.Priority(seq));
+        }
+
+        Assert.Equal(0, collector.OutOfOrder); // one 4-tuple (SO_REUSEPORT, same port), runs sent in ring order
+        SenderStats s = tx.Stats;
+        Assert.Equal(Count, s.Sent);
+        Assert.Equal(strategy, s.Strategy);
+        if (strategy == PriorityStrategy.SocketPerPriority)
+        {
+            Assert.Equal(7, s.PrioritySockets);
+        }
+        else
+        {
+            Assert.Equal(Count / 5, s.SetsockoptCalls); // one per change of priority
+        }
+    }
+
+    [Fact]
+    public void UnconnectedSocketPerPrioritySharesOneSourcePort()
+    {
+        using PacketReceiver rx = Loopback.Receiver(AddressFamily.InterNetwork);
+        using PacketSender tx = PacketSender.Create(new PacketSenderOptions { PriorityStrategy = PriorityStrategy.SocketPerPriority, AutoFlush = false });
+        for (uint p = 0; p < 7; p++)
+        {
+            Assert.True(tx.TryEnqueue(new byte[] { (byte)p }, p, rx.LocalAddress));
+        }
+
+        tx.Flush();
+        int got = 0;
+        while (got < 7 && rx.Receive(2000) > 0)
+        {
+            for (int i = 0; i < rx.Count; i++, got++)
+            {
+                Assert.Equal(rx[i].Payload[0], (byte)rx[i].Priority);
+                Assert.Equal(tx.LocalAddress.Port, rx[i].Source.Port);
+            }
+        }
+
+        Assert.Equal(7, got);
+    }
+
+    [Fact]
+    public void AutoPicksAFallbackWhenTheKernelRefusesTheCmsg()
+    {
+        CapabilityProbe.TestOverride = _ => Errno.EINVAL; // what a pre-6.14 kernel answers
+        try
+        {
+            using (PacketSender auto = PacketSender.Create(new PacketSenderOptions()))
+            {
+                Assert.False(auto.Capabilities.PerPacketPriority);
+                Assert.Equal(PriorityStrategy.SocketPerPriority, auto.PriorityStrategy);
+                Assert.Equal(PriorityStrategy.SocketPerPriority, auto.Stats.Strategy);
+                Assert.Contains("SocketPerPriority", auto.Capabilities.ToString());
+            }
+
+            using (PacketSender marked = PacketSender.Create(new PacketSenderOptions { ClassifierAttached = true }))
+            {
+                Assert.Equal(PriorityStrategy.MarkAndBpf, marked.PriorityStrategy);
+            }
+
+            PerfSocketException e = Assert.Throws<PerfSocketException>(() => PacketSender.Create(new PacketSenderOptions { PriorityStrategy = PriorityStrategy.Cmsg }));
+            Assert.Equal(Errno.EINVAL, e.Errno);
+            Assert.Contains("6.14", e.Message);
+
+            using PacketSender plain = PacketSender.Create(new PacketSenderOptions { PerPacketPriority = false });
+            Assert.False(plain.PerPacketPriority);
+        }
+        finally
+        {
+            CapabilityProbe.TestOverride = null;
+        }
+    }
+
+    [Fact]
+    public void PoolCapIsAClearErrorAndLosesNothingQueued()
+    {
+        using PacketReceiver rx = Loopback.Receiver(AddressFamily.InterNetwork);
+        using PacketSender tx = PacketSender.Create(new PacketSenderOptions
+        {
+            PriorityStrategy = PriorityStrategy.SocketPerPriority,
+            MaxPrioritySockets = 3,
+            ConnectTo = rx.LocalAddress,
+            AutoFlush = false,
+        });
+        for (uint p = 0; p < 3; p++)
+        {
+            Assert.True(tx.TryEnqueue(new byte[] { (byte)p }, p));
+        }
+
+        InvalidOperationException e = Assert.Throws<InvalidOperationException>(() => tx.TryEnqueue(new byte[] { 3 }, 3));
+        Assert.Contains("MaxPrioritySockets", e.Message);
+        Assert.Equal(3, tx.PendingCount);
+        Assert.Equal(new FlushResult(3, 0, 0), tx.Flush());
+        int got = 0;
+        while (got < 3 && rx.Receive(2000) > 0)
+        {
+            got += rx.Count;
+        }
+
+        Assert.Equal(3, got);
+    }
+
+    [Fact]
+    public void IdlePrioritySocketsCloseWhenTheRingIsEmpty()
+    {
+        using PacketReceiver rx = Loopback.Receiver(AddressFamily.InterNetwork);
+        using PacketSender tx = PacketSender.Create(new PacketSenderOptions
+        {
+            PriorityStrategy = PriorityStrategy.SocketPerPriority,
+            PrioritySocketIdleTimeout = TimeSpan.FromMilliseconds(50),
+            ConnectTo = rx.LocalAddress,
+        });
+        Assert.True(tx.TryEnqueue(new byte[1], 1));
+        Assert.True(tx.TryEnqueue(new byte[1], 2));
+        tx.Flush();
+        Thread.Sleep(100);
+        tx.Flush();
+        Assert.Equal(0, tx.Stats.PrioritySockets);
+        Assert.True(tx.TryEnqueue(new byte[1], 2)); // reopened on demand
+        Assert.Equal(1, tx.Stats.PrioritySockets);
+    }
+
+    [Fact]
+    public void MarkWithoutPrivilegeIsAClearError()
+    {
+        CapabilityProbe.TestOverride = p => p > 6 ? Errno.EPERM : 0; // a process without CAP_NET_ADMIN/CAP_NET_RAW
+        try
+        {
+            PerfSocketException e = Assert.Throws<PerfSocketException>(() => PacketSender.Create(new PacketSenderOptions { PriorityStrategy = PriorityStrategy.MarkAndBpf }));
+            Assert.Equal(Errno.EPERM, e.Errno);
+            Assert.Contains("CAP_NET_RAW", e.Message);
+        }
+        finally
+        {
+            CapabilityProbe.TestOverride = null;
+        }
+    }
+
+    [Fact]
+    public void MarkAndBpfClassifiesIntoHtbClassesOnlyWithTheClassifierAttached()
+    {
+        string? why = NetNs.Unavailable();
+        Assert.SkipWhen(why is not null, why ?? string.Empty);
+        using VethPair net = VethPair.Create("mark");
+        net.A.Exec("tc qdisc add dev " + VethPair.DeviceA + " root handle 1: htb");
+        foreach (string c in (string[])["1:10", "1:20", "1:30"])
+        {
+            net.A.Exec("tc class add dev " + VethPair.DeviceA + " parent 1: classid " + c + " htb rate 1gbit");
+        }
+
+        var dest = new DatagramAddress(VethPair.AddressB, 9);
+        Assert.False(MarkClassifier.Check(dest, out string missing, net.A.Name));
+        Assert.Contains("NOT attached to " + VethPair.DeviceA, missing);
+
+        MarkClassifier.Attach(VethPair.DeviceA, net.A.Name);
+        Assert.True(MarkClassifier.Check(dest, out string present, net.A.Name), present);
+
+        using PacketReceiver rx = net.ReceiverInB();
+        using PacketSender tx = net.A.Run(() => PacketSender.Create(new PacketSenderOptions
+        {
+            PriorityStrategy = PriorityStrategy.MarkAndBpf,
+            ConnectTo = rx.LocalAddress,
+        }));
+        Assert.Equal(PriorityStrategy.MarkAndBpf, tx.PriorityStrategy);
+        uint[] classes = [0x10010, 0x10020, 0x10030];
+        for (int i = 0; i < 900; i++)
+        {
+            while (!tx.TryEnqueue(new byte[100], classes[i % 3]))
+            {
+                tx.Flush();
+            }
+        }
+
+        Assert.True(tx.Flush().Completed);
+        Dictionary<string, (long Packets, long Bytes)> counters = net.ClassCounters();
+        Assert.Equal(300, counters["1:10"].Packets);
+        Assert.Equal(300, counters["1:20"].Packets);
+        Assert.Equal(300, counters["1:30"].Packets);
+
+        MarkClassifier.Detach(VethPair.DeviceA, net.A.Name);
+        Assert.False(MarkClassifier.IsAttached(VethPair.DeviceA, net.A.Name));
+    }
+}
