@@ -6,6 +6,9 @@
 //
 //   sender sendmmsg|sendmsg|uring DEST_IP PORT BATCH SIZE SECONDS WARMUP_SECONDS [PRIOS]   -> prints "pps=N packets=N"
 //   sender hold PORT SECONDS   -> binds 127.0.0.1:PORT and never reads (the loopback sink)
+//   sender forward LISTEN_PORT DEST_IP DEST_PORT SECONDS WARMUP -> the reference forwarder: recvmmsg (64, with
+//       SO_RCVPRIORITY) on 127.0.0.1:LISTEN_PORT, each datagram's received priority into its send cmsg, sendmmsg on a
+//       connected socket; prints "in_pps=N out_pps=N" over the time after the warm-up
 #define _GNU_SOURCE
 #include <arpa/inet.h>
 #include <errno.h>
@@ -101,8 +104,65 @@ static int hold(int port, int seconds) {
     return 0;
 }
 
+#ifndef SO_RCVPRIORITY
+#define SO_RCVPRIORITY 82
+#endif
+
+static int forward(int listen_port, const char *dest_ip, int dest_port, double seconds, double warmup) {
+    enum { B = 64, MAXLEN = 2048 };
+    int rx = socket(AF_INET, SOCK_DGRAM | SOCK_NONBLOCK, 0), tx = socket(AF_INET, SOCK_DGRAM | SOCK_NONBLOCK, 0), one = 1, big = 16 << 20;
+    setsockopt(rx, SOL_SOCKET, SO_RCVPRIORITY, &one, sizeof one);
+    setsockopt(rx, SOL_SOCKET, SO_RCVBUFFORCE, &big, sizeof big);
+    struct sockaddr_in l = {.sin_family = AF_INET, .sin_port = htons(listen_port)}, d = {.sin_family = AF_INET, .sin_port = htons(dest_port)};
+    inet_pton(AF_INET, "127.0.0.1", &l.sin_addr);
+    inet_pton(AF_INET, dest_ip, &d.sin_addr);
+    if (bind(rx, (struct sockaddr *)&l, sizeof l) != 0 || connect(tx, (struct sockaddr *)&d, sizeof d) != 0) { perror("forward: bind/connect"); return 1; }
+    static struct mmsghdr in[B], out[B];
+    static struct iovec iin[B], iout[B];
+    static char buf[B][MAXLEN], cin[B][64], cout[B][CMSG_SPACE(4)];
+    for (int i = 0; i < B; i++) {
+        iin[i] = (struct iovec){buf[i], MAXLEN};
+        iout[i] = (struct iovec){buf[i], 0};  // forwarded in place, as the C# forwarder copies into its slot
+        out[i].msg_hdr.msg_iov = &iout[i]; out[i].msg_hdr.msg_iovlen = 1;
+        out[i].msg_hdr.msg_control = cout[i]; out[i].msg_hdr.msg_controllen = CMSG_SPACE(4);
+        struct cmsghdr *c = CMSG_FIRSTHDR(&out[i].msg_hdr);
+        c->cmsg_level = SOL_SOCKET; c->cmsg_type = SO_PRIORITY; c->cmsg_len = CMSG_LEN(4);
+    }
+    uint64_t start = now_ns(), from = start + (uint64_t)(warmup * 1e9), end = from + (uint64_t)(seconds * 1e9), t;
+    uint64_t nin = 0, nout = 0, in0 = 0, out0 = 0; int measuring = 0;
+    while ((t = now_ns()) < end) {
+        if (!measuring && t >= from) { measuring = 1; in0 = nin; out0 = nout; }
+        for (int i = 0; i < B; i++) {
+            in[i].msg_hdr = (struct msghdr){.msg_iov = &iin[i], .msg_iovlen = 1, .msg_control = cin[i], .msg_controllen = sizeof cin[i]};
+        }
+        int n = recvmmsg(rx, in, B, MSG_DONTWAIT, NULL);
+        if (n <= 0) { struct pollfd p = {rx, POLLIN, 0}; poll(&p, 1, 50); continue; }
+        nin += n;
+        for (int i = 0; i < n; i++) {
+            uint32_t prio = 0;
+            for (struct cmsghdr *c = CMSG_FIRSTHDR(&in[i].msg_hdr); c; c = CMSG_NXTHDR(&in[i].msg_hdr, c))
+                if (c->cmsg_level == SOL_SOCKET && c->cmsg_type == SO_PRIORITY) memcpy(&prio, CMSG_DATA(c), 4);
+            iout[i].iov_len = in[i].msg_len;
+            memcpy(CMSG_DATA(CMSG_FIRSTHDR(&out[i].msg_hdr)), &prio, 4);
+        }
+        int sent = 0;
+        while (sent < n) {
+            int k = sendmmsg(tx, out + sent, n - sent, MSG_DONTWAIT);
+            if (k > 0) { sent += k; continue; }
+            if (errno == EINTR) continue;
+            if (errno == EAGAIN || errno == ENOBUFS) { struct pollfd p = {tx, POLLOUT, 0}; poll(&p, 1, 100); continue; }
+            sent++;
+        }
+        nout += sent;
+    }
+    double secs = (double)(t - from) / 1e9;
+    printf("in_pps=%.0f out_pps=%.0f\n", (nin - in0) / secs, (nout - out0) / secs);
+    return 0;
+}
+
 int main(int argc, char **argv) {
     if (argc == 4 && strcmp(argv[1], "hold") == 0) return hold(atoi(argv[2]), atoi(argv[3]));
+    if (argc == 7 && strcmp(argv[1], "forward") == 0) return forward(atoi(argv[2]), argv[3], atoi(argv[4]), atof(argv[5]), atof(argv[6]));
     if (argc < 8) {
         fprintf(stderr, "usage: sender sendmmsg|sendmsg DEST_IP PORT BATCH SIZE SECONDS WARMUP [PRIOS]\n       sender hold PORT SECONDS\n");
         return 2;

@@ -113,7 +113,7 @@ public static class MarkClassifier
         return obj;
     }
 
-    private static string? FindClang()
+    internal static string? FindClang()
     {
         foreach (string name in (string[])["clang", "clang-19", "clang-18", "clang-17", "clang-16", "clang-15", "clang-14"])
         {

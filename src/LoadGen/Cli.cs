@@ -33,6 +33,7 @@ internal static class Cli
     private static readonly Option<string?> s_to = new("--to") { Description = "Forward to HOST:PORT", HelpName = "HOST:PORT" };
     private static readonly Option<string?> s_map = new("--map") { Description = "Priority map FROM=TO,…[,default=TO] (decimal or 0x hex); unnamed priorities are kept" };
     private static readonly Option<string?> s_encap = new("--encap-header") { Description = "Bytes (hex) put in front of every forwarded datagram", HelpName = "HEX" };
+    private static readonly Option<string> s_maxSize = new("--max-size") { Description = "Largest datagram forwarded whole (longer ones arrive truncated and are dropped, counted)", DefaultValueFactory = _ => "2048" };
     private static readonly Option<string> s_strategy = new("--priority-strategy") { Description = "cmsg, socket-per-priority, setsockopt, mark-bpf or auto", DefaultValueFactory = _ => "auto" };
     private static readonly Option<string?> s_dev = new("--dev") { Description = "Network device", HelpName = "DEV" };
     private static readonly Option<string> s_classes = new("--classes") { Description = "HTB classes MAJOR:MINOR[=RATE],…; each class id is also the priority that selects it", DefaultValueFactory = _ => "1:10=10mbit,1:20=50mbit,1:30" };
@@ -92,7 +93,7 @@ internal static class Cli
         root.Subcommands.Add(sink);
 
         var forward = new Command("forward", "Receive on --listen and send each datagram on to --to, keeping (or remapping) its priority");
-        foreach (Option o in new Option[] { s_listen, s_to, s_map, s_encap, s_duration, s_interval, s_json, s_quiet })
+        foreach (Option o in new Option[] { s_listen, s_to, s_map, s_encap, s_maxSize, s_duration, s_warmup, s_interval, s_json, s_quiet })
         {
             forward.Options.Add(o);
         }
@@ -102,7 +103,9 @@ internal static class Cli
             ParseAddress(p.GetValue(s_to) ?? throw new FormatException("forward needs --to HOST:PORT"), ipv6: false, "--to"),
             p.GetValue(s_map) is { } m ? PriorityMap.Parse(m) : PriorityMap.Identity,
             p.GetValue(s_encap) is { } e ? ForwardJob.ParseHex(e) : [],
+            ParseInt(p.GetValue(s_maxSize)!, "--max-size", 1, 65507),
             p.GetValue(s_duration) is { } d ? Parsers.ParseDuration(d) : null,
+            p.GetValue(s_warmup) is { } w ? Parsers.ParseDuration(w) : TimeSpan.Zero,
             Parsers.ParseDuration(p.GetValue(s_interval)!),
             p.GetValue(s_json),
             p.GetValue(s_quiet)));

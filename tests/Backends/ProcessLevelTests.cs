@@ -15,6 +15,7 @@ public sealed class ProcessLevelTests
     public void StraceShowsEachCallCarryingTheConfiguredBatch(string backend, string syscall, string pattern)
     {
         Assert.SkipUnless(Host.HasTool("strace"), "strace is not installed");
+        Assert.SkipWhen(backend == "IoUring" && UringAvailability.Reason is not null, UringAvailability.Reason ?? string.Empty);
         using PacketReceiver rx = Loopback.Receiver(AddressFamily.InterNetwork);
         string trace = Path.Combine(Path.GetTempPath(), "perf-strace-" + Guid.NewGuid().ToString("N") + ".txt");
         try
