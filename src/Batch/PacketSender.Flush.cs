@@ -20,7 +20,7 @@ public sealed partial class PacketSender
     /// Sends everything queued. When the kernel pushes back (EAGAIN, ENOBUFS) it waits for POLLOUT and retries, for at most
     /// <see cref="PacketSenderOptions.WouldBlockTimeout"/> without progress; what is still queued then stays queued.
     /// </summary>
-    public FlushResult Flush()
+    public FlushOutcome Flush()
     {
         EnterBusy();
         try
@@ -33,7 +33,7 @@ public sealed partial class PacketSender
         }
     }
 
-    private FlushResult FlushBlocking()
+    private FlushOutcome FlushBlocking()
     {
         Progress total = default;
         long progressHead = _head;
@@ -51,18 +51,18 @@ public sealed partial class PacketSender
         }
 
         CloseIdlePrioritySockets();
-        return new FlushResult(total.Sent, total.Failed, PendingCount);
+        return new FlushOutcome(total.Sent, total.Failed, PendingCount);
     }
 
     /// <summary>
     /// Sends everything queued; when the kernel pushes back the wait runs off this thread and the returned task completes
     /// later. Completes synchronously, without allocating, when nothing pushes back.
     /// </summary>
-    public ValueTask<FlushResult> FlushAsync(CancellationToken cancellationToken = default)
+    public ValueTask<FlushOutcome> FlushAsync(CancellationToken cancellationToken = default)
     {
         if (cancellationToken.IsCancellationRequested)
         {
-            return ValueTask.FromCanceled<FlushResult>(cancellationToken);
+            return ValueTask.FromCanceled<FlushOutcome>(cancellationToken);
         }
 
         EnterBusy();
@@ -80,14 +80,14 @@ public sealed partial class PacketSender
         if (p.WouldBlockErrno == 0)
         {
             ExitBusy();
-            return new ValueTask<FlushResult>(new FlushResult(p.Sent, p.Failed, PendingCount));
+            return new ValueTask<FlushOutcome>(new FlushOutcome(p.Sent, p.Failed, PendingCount));
         }
 
         return FlushSlowAsync(p, cancellationToken);
     }
 
     [AsyncMethodBuilder(typeof(PoolingAsyncValueTaskMethodBuilder<>))]
-    private async ValueTask<FlushResult> FlushSlowAsync(Progress total, CancellationToken cancellationToken)
+    private async ValueTask<FlushOutcome> FlushSlowAsync(Progress total, CancellationToken cancellationToken)
     {
         try
         {
@@ -107,7 +107,7 @@ public sealed partial class PacketSender
                 }
             }
 
-            return new FlushResult(total.Sent, total.Failed, PendingCount);
+            return new FlushOutcome(total.Sent, total.Failed, PendingCount);
         }
         finally
         {

@@ -4,7 +4,7 @@ namespace Perf.Batch;
 /// <param name="Sent">Datagrams the kernel accepted.</param>
 /// <param name="Failed">Datagrams that ended with their own errno (see <see cref="PacketSender.DrainFailures"/>).</param>
 /// <param name="Pending">Datagrams still queued: non-zero only when the kernel kept pushing back past the wait bound.</param>
-public readonly record struct FlushResult(int Sent, int Failed, int Pending)
+public readonly record struct FlushOutcome(int Sent, int Failed, int Pending)
 {
     /// <summary>True when nothing is left queued.</summary>
     public bool Completed => Pending == 0;

@@ -137,7 +137,7 @@ public sealed class PriorityStrategyTests
         InvalidOperationException e = Assert.Throws<InvalidOperationException>(() => tx.TryEnqueue(new byte[] { 3 }, 3));
         Assert.Contains("MaxPrioritySockets", e.Message);
         Assert.Equal(3, tx.PendingCount);
-        Assert.Equal(new FlushResult(3, 0, 0), tx.Flush());
+        Assert.Equal(new FlushOutcome(3, 0, 0), tx.Flush());
         int got = 0;
         while (got < 3 && rx.Receive(2000) > 0)
         {

@@ -70,9 +70,9 @@ public abstract partial class SenderContractTests
             Assert.True(tx.TryEnqueue(buf, 1));
         }
 
-        ValueTask<FlushResult> flush = tx.FlushAsync(TestContext.Current.CancellationToken);
+        ValueTask<FlushOutcome> flush = tx.FlushAsync(TestContext.Current.CancellationToken);
         Assert.False(flush.IsCompleted, "a 4 KiB send buffer cannot take 256 datagrams at once");
-        FlushResult r = await flush;
+        FlushOutcome r = await flush;
         Assert.True(r.Completed);
         Assert.Equal(Count, tx.Stats.Sent);
         Assert.True(collector.WaitFor(Count, TimeSpan.FromSeconds(10)));
@@ -102,7 +102,7 @@ public abstract partial class SenderContractTests
 
         // At 1 kbit/s a datagram leaves every ~2 s, so after the first few the bound (300 ms without progress) expires
         // with datagrams still queued; they stay queued.
-        FlushResult partial = tx.Flush();
+        FlushOutcome partial = tx.Flush();
         Assert.False(partial.Completed);
         Assert.Equal(256, partial.Sent + partial.Pending);
         tx.Dispose();

@@ -124,10 +124,10 @@ public abstract partial class SenderContractTests
             Assert.True(tx.TryEnqueue(buf, 6));
         }
 
-        ValueTask<FlushResult> pending = tx.FlushAsync(TestContext.Current.CancellationToken);
+        ValueTask<FlushOutcome> pending = tx.FlushAsync(TestContext.Current.CancellationToken);
         Assert.True(pending.IsCompletedSuccessfully);
-        FlushResult r = await pending;
-        Assert.Equal(new FlushResult(500, 0, 0), r);
+        FlushOutcome r = await pending;
+        Assert.Equal(new FlushOutcome(500, 0, 0), r);
         Assert.True(collector.WaitFor(500, TimeSpan.FromSeconds(10)));
         Assert.Equal(8, tx.Stats.SendCalls); // 500 = 7 × 64 + 52
     }
@@ -184,7 +184,7 @@ public abstract partial class SenderContractTests
 
         Assert.Equal(2, tx.PendingCount);
         Assert.Equal(2, tx.NextSequence);
-        Assert.Equal(new FlushResult(2, 0, 0), tx.Flush());
+        Assert.Equal(new FlushOutcome(2, 0, 0), tx.Flush());
 
         using PacketSender connected = CreateSender(new PacketSenderOptions { ConnectTo = dest });
         Assert.Throws<ArgumentException>(() => connected.TryEnqueue(new byte[10], 1, dest));
@@ -273,7 +273,7 @@ public abstract partial class SenderContractTests
                 if ((i & 63) == 63)
                 {
                     connected.Flush();
-                    ValueTask<FlushResult> t = unconnected.FlushAsync();
+                    ValueTask<FlushOutcome> t = unconnected.FlushAsync();
                     _ = t.Result;
                 }
 
@@ -347,7 +347,7 @@ public abstract partial class SenderContractTests
         Assert.True(tx.Flush().Completed);
     }
 
-    private static bool Consume(ValueTask<FlushResult> task) => task.IsCompleted;
+    private static bool Consume(ValueTask<FlushOutcome> task) => task.IsCompleted;
 
     internal static int Length(long seq) => 32 + (int)(seq * 37 % (MaxSize - 32 + 1));
 

@@ -30,7 +30,7 @@ for (int i = 0; i < prios.Length; i++)
     }
 }
 
-FlushResult r = sender.Flush();
+FlushOutcome r = sender.Flush();
 var failures = new FailedPacket[sender.FailureRecordCount];
 sender.DrainFailures(failures);
 foreach (FailedPacket f in failures)
