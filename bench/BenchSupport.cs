@@ -18,6 +18,17 @@ internal static class BenchSupport
         ReceivePriority = false,
     });
 
+    /// <summary>One benchmark body: <see cref="Ops"/> datagrams with priorities 0-6 cycling, then a flush.</summary>
+    internal static void SendOps(PacketSender tx, byte[] payload, in DatagramAddress target)
+    {
+        for (int i = 0; i < Ops; i++)
+        {
+            tx.TryEnqueue(payload, (uint)(i % 7), in target);
+        }
+
+        tx.Flush();
+    }
+
     /// <summary>
     /// Runs one invocation of a benchmark body against a reading receiver and checks that every datagram arrived with
     /// the priority the body gave it (priority = index % 7 by convention), when <paramref name="checkPriority"/>.

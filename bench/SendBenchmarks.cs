@@ -85,15 +85,7 @@ public class SendBenchmarks
     [Benchmark(OperationsPerInvoke = BenchSupport.Ops, Description = "PacketSender, sendmmsg batch 64")]
     public void SendmmsgBatch64() => Run(_batched);
 
-    private void Run(PacketSender tx)
-    {
-        for (int i = 0; i < BenchSupport.Ops; i++)
-        {
-            tx.TryEnqueue(_payload, (uint)(i % 7), in _target);
-        }
-
-        tx.Flush();
-    }
+    private void Run(PacketSender tx) => BenchSupport.SendOps(tx, _payload, in _target);
 }
 
 /// <summary>The sendmmsg backend across batch size, payload and priority cmsg on/off. Per datagram.</summary>
@@ -132,15 +124,7 @@ public class SendmmsgBenchmarks
     }
 
     [Benchmark(OperationsPerInvoke = BenchSupport.Ops)]
-    public void Send()
-    {
-        for (int i = 0; i < BenchSupport.Ops; i++)
-        {
-            _tx.TryEnqueue(_payload, (uint)(i % 7), in _target);
-        }
-
-        _tx.Flush();
-    }
+    public void Send() => BenchSupport.SendOps(_tx, _payload, in _target);
 }
 
 /// <summary>What filling a slot costs without the kernel: copy, length, priority, destination. Per datagram.</summary>

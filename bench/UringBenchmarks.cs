@@ -63,13 +63,5 @@ public class UringBenchmarks
     [Benchmark(OperationsPerInvoke = BenchSupport.Ops)]
     public void IoUringZeroCopy() => Run(_zeroCopy);
 
-    private void Run(PacketSender tx)
-    {
-        for (int i = 0; i < BenchSupport.Ops; i++)
-        {
-            tx.TryEnqueue(_payload, (uint)(i % 7), in _target);
-        }
-
-        tx.Flush();
-    }
+    private void Run(PacketSender tx) => BenchSupport.SendOps(tx, _payload, in _target);
 }

@@ -1,4 +1,3 @@
-using System.Diagnostics;
 using System.Globalization;
 
 namespace Perf.Batch;
@@ -151,27 +150,8 @@ public static class MarkClassifier
         if (netns is not null)
         {
             ValidateDevice(netns.Length > 15 ? netns[..15] : netns);
-            args = "netns exec " + netns + " " + file + " " + args;
-            file = "ip";
         }
 
-        var psi = new ProcessStartInfo(file, args) { RedirectStandardOutput = true, RedirectStandardError = true };
-        try
-        {
-            using Process p = Process.Start(psi)!;
-            Task<string> err = p.StandardError.ReadToEndAsync();
-            string output = p.StandardOutput.ReadToEnd();
-            if (!p.WaitForExit(60_000))
-            {
-                p.Kill();
-                return (-1, file + " timed out");
-            }
-
-            return (p.ExitCode, output + err.Result);
-        }
-        catch (System.ComponentModel.Win32Exception e)
-        {
-            return (-1, file + " is not available: " + e.Message);
-        }
+        return HostCommand.Run(netns, file, args);
     }
 }

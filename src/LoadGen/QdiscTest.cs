@@ -87,8 +87,8 @@ internal static partial class QdiscTest
         finally
         {
             sink?.Dispose();
-            Run("ip", "netns del " + nsB);
-            Run("ip", "netns del " + nsA);
+            HostCommand.Run(null, "ip", "netns del " + nsB);
+            HostCommand.Run(null, "ip", "netns del " + nsA);
         }
     }
 
@@ -176,12 +176,17 @@ internal static partial class QdiscTest
         }
     }
 
-    /// <summary>iproute2 6.1 prints HTB class statistics only as text: "class htb 1:10 …" then " Sent B bytes P pkt …".</summary>
-    internal static Dictionary<string, (long Packets, long Bytes)> ReadCounters(string ns)
+    internal static Dictionary<string, (long Packets, long Bytes)> ReadCounters(string ns) => ParseClassCounters(Sh("tc -n " + ns + " -s class show dev " + Dev));
+
+    /// <summary>
+    /// Per-class (packets, bytes) from <c>tc -s class show</c>. iproute2 6.1 prints HTB class statistics only as text
+    /// ("class htb 1:10 …", then " Sent B bytes P pkt …"), so -j is no use here.
+    /// </summary>
+    internal static Dictionary<string, (long Packets, long Bytes)> ParseClassCounters(string tcOutput)
     {
         var result = new Dictionary<string, (long, long)>();
         string? current = null;
-        foreach (string line in Sh("tc -n " + ns + " -s class show dev " + Dev).Split('\n'))
+        foreach (string line in tcOutput.Split('\n'))
         {
             Match c = ClassLine().Match(line);
             if (c.Success)
@@ -204,30 +209,8 @@ internal static partial class QdiscTest
     private static string Sh(string command)
     {
         int space = command.IndexOf(' ', StringComparison.Ordinal);
-        (int code, string output) = Run(command[..space], command[(space + 1)..]);
+        (int code, string output) = HostCommand.Run(null, command[..space], command[(space + 1)..]);
         return code == 0 ? output : throw new InvalidOperationException("'" + command + "' failed (" + code + "): " + output.Trim());
-    }
-
-    private static (int Code, string Output) Run(string file, string args)
-    {
-        var psi = new ProcessStartInfo(file, args) { RedirectStandardOutput = true, RedirectStandardError = true };
-        try
-        {
-            using Process p = Process.Start(psi)!;
-            Task<string> err = p.StandardError.ReadToEndAsync();
-            string output = p.StandardOutput.ReadToEnd();
-            if (!p.WaitForExit(30_000))
-            {
-                p.Kill();
-                return (-1, "timed out");
-            }
-
-            return (p.ExitCode, output + err.Result);
-        }
-        catch (System.ComponentModel.Win32Exception e)
-        {
-            return (-1, file + " is not available (install iproute2): " + e.Message);
-        }
     }
 
     [GeneratedRegex(@"^class \S+ (\S+) ")]

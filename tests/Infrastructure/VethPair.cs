@@ -1,6 +1,4 @@
 using System.Net;
-using System.Globalization;
-using System.Text.RegularExpressions;
 using Perf.Batch;
 
 namespace Perf.Tests.Infrastructure;
@@ -11,7 +9,7 @@ namespace Perf.Tests.Infrastructure;
 /// test created, so nothing leaves the machine. Crossing the veth resets skb->priority to 0, so classification is
 /// read from the qdisc counters on A.
 /// </summary>
-internal sealed partial class VethPair : IDisposable
+internal sealed class VethPair : IDisposable
 {
     internal static readonly IPAddress AddressA = IPAddress.Parse("198.18.0.1");
     internal static readonly IPAddress AddressB = IPAddress.Parse("198.18.0.2");
@@ -50,37 +48,9 @@ internal sealed partial class VethPair : IDisposable
         }
     }
 
-    /// <summary>Per-class (packets, bytes) sent by the qdisc on A's device, from <c>tc -s class show</c>.</summary>
-    /// <remarks>iproute2 6.1 prints HTB classes only as text ("class htb 1:10 ...", then " Sent B bytes P pkt ..."), so -j is not used.</remarks>
-    internal Dictionary<string, (long Packets, long Bytes)> ClassCounters()
-    {
-        var result = new Dictionary<string, (long, long)>();
-        string? current = null;
-        foreach (string line in A.Exec("tc -s class show dev " + DeviceA).Split('\n'))
-        {
-            Match c = ClassLine().Match(line);
-            if (c.Success)
-            {
-                current = c.Groups[1].Value;
-                continue;
-            }
-
-            Match sent = SentLine().Match(line);
-            if (sent.Success && current is not null)
-            {
-                result[current] = (long.Parse(sent.Groups[2].Value, CultureInfo.InvariantCulture), long.Parse(sent.Groups[1].Value, CultureInfo.InvariantCulture));
-                current = null;
-            }
-        }
-
-        return result;
-    }
-
-    [GeneratedRegex(@"^class \S+ (\S+) ")]
-    private static partial Regex ClassLine();
-
-    [GeneratedRegex(@"^\s*Sent (\d+) bytes (\d+) pkt")]
-    private static partial Regex SentLine();
+    /// <summary>Per-class (packets, bytes) sent by the qdisc on A's device, parsed as perfgen qdisc-test parses it.</summary>
+    internal Dictionary<string, (long Packets, long Bytes)> ClassCounters() =>
+        Perf.LoadGen.QdiscTest.ParseClassCounters(A.Exec("tc -s class show dev " + DeviceA));
 
     internal PacketReceiver ReceiverInB() => B.Run(() => PacketReceiver.Create(new PacketReceiverOptions
     {
