@@ -147,9 +147,9 @@ public static class MarkClassifier
 
     private static (int Code, string Output) Run(string? netns, string file, string args)
     {
-        if (netns is not null)
+        if (netns is not null && (netns.Length == 0 || !netns.All(c => char.IsAsciiLetterOrDigit(c) || c is '-' or '_' or '.')))
         {
-            ValidateDevice(netns.Length > 15 ? netns[..15] : netns);
+            throw new ArgumentException("'" + netns + "' is not a network namespace name.", nameof(netns));
         }
 
         return HostCommand.Run(netns, file, args);

@@ -317,8 +317,9 @@ public sealed partial class PacketSender : IDisposable
             ThrowBadLength(length);
         }
 
-        _reserved = false;
+        // Publish first: if it throws (a full SocketPerPriority pool) the reservation stands and nothing is queued.
         Publish((int)_tail & _mask, length, priority, in destination);
+        _reserved = false;
     }
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]

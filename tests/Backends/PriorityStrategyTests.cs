@@ -137,14 +137,19 @@ public sealed class PriorityStrategyTests
         InvalidOperationException e = Assert.Throws<InvalidOperationException>(() => tx.TryEnqueue(new byte[] { 3 }, 3));
         Assert.Contains("MaxPrioritySockets", e.Message);
         Assert.Equal(3, tx.PendingCount);
-        Assert.Equal(new FlushOutcome(3, 0, 0), tx.Flush());
+        Assert.True(tx.TryReserve(out Span<byte> slot));
+        slot[0] = 3;
+        Assert.Throws<InvalidOperationException>(() => tx.Commit(1, 3));
+        Assert.Equal(3, tx.PendingCount);
+        tx.Commit(1, 2); // the reservation stood: it can still be committed with a priority that has a socket
+        Assert.Equal(new FlushOutcome(4, 0, 0), tx.Flush());
         int got = 0;
-        while (got < 3 && rx.Receive(2000) > 0)
+        while (got < 4 && rx.Receive(2000) > 0)
         {
             got += rx.Count;
         }
 
-        Assert.Equal(3, got);
+        Assert.Equal(4, got);
     }
 
     [Fact]
