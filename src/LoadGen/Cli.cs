@@ -33,7 +33,7 @@ internal static class Cli
     private static readonly Option<string?> s_to = new("--to") { Description = "Forward to HOST:PORT", HelpName = "HOST:PORT" };
     private static readonly Option<string?> s_map = new("--map") { Description = "Priority map FROM=TO,…[,default=TO] (decimal or 0x hex); unnamed priorities are kept" };
     private static readonly Option<string?> s_encap = new("--encap-header") { Description = "Bytes (hex) put in front of every forwarded datagram", HelpName = "HEX" };
-    private static readonly Option<string> s_maxSize = new("--max-size") { Description = "Largest datagram forwarded whole (longer ones arrive truncated and are dropped, counted)", DefaultValueFactory = _ => "2048" };
+    private static readonly Option<string> s_maxSize = new("--max-size") { Description = "Largest datagram forwarded whole (longer ones arrive truncated and are dropped, counted); sizes the slots", DefaultValueFactory = _ => "65507" };
     private static readonly Option<string> s_strategy = new("--priority-strategy") { Description = "cmsg, socket-per-priority, setsockopt, mark-bpf or auto", DefaultValueFactory = _ => "auto" };
     private static readonly Option<string?> s_dev = new("--dev") { Description = "Network device", HelpName = "DEV" };
     private static readonly Option<string> s_classes = new("--classes") { Description = "HTB classes MAJOR:MINOR[=RATE],…; each class id is also the priority that selects it", DefaultValueFactory = _ => "1:10=10mbit,1:20=50mbit,1:30" };

@@ -14,9 +14,7 @@ public abstract partial class SenderContractTests
     public void EveryPacketArrivesExactlyOnceThroughAShapedQdisc()
     {
         SkipUnlessNamespaces();
-        using VethPair net = VethPair.Create("bp");
-        net.A.Exec("tc qdisc add dev " + VethPair.DeviceA + " root handle 1: htb default 10");
-        net.A.Exec("tc class add dev " + VethPair.DeviceA + " parent 1: classid 1:10 htb rate 2mbit ceil 2mbit");
+        using VethPair net = VethPair.CreateShaped("bp", "2mbit");
         const int Count = 1500; // about 1.5 s at 2 Mbit/s
         using PacketReceiver rx = net.ReceiverInB();
         using var collector = new Collector(rx, Count, _ => Size, checkPriority: false);
@@ -49,9 +47,7 @@ public abstract partial class SenderContractTests
     public async Task FlushAsyncWaitsOffThreadAndCompletesWhenTheKernelDrains()
     {
         SkipUnlessNamespaces();
-        using VethPair net = VethPair.Create("bpa");
-        net.A.Exec("tc qdisc add dev " + VethPair.DeviceA + " root handle 1: htb default 10");
-        net.A.Exec("tc class add dev " + VethPair.DeviceA + " parent 1: classid 1:10 htb rate 1mbit ceil 1mbit");
+        using VethPair net = VethPair.CreateShaped("bpa", "1mbit");
         const int Count = 256;
         using PacketReceiver rx = net.ReceiverInB();
         using var collector = new Collector(rx, Count, _ => Size, checkPriority: false);
@@ -82,9 +78,7 @@ public abstract partial class SenderContractTests
     public void DisposeWhileTheKernelPushesBackAccountsForEveryPacket()
     {
         SkipUnlessNamespaces();
-        using VethPair net = VethPair.Create("bpd");
-        net.A.Exec("tc qdisc add dev " + VethPair.DeviceA + " root handle 1: htb default 10");
-        net.A.Exec("tc class add dev " + VethPair.DeviceA + " parent 1: classid 1:10 htb rate 1kbit ceil 1kbit");
+        using VethPair net = VethPair.CreateShaped("bpd", "1kbit");
         using PacketReceiver rx = net.ReceiverInB();
         PacketSender tx = net.A.Run(() => CreateSender(new PacketSenderOptions
         {

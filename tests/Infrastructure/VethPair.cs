@@ -48,6 +48,26 @@ internal sealed class VethPair : IDisposable
         }
     }
 
+    /// <summary>
+    /// A pair whose sending device has HTB with one class, 1:10, shaped to <paramref name="rate"/> (a tc rate) and taking
+    /// all traffic: with a small SO_SNDBUF on the sender, the kernel then answers EAGAIN promptly.
+    /// </summary>
+    internal static VethPair CreateShaped(string tag, string rate)
+    {
+        VethPair net = Create(tag);
+        try
+        {
+            net.A.Exec("tc qdisc add dev " + DeviceA + " root handle 1: htb default 10");
+            net.A.Exec("tc class add dev " + DeviceA + " parent 1: classid 1:10 htb rate " + rate + " ceil " + rate);
+            return net;
+        }
+        catch
+        {
+            net.Dispose();
+            throw;
+        }
+    }
+
     /// <summary>Per-class (packets, bytes) sent by the qdisc on A's device, parsed as perfgen qdisc-test parses it.</summary>
     internal Dictionary<string, (long Packets, long Bytes)> ClassCounters() =>
         Perf.LoadGen.QdiscTest.ParseClassCounters(A.Exec("tc -s class show dev " + DeviceA));

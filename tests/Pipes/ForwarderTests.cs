@@ -54,9 +54,7 @@ public sealed class ForwarderTests
     {
         string? why = NetNs.Unavailable();
         Assert.SkipWhen(why is not null, why ?? string.Empty);
-        using VethPair net = VethPair.Create("fwd");
-        net.A.Exec("tc qdisc add dev " + VethPair.DeviceA + " root handle 1: htb default 10");
-        net.A.Exec("tc class add dev " + VethPair.DeviceA + " parent 1: classid 1:10 htb rate 2mbit ceil 2mbit");
+        using VethPair net = VethPair.CreateShaped("fwd", "2mbit");
         const int Count = 2000;
         const int Size = 200;
         using PacketReceiver final = net.ReceiverInB();
