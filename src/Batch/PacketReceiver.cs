@@ -124,7 +124,8 @@ public sealed unsafe class PacketReceiver : IDisposable
                 new ReadOnlySpan<byte>(_slots.PayloadPtr(index), length),
                 priority,
                 hasPriority,
-                new DatagramAddress((byte*)m.Hdr.Name, (int)m.Hdr.NameLen),
+                (byte*)m.Hdr.Name,
+                (int)m.Hdr.NameLen,
                 (m.Hdr.Flags & Interop.MSG_TRUNC) != 0);
         }
     }
@@ -145,14 +146,20 @@ public sealed unsafe class PacketReceiver : IDisposable
 }
 
 /// <summary>One received datagram, borrowed from its receiver's buffers until the next receive.</summary>
-public readonly ref struct ReceivedDatagram
+public readonly unsafe ref struct ReceivedDatagram
 {
-    internal ReceivedDatagram(ReadOnlySpan<byte> payload, uint priority, bool hasPriority, DatagramAddress source, bool truncated)
+    // Safety: points into the receiver's slab, valid until its next Receive, like Payload. Source is built only when
+    // asked for: a forwarder never needs it.
+    private readonly byte* _name;
+    private readonly int _nameLength;
+
+    internal ReceivedDatagram(ReadOnlySpan<byte> payload, uint priority, bool hasPriority, byte* name, int nameLength, bool truncated)
     {
         Payload = payload;
         Priority = priority;
         HasPriority = hasPriority;
-        Source = source;
+        _name = name;
+        _nameLength = nameLength;
         Truncated = truncated;
     }
 
@@ -166,7 +173,7 @@ public readonly ref struct ReceivedDatagram
     public bool HasPriority { get; }
 
     /// <summary>The sender's address.</summary>
-    public DatagramAddress Source { get; }
+    public DatagramAddress Source => new(_name, _nameLength);
 
     /// <summary>The datagram was longer than the receiver's MaxDatagramSize.</summary>
     public bool Truncated { get; }
