@@ -43,8 +43,7 @@ internal sealed unsafe class UringSendBackend : SendBackend
                 ThrowHelperUring.Throw("IORING_REGISTER_PROBE", Errno.EOPNOTSUPP, "This kernel's io_uring lacks IORING_OP_SENDMSG.");
             }
 
-            SupportsZeroCopy = _ring.Supports(IORING_OP_SENDMSG_ZC);
-            if (o.ZeroCopy && !SupportsZeroCopy)
+            if (o.ZeroCopy && !_ring.Supports(IORING_OP_SENDMSG_ZC))
             {
                 ThrowHelperUring.Throw("IORING_REGISTER_PROBE", Errno.EOPNOTSUPP, "This kernel's io_uring lacks IORING_OP_SENDMSG_ZC (Linux 6.1+).");
             }
@@ -66,12 +65,7 @@ internal sealed unsafe class UringSendBackend : SendBackend
         _opcode = o.ZeroCopy ? IORING_OP_SENDMSG_ZC : IORING_OP_SENDMSG;
         _res = new int[entries];
         _cqes = new Interop.IoUringCqe[_ring.CqEntries];
-        Description = "io_uring" + (o.SqPoll ? "+sqpoll" : string.Empty) + (o.RegisteredFile ? "+fixed" : string.Empty) + (o.ZeroCopy ? "+zc" : string.Empty);
     }
-
-    internal bool SupportsZeroCopy { get; }
-
-    internal string Description { get; }
 
     internal override string Name => "io_uring";
 
