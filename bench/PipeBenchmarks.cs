@@ -101,6 +101,13 @@ public class ForwarderBenchmarks
     {
         _sink = BenchSupport.NeverReadSink();
         _input = PacketReceiver.Create(new PacketReceiverOptions { LocalAddress = new DatagramAddress(System.Net.IPAddress.Loopback, 0), MaxDatagramSize = 2048, ReceiveBufferSize = 4 << 20 });
+        if (!_input.ReportsPriority)
+        {
+            // Before 6.14 no priority arrives; a forwarder then keys its map by the mark.
+            _input.Dispose();
+            _input = PacketReceiver.Create(new PacketReceiverOptions { LocalAddress = new DatagramAddress(System.Net.IPAddress.Loopback, 0), MaxDatagramSize = 2048, ReceiveBufferSize = 4 << 20, ReceiveMark = true });
+        }
+
         _output = PacketSender.Create(new PacketSenderOptions { ConnectTo = _sink.LocalAddress });
         _source = PacketSender.Create(new PacketSenderOptions { ConnectTo = _input.LocalAddress, AutoFlush = false });
         _forwarder = new PacketForwarder(_input, _output);

@@ -55,35 +55,37 @@ public static class Errno
     /// <summary>Errno values below this bound are counted individually; larger ones share the last bucket.</summary>
     internal const int CountedRange = 256;
 
-    /// <summary>The symbolic name of <paramref name="errno"/>, such as "EPERM"; never allocates for the values above.</summary>
-    public static string Name(int errno) => errno switch
-    {
-        0 => "OK",
-        EPERM => "EPERM",
-        EINTR => "EINTR",
-        EBADF => "EBADF",
-        EAGAIN => "EAGAIN",
-        ENOMEM => "ENOMEM",
-        EACCES => "EACCES",
-        EFAULT => "EFAULT",
-        EINVAL => "EINVAL",
-        ENOSYS => "ENOSYS",
-        EDESTADDRREQ => "EDESTADDRREQ",
-        EMSGSIZE => "EMSGSIZE",
-        EOPNOTSUPP => "EOPNOTSUPP",
-        EAFNOSUPPORT => "EAFNOSUPPORT",
-        EADDRINUSE => "EADDRINUSE",
-        EADDRNOTAVAIL => "EADDRNOTAVAIL",
-        ENETDOWN => "ENETDOWN",
-        ENETUNREACH => "ENETUNREACH",
-        ENOBUFS => "ENOBUFS",
-        ENOTCONN => "ENOTCONN",
-        ETIMEDOUT => "ETIMEDOUT",
-        ECONNREFUSED => "ECONNREFUSED",
-        EHOSTUNREACH => "EHOSTUNREACH",
-        ECANCELED => "ECANCELED",
-        _ => NameSlow(errno),
-    };
+    /// <summary>ENOPROTOOPT: the kernel lacks a socket option, such as SO_RCVPRIORITY before Linux 6.14.</summary>
+    public const int ENOPROTOOPT = 92;
+    /// <summary>No such device, such as a network device name that does not exist.</summary>
+    public const int ENODEV = 19;
+    /// <summary>Input/output error: a UDP_SEGMENT send through a device that cannot checksum-offload.</summary>
+    public const int EIO = 5;
+
+    // Linux's generic errno names (include/uapi/asm-generic/errno-base.h and errno.h, the same on x86-64 and arm64),
+    // indexed by value; 41 and 58 are unused.
+    private static readonly string?[] s_names =
+    [
+        "OK", "EPERM", "ENOENT", "ESRCH", "EINTR", "EIO", "ENXIO", "E2BIG", "ENOEXEC", "EBADF", "ECHILD", "EAGAIN",
+        "ENOMEM", "EACCES", "EFAULT", "ENOTBLK", "EBUSY", "EEXIST", "EXDEV", "ENODEV", "ENOTDIR", "EISDIR", "EINVAL",
+        "ENFILE", "EMFILE", "ENOTTY", "ETXTBSY", "EFBIG", "ENOSPC", "ESPIPE", "EROFS", "EMLINK", "EPIPE", "EDOM",
+        "ERANGE", "EDEADLK", "ENAMETOOLONG", "ENOLCK", "ENOSYS", "ENOTEMPTY", "ELOOP", null, "ENOMSG", "EIDRM",
+        "ECHRNG", "EL2NSYNC", "EL3HLT", "EL3RST", "ELNRNG", "EUNATCH", "ENOCSI", "EL2HLT", "EBADE", "EBADR", "EXFULL",
+        "ENOANO", "EBADRQC", "EBADSLT", null, "EBFONT", "ENOSTR", "ENODATA", "ETIME", "ENOSR", "ENONET", "ENOPKG",
+        "EREMOTE", "ENOLINK", "EADV", "ESRMNT", "ECOMM", "EPROTO", "EMULTIHOP", "EDOTDOT", "EBADMSG", "EOVERFLOW",
+        "ENOTUNIQ", "EBADFD", "EREMCHG", "ELIBACC", "ELIBBAD", "ELIBSCN", "ELIBMAX", "ELIBEXEC", "EILSEQ", "ERESTART",
+        "ESTRPIPE", "EUSERS", "ENOTSOCK", "EDESTADDRREQ", "EMSGSIZE", "EPROTOTYPE", "ENOPROTOOPT", "EPROTONOSUPPORT",
+        "ESOCKTNOSUPPORT", "EOPNOTSUPP", "EPFNOSUPPORT", "EAFNOSUPPORT", "EADDRINUSE", "EADDRNOTAVAIL", "ENETDOWN",
+        "ENETUNREACH", "ENETRESET", "ECONNABORTED", "ECONNRESET", "ENOBUFS", "EISCONN", "ENOTCONN", "ESHUTDOWN",
+        "ETOOMANYREFS", "ETIMEDOUT", "ECONNREFUSED", "EHOSTDOWN", "EHOSTUNREACH", "EALREADY", "EINPROGRESS", "ESTALE",
+        "EUCLEAN", "ENOTNAM", "ENAVAIL", "EISNAM", "EREMOTEIO", "EDQUOT", "ENOMEDIUM", "EMEDIUMTYPE", "ECANCELED",
+        "ENOKEY", "EKEYEXPIRED", "EKEYREVOKED", "EKEYREJECTED", "EOWNERDEAD", "ENOTRECOVERABLE", "ERFKILL",
+        "EHWPOISON",
+    ];
+
+    /// <summary>The symbolic name of <paramref name="errno"/>, such as "EPERM" or "ENOPROTOOPT"; never allocates for a known value.</summary>
+    public static string Name(int errno) =>
+        (uint)errno < (uint)s_names.Length && s_names[errno] is string name ? name : NameSlow(errno);
 
     private static string NameSlow(int errno) => "errno " + errno.ToString(System.Globalization.CultureInfo.InvariantCulture);
 
@@ -92,6 +94,8 @@ public static class Errno
     {
         0 => SocketError.Success,
         EPERM or EACCES => SocketError.AccessDenied,
+        ENOPROTOOPT => SocketError.ProtocolOption,
+        ENODEV => SocketError.NetworkDown,
         EINTR => SocketError.Interrupted,
         EBADF => SocketError.OperationAborted,
         EAGAIN => SocketError.WouldBlock,

@@ -15,15 +15,43 @@ public static class MarkClassifier
 
     private const string ProgramName = "mark_to_priority";
 
+    // The ingress echo (priority_to_mark) at its own preference, so either filter can be removed alone.
+    private const string EchoProgramName = "priority_to_mark";
+    private const int EchoPreference = FilterPreference + 1;
+
     /// <summary>Where the shipped C source lies (copied next to the assembly).</summary>
-    public static string SourcePath => Path.Combine(AppContext.BaseDirectory, "Bpf", "mark_to_priority.bpf.c");
+    public static string SourcePath => Path.Combine(AppContext.BaseDirectory, "Bpf", ProgramName + ".bpf.c");
 
     /// <summary>Builds the program with clang (-target bpf) and attaches it to <paramref name="device"/>'s clsact egress hook.</summary>
     /// <exception cref="InvalidOperationException">clang, tc or the attach failed; the message has the tool's own words.</exception>
-    public static void Attach(string device, string? netns = null)
+    public static void Attach(string device, string? netns = null) => Attach(device, netns, ProgramName, "egress", FilterPreference);
+
+    /// <summary>
+    /// Attaches <c>priority_to_mark</c> to <paramref name="device"/>'s clsact ingress: it copies skb->priority into
+    /// skb->mark, so a SO_RCVMARK receiver on loopback sees each datagram's priority on kernels before 6.14.
+    /// </summary>
+    internal static void AttachPriorityEcho(string device, string? netns = null) => Attach(device, netns, EchoProgramName, "ingress", EchoPreference);
+
+    /// <summary>Removes the ingress echo (and the clsact qdisc when nothing else uses it).</summary>
+    internal static void DetachPriorityEcho(string device, string? netns = null)
     {
         ValidateDevice(device);
-        string obj = Build();
+        Run(netns, "tc", "filter del dev " + device + " ingress pref " + EchoPreference.ToString(CultureInfo.InvariantCulture));
+        RemoveIdleClsact(device, netns);
+    }
+
+    /// <summary>Whether the ingress echo is attached to <paramref name="device"/>.</summary>
+    internal static bool IsPriorityEchoAttached(string device, string? netns = null)
+    {
+        ValidateDevice(device);
+        (int code, string output) = Run(netns, "tc", "filter show dev " + device + " ingress");
+        return code == 0 && output.Contains(EchoProgramName, StringComparison.Ordinal);
+    }
+
+    private static void Attach(string device, string? netns, string program, string hook, int preference)
+    {
+        ValidateDevice(device);
+        string obj = Build(program);
         try
         {
             // clsact may already be there (other filters): keep it.
@@ -33,9 +61,9 @@ public static class MarkClassifier
                 throw new InvalidOperationException("tc qdisc add dev " + device + " clsact failed: " + output.Trim());
             }
 
-            Detach(device, netns, removeClsact: false);
-            Check(Run(netns, "tc", "filter add dev " + device + " egress pref " + FilterPreference.ToString(CultureInfo.InvariantCulture) +
-                " bpf direct-action obj " + obj + " sec tc"), "tc filter add (bpf)");
+            string pref = " pref " + preference.ToString(CultureInfo.InvariantCulture);
+            Run(netns, "tc", "filter del dev " + device + " " + hook + pref);
+            Check(Run(netns, "tc", "filter add dev " + device + " " + hook + pref + " bpf direct-action obj " + obj + " sec tc"), "tc filter add (bpf " + program + ")");
         }
         finally
         {
@@ -52,12 +80,17 @@ public static class MarkClassifier
         Run(netns, "tc", "filter del dev " + device + " egress pref " + FilterPreference.ToString(CultureInfo.InvariantCulture));
         if (removeClsact)
         {
-            (int _, string rest) = Run(netns, "tc", "filter show dev " + device + " egress");
-            (int _, string ingress) = Run(netns, "tc", "filter show dev " + device + " ingress");
-            if (rest.Trim().Length == 0 && ingress.Trim().Length == 0)
-            {
-                Run(netns, "tc", "qdisc del dev " + device + " clsact");
-            }
+            RemoveIdleClsact(device, netns);
+        }
+    }
+
+    private static void RemoveIdleClsact(string device, string? netns)
+    {
+        (int _, string egress) = Run(netns, "tc", "filter show dev " + device + " egress");
+        (int _, string ingress) = Run(netns, "tc", "filter show dev " + device + " ingress");
+        if (egress.Trim().Length == 0 && ingress.Trim().Length == 0)
+        {
+            Run(netns, "tc", "qdisc del dev " + device + " clsact");
         }
     }
 
@@ -103,12 +136,13 @@ public static class MarkClassifier
         return attached;
     }
 
-    private static string Build()
+    private static string Build(string program)
     {
         string? clang = FindClang() ?? throw new InvalidOperationException("clang is needed to build the eBPF classifier (apt-get install clang-14)");
-        string obj = Path.Combine(Path.GetTempPath(), "perf-mark_to_priority-" + Environment.ProcessId.ToString(CultureInfo.InvariantCulture) + "-" + Guid.NewGuid().ToString("N")[..8] + ".o");
+        string source = Path.Combine(AppContext.BaseDirectory, "Bpf", program + ".bpf.c");
+        string obj = Path.Combine(Path.GetTempPath(), "perf-" + program + "-" + Environment.ProcessId.ToString(CultureInfo.InvariantCulture) + "-" + Guid.NewGuid().ToString("N")[..8] + ".o");
         string arch = System.Runtime.InteropServices.RuntimeInformation.ProcessArchitecture == System.Runtime.InteropServices.Architecture.Arm64 ? "aarch64-linux-gnu" : "x86_64-linux-gnu";
-        Check(Run(null, clang, "-O2 -g -target bpf -I/usr/include/" + arch + " -c " + SourcePath + " -o " + obj), "clang -target bpf");
+        Check(Run(null, clang, "-O2 -g -target bpf -I/usr/include/" + arch + " -c " + source + " -o " + obj), "clang -target bpf");
         return obj;
     }
 

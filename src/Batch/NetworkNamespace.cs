@@ -1,3 +1,4 @@
+using System.Runtime.InteropServices;
 using Microsoft.Win32.SafeHandles;
 
 namespace Perf.Batch;
@@ -17,26 +18,47 @@ public static class NetworkNamespace
     {
         ArgumentException.ThrowIfNullOrEmpty(name);
         ArgumentNullException.ThrowIfNull(create);
+        return RunOnThread("/run/netns/" + name, create, static (path, create) =>
+        {
+            using SafeFileHandle ns = File.OpenHandle(path);
+            Enter(ns, path);
+            return create();
+        });
+    }
+
+    /// <summary>Runs <paramref name="create"/> on a fresh thread that has entered the namespace <paramref name="ns"/> refers to.</summary>
+    internal static T Run<T>(SafeHandle ns, Func<T> create) =>
+        RunOnThread(ns, create, static (ns, create) =>
+        {
+            Enter(ns, "the sender's network namespace");
+            return create();
+        });
+
+    private static void Enter(SafeHandle ns, string what)
+    {
+        if (Interop.Sys.SetNs(ns, Interop.CLONE_NEWNET) != 0)
+        {
+            ThrowHelper.ThrowSocket("setns(" + what + ", CLONE_NEWNET)", Marshal.GetLastPInvokeError());
+        }
+    }
+
+    // The thread ends afterwards, so no pooled thread is ever left in another namespace.
+    private static T RunOnThread<TState, T>(TState state, Func<T> create, Func<TState, Func<T>, T> body)
+    {
         T result = default!;
         Exception? error = null;
         var thread = new Thread(() =>
         {
             try
             {
-                using SafeFileHandle ns = File.OpenHandle("/run/netns/" + name);
-                if (Interop.Sys.SetNs(ns, Interop.CLONE_NEWNET) != 0)
-                {
-                    ThrowHelper.ThrowSocket("setns(/run/netns/" + name + ", CLONE_NEWNET)", System.Runtime.InteropServices.Marshal.GetLastPInvokeError());
-                }
-
-                result = create();
+                result = body(state, create);
             }
             catch (Exception e)
             {
                 error = e;
             }
         })
-        { Name = "netns " + name };
+        { Name = "perf netns" };
         thread.Start();
         thread.Join();
         if (error is not null)

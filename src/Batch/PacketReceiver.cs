@@ -3,8 +3,9 @@ using System.Runtime.InteropServices;
 namespace Perf.Batch;
 
 /// <summary>
-/// Receives UDP datagrams in batches with recvmmsg, each with the <c>skb-&gt;priority</c> the kernel reports through
-/// SO_RCVPRIORITY. A batch stays readable through <see cref="this[int]"/> until the next <see cref="Receive"/>.
+/// Receives UDP datagrams in batches with recvmmsg, each with what the kernel reports of it: its <c>skb-&gt;priority</c>
+/// (SO_RCVPRIORITY, Linux 6.14+), its mark (SO_RCVMARK) and its TOS or traffic class, as the options ask. A batch stays
+/// readable through <see cref="this[int]"/> until the next <see cref="Receive"/>.
 /// </summary>
 /// <remarks>Not thread-safe; receiving allocates nothing.</remarks>
 public sealed unsafe class PacketReceiver : IDisposable
@@ -15,13 +16,16 @@ public sealed unsafe class PacketReceiver : IDisposable
     private int _count;
     private bool _disposed;
 
-    private PacketReceiver(SafeFdHandle socket, SlotRing slots, int batch, DatagramAddress local)
+    private PacketReceiver(SafeFdHandle socket, SlotRing slots, int batch, DatagramAddress local, ReceivedFields reports)
     {
         _socket = socket;
         _slots = slots;
         _batch = batch;
         LocalAddress = local;
+        _reports = reports;
     }
+
+    private readonly ReceivedFields _reports;
 
     /// <summary>Opens, configures and binds the socket and allocates the batch buffers.</summary>
     /// <exception cref="PerfSocketException">A setup call failed.</exception>
@@ -34,16 +38,31 @@ public sealed unsafe class PacketReceiver : IDisposable
         try
         {
             socket = UdpSocket.Create(options.LocalAddress.AddressFamily);
-            if (options.ReceivePriority)
+            ReceivedFields reports = ReceivedFields.None;
+            if (options.ReceivePriority && Enable(socket, Interop.SOL_SOCKET, Interop.SO_RCVPRIORITY, "SO_RCVPRIORITY"))
             {
-                UdpSocket.SetInt(socket, Interop.SOL_SOCKET, Interop.SO_RCVPRIORITY, 1, "SO_RCVPRIORITY");
+                reports |= ReceivedFields.Priority;
+            }
+
+            if (options.ReceiveMark && Enable(socket, Interop.SOL_SOCKET, Interop.SO_RCVMARK, "SO_RCVMARK"))
+            {
+                reports |= ReceivedFields.Mark;
+            }
+
+            if (options.ReceiveTrafficClass)
+            {
+                bool v6 = options.LocalAddress.AddressFamily == System.Net.Sockets.AddressFamily.InterNetworkV6;
+                if (v6 ? Enable(socket, Interop.SOL_IPV6, Interop.IPV6_RECVTCLASS, "IPV6_RECVTCLASS") : Enable(socket, Interop.SOL_IP, Interop.IP_RECVTOS, "IP_RECVTOS"))
+                {
+                    reports |= ReceivedFields.TrafficClass;
+                }
             }
 
             UdpSocket.SetBufferSize(socket, send: false, options.ReceiveBufferSize);
             UdpSocket.Bind(socket, options.LocalAddress);
             DatagramAddress local = UdpSocket.GetLocalAddress(socket);
             slots = new SlotRing(options.BatchSize, options.MaxDatagramSize, priorityCmsg: false);
-            return new PacketReceiver(socket, slots, options.BatchSize, local);
+            return new PacketReceiver(socket, slots, options.BatchSize, local, reports);
         }
         catch
         {
@@ -52,6 +71,33 @@ public sealed unsafe class PacketReceiver : IDisposable
             throw;
         }
     }
+
+    // Turns on a receive option; false when this kernel lacks it (ENOPROTOOPT: SO_RCVPRIORITY before 6.14, SO_RCVMARK
+    // before 5.19), so the receiver works on and says so. Any other failure is a setup error.
+    private static bool Enable(SafeFdHandle socket, int level, int name, string what)
+    {
+        int errno = UdpSocket.TrySetInt(socket, level, name, 1);
+        if (errno == Errno.ENOPROTOOPT)
+        {
+            return false;
+        }
+
+        if (errno != 0)
+        {
+            ThrowHelper.ThrowSocket("setsockopt(" + what + ")", errno);
+        }
+
+        return true;
+    }
+
+    /// <summary>Whether each datagram carries its <c>skb-&gt;priority</c>: asked for, and the kernel has SO_RCVPRIORITY (6.14+).</summary>
+    public bool ReportsPriority => (_reports & ReceivedFields.Priority) != 0;
+
+    /// <summary>Whether each datagram carries its mark: asked for, and the kernel has SO_RCVMARK (5.19+).</summary>
+    public bool ReportsMark => (_reports & ReceivedFields.Mark) != 0;
+
+    /// <summary>Whether each datagram carries its TOS or traffic class byte.</summary>
+    public bool ReportsTrafficClass => (_reports & ReceivedFields.TrafficClass) != 0;
 
     /// <summary>The bound address, with the port the kernel chose.</summary>
     public DatagramAddress LocalAddress { get; }
@@ -118,12 +164,18 @@ public sealed unsafe class PacketReceiver : IDisposable
             }
 
             ref Interop.MMsgHdr m = ref _slots.Messages[index];
-            bool hasPriority = CmsgWriter.TryReadPriority((byte*)m.Hdr.Control, m.Hdr.ControlLen, out uint priority);
+            uint priority = 0, mark = 0;
+            byte trafficClass = 0;
+            ReceivedFields found = _reports == ReceivedFields.None
+                ? ReceivedFields.None
+                : CmsgWriter.ReadReceived((byte*)m.Hdr.Control, m.Hdr.ControlLen, out priority, out mark, out trafficClass);
             int length = (int)Math.Min(m.Len, (uint)_slots.MaxPayload);
             return new ReceivedDatagram(
                 new ReadOnlySpan<byte>(_slots.PayloadPtr(index), length),
                 priority,
-                hasPriority,
+                mark,
+                trafficClass,
+                found,
                 (byte*)m.Hdr.Name,
                 (int)m.Hdr.NameLen,
                 (m.Hdr.Flags & Interop.MSG_TRUNC) != 0);
@@ -153,11 +205,15 @@ public readonly unsafe ref struct ReceivedDatagram
     private readonly byte* _name;
     private readonly int _nameLength;
 
-    internal ReceivedDatagram(ReadOnlySpan<byte> payload, uint priority, bool hasPriority, byte* name, int nameLength, bool truncated)
+    private readonly ReceivedFields _found;
+
+    internal ReceivedDatagram(ReadOnlySpan<byte> payload, uint priority, uint mark, byte trafficClass, ReceivedFields found, byte* name, int nameLength, bool truncated)
     {
         Payload = payload;
         Priority = priority;
-        HasPriority = hasPriority;
+        Mark = mark;
+        TrafficClass = trafficClass;
+        _found = found;
         _name = name;
         _nameLength = nameLength;
         Truncated = truncated;
@@ -166,11 +222,26 @@ public readonly unsafe ref struct ReceivedDatagram
     /// <summary>The payload (cut at MaxDatagramSize when <see cref="Truncated"/>).</summary>
     public ReadOnlySpan<byte> Payload { get; }
 
-    /// <summary>The datagram's <c>skb-&gt;priority</c>, when <see cref="HasPriority"/>.</summary>
+    /// <summary>The datagram's <c>skb-&gt;priority</c>, when <see cref="HasPriority"/>; otherwise unknown (0 here means nothing).</summary>
     public uint Priority { get; }
 
-    /// <summary>Whether the kernel reported a priority (SO_RCVPRIORITY on).</summary>
-    public bool HasPriority { get; }
+    /// <summary>Whether the kernel reported the priority (SO_RCVPRIORITY asked for, and a 6.14+ kernel).</summary>
+    public bool HasPriority => (_found & ReceivedFields.Priority) != 0;
+
+    /// <summary>The datagram's <c>skb-&gt;mark</c>, when <see cref="HasMark"/>.</summary>
+    public uint Mark { get; }
+
+    /// <summary>Whether the kernel reported the mark (SO_RCVMARK asked for, and a 5.19+ kernel).</summary>
+    public bool HasMark => (_found & ReceivedFields.Mark) != 0;
+
+    /// <summary>The IPv4 TOS or IPv6 traffic class byte, when <see cref="HasTrafficClass"/>.</summary>
+    public byte TrafficClass { get; }
+
+    /// <summary>The DSCP: the upper six bits of <see cref="TrafficClass"/>, when <see cref="HasTrafficClass"/>.</summary>
+    public byte Dscp => (byte)(TrafficClass >> 2);
+
+    /// <summary>Whether the kernel reported the TOS or traffic class (ReceiveTrafficClass asked for).</summary>
+    public bool HasTrafficClass => (_found & ReceivedFields.TrafficClass) != 0;
 
     /// <summary>The sender's address.</summary>
     public DatagramAddress Source => new(_name, _nameLength);

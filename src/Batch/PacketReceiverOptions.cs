@@ -15,8 +15,24 @@ public sealed class PacketReceiverOptions
     /// <summary>SO_RCVBUF in bytes (SO_RCVBUFFORCE when privileged); 0 keeps the kernel default.</summary>
     public int ReceiveBufferSize { get; init; }
 
-    /// <summary>Set SO_RCVPRIORITY so each datagram reports its <c>skb-&gt;priority</c> (default true).</summary>
+    /// <summary>
+    /// Ask for each datagram's <c>skb-&gt;priority</c> (SO_RCVPRIORITY, Linux 6.14+; default true). On an older kernel
+    /// the receiver works without it: <see cref="PacketReceiver.ReportsPriority"/> is false and no datagram has a priority.
+    /// </summary>
     public bool ReceivePriority { get; init; } = true;
+
+    /// <summary>
+    /// Ask for each datagram's <c>skb-&gt;mark</c> (SO_RCVMARK, Linux 5.19+; default false). A sender using
+    /// <see cref="PriorityStrategy.MarkAndBpf"/> puts the priority in the mark, so on loopback the mark is the priority.
+    /// <see cref="PacketReceiver.ReportsMark"/> says whether the kernel took it.
+    /// </summary>
+    public bool ReceiveMark { get; init; }
+
+    /// <summary>
+    /// Ask for each datagram's IPv4 TOS or IPv6 traffic class byte (IP_RECVTOS / IPV6_RECVTCLASS; default false), whose
+    /// upper six bits are the DSCP: what a gateway maps to a priority when the kernel cannot report one.
+    /// </summary>
+    public bool ReceiveTrafficClass { get; init; }
 
     internal void Validate()
     {

@@ -35,6 +35,8 @@ internal static class Cli
     private static readonly Option<string?> s_encap = new("--encap-header") { Description = "Bytes (hex) put in front of every forwarded datagram", HelpName = "HEX" };
     private static readonly Option<string> s_maxSize = new("--max-size") { Description = "Largest datagram forwarded whole (longer ones arrive truncated and are dropped, counted); sizes the slots", DefaultValueFactory = _ => "65507" };
     private static readonly Option<string> s_strategy = new("--priority-strategy") { Description = "cmsg, socket-per-priority, setsockopt, mark-bpf or auto", DefaultValueFactory = _ => "auto" };
+    private static readonly Option<string> s_verify = new("--verify") { Description = "How the sink checks priorities: priority (SO_RCVPRIORITY, 6.14+), mark (a mark-bpf sender), echo (root: priority_to_mark on lo), none, or auto (the strongest that works)", DefaultValueFactory = _ => "auto" };
+    private static readonly Option<string> s_key = new("--key") { Description = "What --map looks up: priority (6.14+), mark, dscp, or auto (the priority where the kernel reports it, else the mark)", DefaultValueFactory = _ => "auto" };
     private static readonly Option<string?> s_dev = new("--dev") { Description = "Network device", HelpName = "DEV" };
     private static readonly Option<string> s_classes = new("--classes") { Description = "HTB classes MAJOR:MINOR[=RATE],…; each class id is also the priority that selects it", DefaultValueFactory = _ => "1:10=10mbit,1:20=50mbit,1:30" };
 
@@ -84,7 +86,7 @@ internal static class Cli
         root.Subcommands.Add(send);
 
         var sink = new Command("sink", "Receive perfgen datagrams and verify priority, loss, order and duplicates");
-        foreach (Option o in new Option[] { s_listen, s_duration, s_count, s_idle, s_json, s_quiet })
+        foreach (Option o in new Option[] { s_listen, s_duration, s_count, s_idle, s_verify, s_json, s_quiet })
         {
             sink.Options.Add(o);
         }
@@ -93,7 +95,7 @@ internal static class Cli
         root.Subcommands.Add(sink);
 
         var forward = new Command("forward", "Receive on --listen and send each datagram on to --to, keeping (or remapping) its priority");
-        foreach (Option o in new Option[] { s_listen, s_to, s_map, s_encap, s_maxSize, s_duration, s_warmup, s_interval, s_json, s_quiet })
+        foreach (Option o in new Option[] { s_listen, s_to, s_map, s_key, s_encap, s_maxSize, s_duration, s_warmup, s_interval, s_json, s_quiet })
         {
             forward.Options.Add(o);
         }
@@ -102,6 +104,14 @@ internal static class Cli
             ParseAddress(p.GetValue(s_listen) ?? throw new FormatException("forward needs --listen HOST:PORT"), ipv6: false, "--listen"),
             ParseAddress(p.GetValue(s_to) ?? throw new FormatException("forward needs --to HOST:PORT"), ipv6: false, "--to"),
             p.GetValue(s_map) is { } m ? PriorityMap.Parse(m) : PriorityMap.Identity,
+            p.GetValue(s_key) switch
+            {
+                "auto" => ForwardPriorityKey.Auto,
+                "priority" => ForwardPriorityKey.Priority,
+                "mark" => ForwardPriorityKey.Mark,
+                "dscp" => ForwardPriorityKey.Dscp,
+                var k => throw new FormatException("bad --key '" + k + "': priority, mark, dscp or auto"),
+            },
             p.GetValue(s_encap) is { } e ? ForwardJob.ParseHex(e) : [],
             ParseInt(p.GetValue(s_maxSize)!, "--max-size", 1, 65507),
             p.GetValue(s_duration) is { } d ? Parsers.ParseDuration(d) : null,
@@ -121,13 +131,15 @@ internal static class Cli
         root.Subcommands.Add(detach);
 
         var qdisc = new Command("qdisc-test", "Build a namespace pair with HTB on the sending veth, send one priority per class, and compare HTB's counters (needs root)");
-        foreach (Option o in new Option[] { s_classes, s_count, s_size, s_json, s_quiet })
+        foreach (Option o in new Option[] { s_classes, s_count, s_size, s_strategy, s_backend, s_json, s_quiet })
         {
             qdisc.Options.Add(o);
         }
 
         qdisc.SetAction(p => QdiscTest.Run(
             Parsers.ParseClasses(p.GetValue(s_classes)!),
+            ParseStrategy(p.GetValue(s_strategy)!),
+            ParseBackend(p.GetValue(s_backend)!),
             Opt(p, s_count) is { } c ? ParseCount(c) : 3000,
             Parsers.ParseSize(p.GetValue(s_size)!),
             p.GetValue(s_json),
@@ -173,17 +185,20 @@ internal static class Cli
         _ => throw new FormatException("bad --priority-strategy '" + text + "': cmsg, socket-per-priority, setsockopt, mark-bpf or auto"),
     };
 
+    internal static SendBackendKind ParseBackend(string text) => text switch
+    {
+        "auto" => SendBackendKind.Auto,
+        "sendmmsg" => SendBackendKind.Sendmmsg,
+        "uring" => SendBackendKind.IoUring,
+        _ => throw new FormatException("bad --backend '" + text + "': sendmmsg, uring or auto"),
+    };
+
     internal static SendSettings ReadSend(ParseResult p)
     {
         bool ipv6 = p.GetValue(s_ipv6);
         string dest = p.GetValue(s_dest) ?? throw new FormatException("send needs --dest HOST:PORT");
         DatagramAddress d = ParseAddress(dest, ipv6, "--dest");
         (int min, int max) = Parsers.ParseSize(p.GetValue(s_size)!);
-        string backend = p.GetValue(s_backend)!;
-        if (backend is not ("auto" or "sendmmsg" or "uring"))
-        {
-            throw new FormatException("bad --backend '" + backend + "': sendmmsg, uring or auto");
-        }
 
         int batch = ParseInt(p.GetValue(s_batch)!, "--batch", 1, 1024);
         int threads = ParseInt(p.GetValue(s_threads)!, "--threads", 1, 256);
@@ -205,7 +220,7 @@ internal static class Cli
             MaxSize = max,
             Priorities = Parsers.ParsePriorities(p.GetValue(s_priorities)!),
             Strategy = ParseStrategy(p.GetValue(s_strategy)!),
-            Backend = backend switch { "sendmmsg" => SendBackendKind.Sendmmsg, "uring" => SendBackendKind.IoUring, _ => SendBackendKind.Auto },
+            Backend = ParseBackend(p.GetValue(s_backend)!),
             Batch = batch,
             Threads = threads,
             Connect = p.GetValue(s_connect),
@@ -222,6 +237,15 @@ internal static class Cli
             Duration = p.GetValue(s_duration) is { } d ? Parsers.ParseDuration(d) : null,
             Count = p.GetValue(s_count) is { } c ? ParseCount(c) : null,
             Idle = Parsers.ParseDuration(p.GetValue(s_idle)!),
+            Verify = p.GetValue(s_verify) switch
+            {
+                "auto" => SinkVerify.Auto,
+                "priority" => SinkVerify.Priority,
+                "mark" => SinkVerify.Mark,
+                "echo" => SinkVerify.Echo,
+                "none" => SinkVerify.None,
+                var v => throw new FormatException("bad --verify '" + v + "': priority, mark, echo, none or auto"),
+            },
         };
     }
 

@@ -8,10 +8,20 @@ namespace Perf.LoadGen;
 /// <summary>perfgen forward: receive on one address, optionally encapsulate and remap priorities, send to another.</summary>
 internal static class ForwardJob
 {
-    internal static int Run(DatagramAddress listen, DatagramAddress to, PriorityMap map, byte[] encap, int maxSize, TimeSpan? duration, TimeSpan warmup, TimeSpan interval, string? json, bool quiet)
+    internal static int Run(DatagramAddress listen, DatagramAddress to, PriorityMap map, ForwardPriorityKey key, byte[] encap, int maxSize, TimeSpan? duration, TimeSpan warmup, TimeSpan interval, string? json, bool quiet)
     {
         var report = new Report(quiet, humanToStderr: json == "-");
-        using PacketReceiver input = PacketReceiver.Create(new PacketReceiverOptions { LocalAddress = listen, BatchSize = 64, ReceiveBufferSize = 16 << 20, MaxDatagramSize = maxSize });
+        // Before 6.14 no priority arrives: the map is keyed by mark or DSCP, as gateways do (--key).
+        using PacketReceiver input = PacketReceiver.Create(new PacketReceiverOptions
+        {
+            LocalAddress = listen,
+            BatchSize = 64,
+            ReceiveBufferSize = 16 << 20,
+            MaxDatagramSize = maxSize,
+            ReceivePriority = key is ForwardPriorityKey.Auto or ForwardPriorityKey.Priority,
+            ReceiveMark = key is ForwardPriorityKey.Auto or ForwardPriorityKey.Mark,
+            ReceiveTrafficClass = key is ForwardPriorityKey.Dscp,
+        });
         using PacketSender output = PacketSender.Create(new PacketSenderOptions
         {
             AddressFamily = to.AddressFamily,
@@ -31,7 +41,13 @@ internal static class ForwardJob
             inp.CopyTo(outp[encap.Length..]);
             return encap.Length + inp.Length;
         };
-        var forwarder = new PacketForwarder(input, output, map, transform);
+        var forwarder = new PacketForwarder(input, output, map, transform, key);
+        string keyedBy = forwarder.PriorityKey switch
+        {
+            ForwardPriorityKey.Priority => "priority (SO_RCVPRIORITY)",
+            ForwardPriorityKey.Mark => "mark (SO_RCVMARK; this kernel reports no priority)",
+            _ => "DSCP",
+        };
         using var cts = new CancellationTokenSource();
         if (duration is { } d)
         {
@@ -40,7 +56,7 @@ internal static class ForwardJob
 
         using PosixSignalRegistration sigint = PosixSignalRegistration.Create(PosixSignal.SIGINT, c => { c.Cancel = true; cts.Cancel(); });
         using PosixSignalRegistration sigterm = PosixSignalRegistration.Create(PosixSignal.SIGTERM, c => { c.Cancel = true; cts.Cancel(); });
-        report.Line("perfgen forward: " + input.LocalAddress + " -> " + to + " (" + output.Backend + ")" + (encap.Length > 0 ? ", encapsulating with " + encap.Length + " bytes" : string.Empty));
+        report.Line("perfgen forward: " + input.LocalAddress + " -> " + to + " (" + output.Backend + ")" + (encap.Length > 0 ? ", encapsulating with " + encap.Length + " bytes" : string.Empty) + ", priorities by the received " + keyedBy);
         report.Line("[bold]    time    in pkt/s   out pkt/s      received     forwarded   dropped[/]");
         var thread = new Thread(() => forwarder.Run(cts.Token, pollMs: 50)) { Name = "perfgen forward", IsBackground = true };
         var clock = Stopwatch.StartNew();

@@ -17,7 +17,7 @@ internal static partial class QdiscTest
 {
     private const string Dev = "pg0";
 
-    internal static int Run(HtbClass[] classes, long count, (int Min, int Max) size, string? json, bool quiet)
+    internal static int Run(HtbClass[] classes, PriorityStrategy strategy, SendBackendKind backend, long count, (int Min, int Max) size, string? json, bool quiet)
     {
         var report = new Report(quiet, humanToStderr: json == "-");
         if (geteuid() != 0)
@@ -52,8 +52,14 @@ internal static partial class QdiscTest
                 Sh("tc -n " + nsA + " class add dev " + Dev + " parent " + major + ": classid " + c + " htb rate " + c.Rate);
             }
 
+            if (strategy == PriorityStrategy.MarkAndBpf)
+            {
+                MarkClassifier.Attach(Dev, nsA); // the marks become priorities before HTB classifies
+            }
+
             report.Line("qdisc-test: " + nsA + " --veth--> " + nsB + ", HTB on " + Dev + ": " + string.Join(", ", classes.Select(c => c + "=" + c.Rate)));
-            sink = new SinkJob(new SinkSettings { Listen = new DatagramAddress(IPAddress.Parse("198.18.0.2"), 0), Namespace = nsB, Idle = TimeSpan.FromSeconds(3) });
+            // The veth crossing resets skb->priority: HTB's counters on the sending side are the verdict, the sink counts.
+            sink = new SinkJob(new SinkSettings { Listen = new DatagramAddress(IPAddress.Parse("198.18.0.2"), 0), Namespace = nsB, Idle = TimeSpan.FromSeconds(3), Verify = SinkVerify.None });
             var sinkThread = new Thread(sink.Run) { IsBackground = true, Name = "perfgen sink" };
             sinkThread.Start();
             var settings = new SendSettings
@@ -65,6 +71,8 @@ internal static partial class QdiscTest
                 Priorities = [.. classes.Select(c => new WeightedPriority(c.Id, 1))],
                 Connect = true,
                 Namespace = nsA,
+                Strategy = strategy,
+                Backend = backend,
             };
             job = new SendJob(settings);
             SendTotals? totals = Jobs.SendCoreWith(job, settings, TimeSpan.FromSeconds(1), report, out int code);

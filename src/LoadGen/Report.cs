@@ -183,7 +183,10 @@ internal sealed class Report
             return;
         }
 
-        var table = new Table().Title("received by priority (SO_RCVPRIORITY)").AddColumn("priority").AddColumn(new TableColumn("packets").RightAligned()).AddColumn(new TableColumn("bytes").RightAligned());
+        string title = sink.VerifiedBy == SinkVerify.None
+            ? "received by the priority in each header (priorities not verified on this kernel)"
+            : "received by priority (verified by " + sink.VerifiedByText + ")";
+        var table = new Table().Title(Markup.Escape(title)).AddColumn("priority").AddColumn(new TableColumn("packets").RightAligned()).AddColumn(new TableColumn("bytes").RightAligned());
         foreach (KeyValuePair<uint, long> kv in sink.PerPriority.OrderBy(kv => kv.Key))
         {
             table.AddRow(FormatPriority(kv.Key), kv.Value.ToString("N0", CultureInfo.InvariantCulture), sink.PerPriorityBytes[kv.Key].ToString("N0", CultureInfo.InvariantCulture));
@@ -260,6 +263,13 @@ internal sealed class Report
                 w.WriteNumber("duplicates", sink.Duplicates);
                 w.WriteNumber("malformed", sink.Malformed);
                 w.WriteNumber("missing_priority", sink.MissingPriority);
+                w.WriteString("priority_verified_by", sink.VerifiedBy switch
+                {
+                    SinkVerify.Priority => "so_rcvpriority",
+                    SinkVerify.Mark => "mark",
+                    SinkVerify.Echo => "echo",
+                    _ => "none",
+                });
                 w.WriteStartArray("per_priority");
                 foreach (KeyValuePair<uint, long> kv in sink.PerPriority.OrderBy(kv => kv.Key))
                 {

@@ -11,11 +11,31 @@ internal sealed record SinkSettings
     public long? Count { get; init; }
     public TimeSpan Idle { get; init; } = TimeSpan.FromSeconds(2);
     public string? Namespace { get; init; }
+    public SinkVerify Verify { get; init; } = SinkVerify.Auto;
+}
+
+/// <summary>How a sink learns each datagram's priority, strongest first.</summary>
+internal enum SinkVerify
+{
+    /// <summary>SO_RCVPRIORITY where the kernel has it (6.14+); else the echo on lo as root with clang; else none.</summary>
+    Auto,
+
+    /// <summary>SO_RCVPRIORITY (Linux 6.14+).</summary>
+    Priority,
+
+    /// <summary>The mark the sender put on each datagram (--priority-strategy mark-bpf), through SO_RCVMARK (5.19+).</summary>
+    Mark,
+
+    /// <summary>The priority_to_mark echo on lo's clsact ingress copies the real skb->priority into the mark (root, clang, loopback).</summary>
+    Echo,
+
+    /// <summary>Counts, loss, order and duplicates only.</summary>
+    None,
 }
 
 /// <summary>
-/// Receives perfgen datagrams and checks each header against what the kernel reports: priority from SO_RCVPRIORITY,
-/// per-flow sequence gaps (loss), reorders and duplicates.
+/// Receives perfgen datagrams and checks each header against what the kernel reports: the priority by the strongest
+/// means the kernel offers (<see cref="SinkVerify"/>), per-flow sequence gaps (loss), reorders and duplicates.
 /// </summary>
 internal sealed class SinkJob : IDisposable
 {
@@ -27,11 +47,102 @@ internal sealed class SinkJob : IDisposable
     private volatile bool _stop;
     private long _received;
 
+    private bool _echoAttachedHere;
+
+    /// <exception cref="FormatException">The verification asked for cannot work here; the message says why.</exception>
     internal SinkJob(SinkSettings settings)
     {
         _settings = settings;
-        var options = new PacketReceiverOptions { LocalAddress = settings.Listen, BatchSize = 256, MaxDatagramSize = 65535, ReceiveBufferSize = 64 << 20 };
+        var options = new PacketReceiverOptions
+        {
+            LocalAddress = settings.Listen,
+            BatchSize = 256,
+            MaxDatagramSize = 65535,
+            ReceiveBufferSize = 64 << 20,
+            ReceivePriority = settings.Verify is SinkVerify.Auto or SinkVerify.Priority,
+            ReceiveMark = settings.Verify is SinkVerify.Auto or SinkVerify.Mark or SinkVerify.Echo,
+        };
         _rx = settings.Namespace is { } ns ? NetworkNamespace.Run(ns, () => PacketReceiver.Create(options)) : PacketReceiver.Create(options);
+        try
+        {
+            VerifiedBy = Resolve(settings);
+        }
+        catch
+        {
+            _rx.Dispose();
+            throw;
+        }
+    }
+
+    /// <summary>How priorities are being verified (never Auto).</summary>
+    internal SinkVerify VerifiedBy { get; }
+
+    /// <summary>Says how priorities were verified, for the report.</summary>
+    internal string VerifiedByText => VerifiedBy switch
+    {
+        SinkVerify.Priority => "SO_RCVPRIORITY",
+        SinkVerify.Mark => "the sender's mark (SO_RCVMARK)",
+        SinkVerify.Echo => "priority_to_mark echo on lo (SO_RCVMARK)",
+        _ => "priorities not verified on this kernel",
+    };
+
+    private SinkVerify Resolve(SinkSettings settings)
+    {
+        const string NoRcvPriority = "this kernel has no SO_RCVPRIORITY (Linux 6.14+)";
+        switch (settings.Verify)
+        {
+            case SinkVerify.Priority when !_rx.ReportsPriority:
+                throw new FormatException("--verify priority: " + NoRcvPriority + "; use --verify mark (a mark-bpf sender), echo (root) or none");
+            case SinkVerify.Mark or SinkVerify.Echo when !_rx.ReportsMark:
+                throw new FormatException("--verify " + (settings.Verify == SinkVerify.Mark ? "mark" : "echo") + ": this kernel has no SO_RCVMARK (Linux 5.19+); use --verify none");
+            case SinkVerify.Priority or SinkVerify.Mark or SinkVerify.None:
+                return settings.Verify;
+            case SinkVerify.Echo:
+                string? why = EchoUnavailable(settings);
+                if (why is not null)
+                {
+                    throw new FormatException("--verify echo: " + why);
+                }
+
+                AttachEcho(settings);
+                return SinkVerify.Echo;
+            default:
+                if (_rx.ReportsPriority)
+                {
+                    return SinkVerify.Priority;
+                }
+
+                if (_rx.ReportsMark && EchoUnavailable(settings) is null)
+                {
+                    try
+                    {
+                        AttachEcho(settings);
+                        return SinkVerify.Echo;
+                    }
+                    catch (InvalidOperationException)
+                    {
+                        return SinkVerify.None; // said in the report: "priorities not verified on this kernel"
+                    }
+                }
+
+                return SinkVerify.None;
+        }
+    }
+
+    // The echo reads skb->priority at lo's ingress: only loopback keeps it end to end (a veth resets it to 0).
+    private static string? EchoUnavailable(SinkSettings settings) =>
+        !System.Net.IPAddress.IsLoopback(settings.Listen.ToIPAddress()) ? "only loopback keeps the priority to the receiver; listen on 127.0.0.1 or ::1"
+        : !Environment.IsPrivilegedProcess ? "attaching the priority_to_mark echo on lo needs root"
+        : MarkClassifier.FindClang() is null ? "building the priority_to_mark echo needs clang (apt-get install clang-14)"
+        : null;
+
+    private void AttachEcho(SinkSettings settings)
+    {
+        if (!MarkClassifier.IsPriorityEchoAttached("lo", settings.Namespace))
+        {
+            MarkClassifier.AttachPriorityEcho("lo", settings.Namespace);
+            _echoAttachedHere = true;
+        }
     }
 
     internal DatagramAddress LocalAddress => _rx.LocalAddress;
@@ -107,14 +218,22 @@ internal sealed class SinkJob : IDisposable
             return;
         }
 
-        uint priority = d.HasPriority ? d.Priority : sentPriority;
-        if (!d.HasPriority)
+        uint priority = sentPriority;
+        if (VerifiedBy != SinkVerify.None)
         {
-            MissingPriority++;
-        }
-        else if (d.Priority != sentPriority)
-        {
-            Mismatched++;
+            bool seen = VerifiedBy == SinkVerify.Priority ? d.HasPriority : d.HasMark;
+            if (!seen)
+            {
+                MissingPriority++;
+            }
+            else
+            {
+                priority = VerifiedBy == SinkVerify.Priority ? d.Priority : d.Mark;
+                if (priority != sentPriority)
+                {
+                    Mismatched++;
+                }
+            }
         }
 
         _perPriority[priority] = _perPriority.GetValueOrDefault(priority) + 1;
@@ -134,7 +253,15 @@ internal sealed class SinkJob : IDisposable
         Interlocked.Increment(ref _received);
     }
 
-    public void Dispose() => _rx.Dispose();
+    public void Dispose()
+    {
+        _rx.Dispose();
+        if (_echoAttachedHere)
+        {
+            _echoAttachedHere = false;
+            MarkClassifier.DetachPriorityEcho("lo", _settings.Namespace);
+        }
+    }
 
     /// <summary>Sequence bookkeeping for one flow: a growable bitmap of sequences seen.</summary>
     internal sealed class Flow

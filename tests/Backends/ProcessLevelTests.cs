@@ -20,7 +20,14 @@ public sealed class ProcessLevelTests
         string trace = Path.Combine(Path.GetTempPath(), "perf-strace-" + Guid.NewGuid().ToString("N") + ".txt");
         try
         {
-            string prios = string.Join(',', Enumerable.Range(0, 256).Select(i => (i % 7).ToString(CultureInfo.InvariantCulture)));
+            bool cmsg;
+            using (PacketSender probe = PacketSender.Create(new PacketSenderOptions()))
+            {
+                cmsg = probe.Capabilities.PerPacketPriority;
+            }
+
+            // Before 6.14 Auto sends each run of equal priority on that priority's socket: one priority keeps whole batches.
+            string prios = string.Join(',', Enumerable.Range(0, 256).Select(i => (cmsg ? i % 7 : 3).ToString(CultureInfo.InvariantCulture)));
             (int code, string output) = ChildProcess.Run(["strace", "-f", "-e", "trace=" + syscall, "-o", trace, "--"], rx.LocalAddress.ToString(), prios, "64", backend);
             if (code != 0 && output.Contains("PTRACE_TRACEME", StringComparison.Ordinal))
             {
@@ -42,7 +49,8 @@ public sealed class ProcessLevelTests
     public void ProbeReportsWhatThisProcessMayUse()
     {
         using PacketSender tx = PacketSender.Create(new PacketSenderOptions());
-        Assert.True(tx.Capabilities.PerPacketPriority, "this suite runs on Linux 6.14+ (" + Environment.OSVersion + ")");
+        Assert.Equal(Environment.OSVersion.Version >= new Version(6, 14), tx.Capabilities.PerPacketPriority);
+        Assert.Equal(tx.Capabilities.PerPacketPriority ? PriorityStrategy.Cmsg : PriorityStrategy.SocketPerPriority, tx.PriorityStrategy);
         Assert.Equal(Host.IsRoot, tx.Capabilities.PrivilegedPriorities);
         Assert.True(tx.Capabilities.Allows(6));
         Assert.Equal(Host.IsRoot, tx.Capabilities.Allows(7));

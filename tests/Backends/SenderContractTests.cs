@@ -52,6 +52,7 @@ public abstract partial class SenderContractTests
     public void HundredThousandMixedDatagramsArriveIntactWithTheirPriorities(AddressFamily family, bool connected)
     {
         SkipUnlessFamilyWorks(family);
+        PriorityView.Require();
         const int Count = 100_000;
         using PacketReceiver rx = Loopback.Receiver(family);
         using var collector = new Collector(rx, Count, Length);

@@ -145,6 +145,7 @@ public sealed class CliTests
     [Fact]
     public void ForwardKeepsOrRemapsPrioritiesAndEncapsulates()
     {
+        PriorityView.Require();
         using PacketReceiver final = Loopback.Receiver(AddressFamily.InterNetwork);
         int port;
         using (PacketReceiver probe = Loopback.Receiver(AddressFamily.InterNetwork))
@@ -177,7 +178,7 @@ public sealed class CliTests
                 ReceivedDatagram d = final[k];
                 Assert.Equal("ENC1"u8.ToArray(), d.Payload[..4].ToArray());
                 int i = BitConverter.ToInt32(d.Payload[4..]);
-                Assert.Equal(i % 7 == 0 ? 3u : (uint)(i % 7), d.Priority);
+                Assert.Equal(i % 7 == 0 ? 3u : (uint)(i % 7), PriorityView.Of(d));
             }
         }
 

@@ -5,7 +5,10 @@ using Perf.Tests.Infrastructure;
 
 namespace Perf.Tests.Pipes;
 
-/// <summary>sender → forwarder → receiver, all real sockets; priorities checked per packet through SO_RCVPRIORITY.</summary>
+/// <summary>
+/// sender → forwarder → receiver, all real sockets; priorities checked per packet through SO_RCVPRIORITY (before 6.14,
+/// through the priority_to_mark echo: see PriorityView).
+/// </summary>
 [Collection("Network")]
 public sealed class ForwarderTests
 {
@@ -59,10 +62,12 @@ public sealed class ForwarderTests
         const int Size = 200;
         using PacketReceiver final = net.ReceiverInB();
         using var collector = new Collector(final, Count, _ => Size, checkPriority: false);
+        PriorityView.Ensure();
         using PacketReceiver input = net.A.Run(() => PacketReceiver.Create(new PacketReceiverOptions
         {
             LocalAddress = new DatagramAddress(IPAddress.Loopback, 0),
             ReceiveBufferSize = 16 << 20,
+            ReceiveMark = !PriorityView.KernelReportsPriority, // before 6.14 the forwarder keys by mark (0 here)
         }));
         using PacketSender output = net.A.Run(() => PacketSender.Create(new PacketSenderOptions
         {
@@ -193,13 +198,76 @@ public sealed class ForwarderTests
         }
     }
 
-    private static void RoundTrip(PriorityMap map, ForwardTransform? transform, Func<uint, uint> expectedPriority, Func<int, int> expectedLength, bool checkEncap = false)
+    [Fact]
+    public void KeysTheMapByDscpWhereTheKernelReportsNoPriority()
     {
-        const int Count = 20_000;
+        PriorityView.Require();
         using PacketReceiver final = Loopback.Receiver(AddressFamily.InterNetwork);
         using PacketReceiver input = PacketReceiver.Create(new PacketReceiverOptions
         {
             LocalAddress = new DatagramAddress(IPAddress.Loopback, 0),
+            ReceivePriority = false, // what a gateway on a kernel before 6.14 has
+            ReceiveTrafficClass = true,
+        });
+        using PacketSender output = PacketSender.Create(new PacketSenderOptions { ConnectTo = final.LocalAddress });
+        var forwarder = new PacketForwarder(input, output, PriorityMap.Parse("46=5,10=2,default=0"), transform: null, ForwardPriorityKey.Dscp);
+        Assert.Equal(ForwardPriorityKey.Dscp, forwarder.PriorityKey);
+
+        (int Tos, uint Expected)[] kinds = [(0xb8, 5), (0x28, 2), (0, 0)]; // EF, AF11, best effort
+        foreach ((int tos, uint _) in kinds)
+        {
+            using var tx = new Socket(AddressFamily.InterNetwork, SocketType.Dgram, ProtocolType.Udp);
+            tx.SetSocketOption(SocketOptionLevel.IP, SocketOptionName.TypeOfService, tos);
+            for (int i = 0; i < 5; i++)
+            {
+                tx.SendTo([(byte)tos, (byte)i], input.LocalAddress.ToEndPoint());
+            }
+        }
+
+        long deadline = Environment.TickCount64 + 10_000;
+        while (forwarder.Stats.Forwarded < 15 && Environment.TickCount64 < deadline)
+        {
+            forwarder.RunOnce(100, TestContext.Current.CancellationToken);
+        }
+
+        var got = new List<(byte Tos, uint Priority)>();
+        while (got.Count < 15 && final.Receive(2000) > 0)
+        {
+            for (int i = 0; i < final.Count; i++)
+            {
+                got.Add((final[i].Payload[0], PriorityView.Of(final[i])));
+            }
+        }
+
+        Assert.Equal(15, got.Count);
+        foreach ((byte tos, uint priority) in got)
+        {
+            Assert.Equal(kinds.First(k => k.Tos == tos).Expected, priority);
+        }
+
+        Assert.Equal(5, forwarder.GetReceived(46));
+    }
+
+    [Fact]
+    public void RefusesAKeyTheInputCannotReport()
+    {
+        using PacketReceiver input = PacketReceiver.Create(new PacketReceiverOptions { LocalAddress = new DatagramAddress(IPAddress.Loopback, 0), ReceivePriority = false });
+        using PacketSender output = PacketSender.Create(new PacketSenderOptions { ConnectTo = input.LocalAddress });
+        Assert.Contains("ReceiveMark", Assert.Throws<ArgumentException>(() => new PacketForwarder(input, output)).Message);
+        Assert.Contains("ReceiveMark", Assert.Throws<ArgumentException>(() => new PacketForwarder(input, output, null, null, ForwardPriorityKey.Mark)).Message);
+        Assert.Contains("6.14", Assert.Throws<ArgumentException>(() => new PacketForwarder(input, output, null, null, ForwardPriorityKey.Priority)).Message);
+        Assert.Contains("ReceiveTrafficClass", Assert.Throws<ArgumentException>(() => new PacketForwarder(input, output, null, null, ForwardPriorityKey.Dscp)).Message);
+    }
+
+    private static void RoundTrip(PriorityMap map, ForwardTransform? transform, Func<uint, uint> expectedPriority, Func<int, int> expectedLength, bool checkEncap = false)
+    {
+        const int Count = 20_000;
+        PriorityView.Require();
+        using PacketReceiver final = Loopback.Receiver(AddressFamily.InterNetwork);
+        using PacketReceiver input = PacketReceiver.Create(new PacketReceiverOptions
+        {
+            LocalAddress = new DatagramAddress(IPAddress.Loopback, 0),
+            ReceiveMark = PriorityView.ThroughMark, // before 6.14 the forwarder keys its map by the echoed mark
             ReceiveBufferSize = 32 << 20,
             BatchSize = 64,
         });
@@ -244,7 +312,7 @@ public sealed class ForwarderTests
 
                     Assert.Null(TestPayload.Check(p, -1, out long seq, out uint sent));
                     Assert.Equal(expectedLength(Backends.SenderContractTests.Length(seq)), d.Payload.Length);
-                    Assert.Equal(expectedPriority(sent), d.Priority);
+                    Assert.Equal(expectedPriority(sent), PriorityView.Of(d));
                     seen[seq]++;
                     Volatile.Write(ref received, received + 1);
                 }

@@ -14,6 +14,7 @@ public sealed class PipeFeederTests
     [Fact]
     public async Task HundredThousandFramesGoThroughPipeSenderReceiverInOrder()
     {
+        PriorityView.Require();
         const int Count = 100_000;
         using PacketReceiver rx = Loopback.Receiver(AddressFamily.InterNetwork);
         using var collector = new Collector(rx, Count, SenderContractTests.Length);
@@ -63,6 +64,7 @@ public sealed class PipeFeederTests
     [MemberData(nameof(MalformedCases))]
     public async Task MalformedFrameStopsWithItsOffsetAfterSendingEveryGoodFrame(string where)
     {
+        PriorityView.Require();
         using PacketReceiver rx = Loopback.Receiver(AddressFamily.InterNetwork);
         using PacketSender tx = PacketSender.Create(new PacketSenderOptions { ConnectTo = rx.LocalAddress, MaxDatagramSize = 512 });
         var pipe = new Pipe();
@@ -114,7 +116,7 @@ public sealed class PipeFeederTests
             for (int i = 0; i < rx.Count; i++, got++)
             {
                 Assert.Equal(got, BitConverter.ToInt64(rx[i].Payload));
-                Assert.Equal((uint)(got % 7), rx[i].Priority);
+                Assert.Equal((uint)(got % 7), PriorityView.Of(rx[i]));
             }
         }
 
@@ -126,6 +128,7 @@ public sealed class PipeFeederTests
     public async Task FramesAcrossSegmentsAndIPv6DestinationsRoundTrip()
     {
         CheckIPv6();
+        PriorityView.Require();
         using PacketReceiver rx = Loopback.Receiver(AddressFamily.InterNetworkV6);
         using PacketSender tx = PacketSender.Create(new PacketSenderOptions { AddressFamily = AddressFamily.InterNetworkV6 });
         var pipe = new Pipe(new PipeOptions(minimumSegmentSize: 16)); // tiny segments: frames straddle them
@@ -142,7 +145,7 @@ public sealed class PipeFeederTests
             for (int i = 0; i < rx.Count; i++, got++)
             {
                 Assert.Equal(got, BitConverter.ToInt64(rx[i].Payload));
-                Assert.Equal(5u, rx[i].Priority);
+                Assert.Equal(5u, PriorityView.Of(rx[i]));
             }
         }
 

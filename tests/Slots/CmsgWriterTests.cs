@@ -24,15 +24,15 @@ public sealed unsafe class CmsgWriterTests
     }
 
     [Fact]
-    public void ReadsPriorityAmongOtherCmsgs()
+    public void ReadsPriorityMarkAndTrafficClassInOneWalk()
     {
         byte* buf = stackalloc byte[72];
         int off = CmsgWriter.WriteU32(buf, Perf.Batch.Interop.SOL_IP, Perf.Batch.Interop.IP_TOS, 0x10);
         off += CmsgWriter.WriteU32(buf + off, Perf.Batch.Interop.SOL_SOCKET, Perf.Batch.Interop.SO_MARK, 99);
         off += CmsgWriter.WritePriority(buf + off, 5);
-        Assert.True(CmsgWriter.TryReadPriority(buf, (nuint)off, out uint p));
-        Assert.Equal(5u, p);
-        Assert.False(CmsgWriter.TryReadPriority(buf, 48, out _)); // priority cmsg cut off
+        Assert.Equal(ReceivedFields.Priority | ReceivedFields.Mark | ReceivedFields.TrafficClass, CmsgWriter.ReadReceived(buf, (nuint)off, out uint p, out uint mark, out byte tos));
+        Assert.Equal((5u, 99u, (byte)0x10), (p, mark, tos));
+        Assert.Equal(ReceivedFields.Mark | ReceivedFields.TrafficClass, CmsgWriter.ReadReceived(buf, 48, out _, out _, out _)); // priority cmsg cut off
     }
 
     [Fact]
@@ -41,8 +41,8 @@ public sealed unsafe class CmsgWriterTests
         byte* buf = stackalloc byte[24];
         CmsgWriter.WritePriority(buf, 3);
         ((Perf.Batch.Interop.CMsgHdr*)buf)->Len = 1000; // claims more than the buffer holds
-        Assert.False(CmsgWriter.TryReadPriority(buf, 24, out _));
+        Assert.Equal(ReceivedFields.None, CmsgWriter.ReadReceived(buf, 24, out _, out _, out _));
         ((Perf.Batch.Interop.CMsgHdr*)buf)->Len = 0;
-        Assert.False(CmsgWriter.TryReadPriority(buf, 24, out _));
+        Assert.Equal(ReceivedFields.None, CmsgWriter.ReadReceived(buf, 24, out _, out _, out _));
     }
 }

@@ -1,4 +1,5 @@
 using System.Net.Sockets;
+using Microsoft.Win32.SafeHandles;
 
 namespace Perf.Batch;
 
@@ -18,6 +19,8 @@ internal sealed class PrioritySocketPool : IDisposable
     private readonly SafeFdHandle?[] _sockets;
     private readonly int[] _errnos;
     private readonly long[] _lastUsed;
+    private readonly string? _netnsId;
+    private SafeFileHandle? _netns;
     private int _count;
 
     internal PrioritySocketPool(PacketSenderOptions options, DatagramAddress local)
@@ -31,6 +34,33 @@ internal sealed class PrioritySocketPool : IDisposable
         _sockets = new SafeFdHandle?[options.MaxPrioritySockets];
         _errnos = new int[options.MaxPrioritySockets];
         _lastUsed = new long[options.MaxPrioritySockets];
+
+        // Sockets are made on first use, on whichever thread flushes. A sender created inside a network namespace
+        // (NetworkNamespace.Run) must get its pool sockets there too, or binding its local address fails.
+        _netnsId = CurrentNetNs();
+        if (_netnsId is not null)
+        {
+            _netns = File.OpenHandle(NetNsPath);
+        }
+    }
+
+    private const string NetNsPath = "/proc/thread-self/ns/net";
+
+    // "net:[4026531840]": the calling thread's network namespace, or null where /proc does not say.
+    private static string? CurrentNetNs()
+    {
+        try
+        {
+            return new FileInfo(NetNsPath).LinkTarget;
+        }
+        catch (IOException)
+        {
+            return null;
+        }
+        catch (UnauthorizedAccessException)
+        {
+            return null;
+        }
     }
 
     internal int Count => _count;
@@ -49,7 +79,7 @@ internal sealed class PrioritySocketPool : IDisposable
             ThrowFull(priority);
         }
 
-        SafeFdHandle socket = UdpSocket.Create(_family);
+        SafeFdHandle socket = CreateSocket();
         try
         {
             UdpSocket.SetInt(socket, Interop.SOL_SOCKET, Interop.SO_REUSEPORT, 1, "SO_REUSEPORT");
@@ -74,6 +104,19 @@ internal sealed class PrioritySocketPool : IDisposable
         _errnos[_count] = errno;
         _lastUsed[_count] = Environment.TickCount64;
         _count++;
+    }
+
+    // A socket keeps the namespace it was created in. Entering the sender's needs CAP_SYS_ADMIN, as creating the sender
+    // there did; the flushing thread itself never changes namespace. Its own method: the closure allocates only here.
+    private SafeFdHandle CreateSocket()
+    {
+        if (_netns is null || CurrentNetNs() == _netnsId)
+        {
+            return UdpSocket.Create(_family);
+        }
+
+        AddressFamily family = _family;
+        return NetworkNamespace.Run(_netns, () => UdpSocket.Create(family));
     }
 
     /// <summary>The socket for <paramref name="priority"/> (which <see cref="Ensure"/> created), or the errno its datagrams fail with.</summary>
@@ -132,5 +175,7 @@ internal sealed class PrioritySocketPool : IDisposable
         }
 
         _count = 0;
+        _netns?.Dispose();
+        _netns = null;
     }
 }

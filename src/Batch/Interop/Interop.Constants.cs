@@ -23,9 +23,12 @@ internal static partial class Interop
     internal const int SO_SNDBUFFORCE = 32;
     internal const int SO_RCVBUFFORCE = 33;
     internal const int SO_MARK = 36;
-    internal const int SO_RCVPRIORITY = 82;
+    internal const int SO_RCVMARK = 75;     // Linux 5.19+
+    internal const int SO_RCVPRIORITY = 82; // Linux 6.14+
 
     internal const int IP_TOS = 1;
+    internal const int IP_RECVTOS = 13;
+    internal const int IPV6_RECVTCLASS = 66;
     internal const int IPV6_V6ONLY = 26;
     internal const int IPV6_TCLASS = 67;
     internal const int UDP_SEGMENT = 103;

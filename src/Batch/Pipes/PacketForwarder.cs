@@ -29,6 +29,22 @@ public enum ForwardDropReason
     Shutdown,
 }
 
+/// <summary>What a forwarder reads from each received datagram to look up its outgoing priority in the <see cref="PriorityMap"/>.</summary>
+public enum ForwardPriorityKey
+{
+    /// <summary>The received priority where the input reports it (6.14+), otherwise the mark where it reports it, otherwise the DSCP.</summary>
+    Auto,
+
+    /// <summary>The received <c>skb-&gt;priority</c> (SO_RCVPRIORITY, Linux 6.14+).</summary>
+    Priority,
+
+    /// <summary>The received mark (SO_RCVMARK, Linux 5.19+; the input needs <see cref="PacketReceiverOptions.ReceiveMark"/>).</summary>
+    Mark,
+
+    /// <summary>The received DSCP, 0–63 (the input needs <see cref="PacketReceiverOptions.ReceiveTrafficClass"/>).</summary>
+    Dscp,
+}
+
 /// <summary>A snapshot of a forwarder's counters. <c>Received = Forwarded + Dropped + InFlight</c> at any time.</summary>
 /// <param name="Received">Datagrams read from the input socket.</param>
 /// <param name="Forwarded">Datagrams the kernel accepted on the output socket.</param>
@@ -37,9 +53,9 @@ public enum ForwardDropReason
 public readonly record struct ForwarderStats(long Received, long Forwarded, long Dropped, long InFlight);
 
 /// <summary>
-/// The packet-forwarding loop a tunnel gateway needs: receive on one socket in batches (recvmmsg with SO_RCVPRIORITY),
-/// transform each datagram into an outgoing slot, and send on another socket in batches, each datagram keeping its
-/// received priority or taking one from a <see cref="PriorityMap"/>.
+/// The packet-forwarding loop a tunnel gateway needs: receive on one socket in batches (recvmmsg), transform each
+/// datagram into an outgoing slot, and send on another socket in batches, each datagram keeping its received priority
+/// or taking one from a <see cref="PriorityMap"/> looked up by its priority, mark or DSCP (<see cref="ForwardPriorityKey"/>).
 /// </summary>
 /// <remarks>
 /// Nothing already read is lost to back-pressure: when the output ring is full the forwarder flushes and waits on the
@@ -52,6 +68,7 @@ public sealed class PacketForwarder
     private readonly PacketSender _output;
     private readonly PriorityMap _map;
     private readonly ForwardTransform? _transform;
+    private readonly ForwardPriorityKey _key;
     private readonly long[] _dropped = new long[5];
     private readonly long[] _perPriority = new long[PriorityBuckets];
     private long _received;
@@ -60,7 +77,13 @@ public sealed class PacketForwarder
     public const int PriorityBuckets = 17;
 
     /// <summary>Creates a forwarder from <paramref name="input"/> to <paramref name="output"/>.</summary>
-    public PacketForwarder(PacketReceiver input, PacketSender output, PriorityMap? map = null, ForwardTransform? transform = null)
+    /// <param name="input">The receiving socket.</param>
+    /// <param name="output">The sending socket, connected.</param>
+    /// <param name="map">Outgoing priority by <paramref name="key"/>; null keeps the key's value.</param>
+    /// <param name="transform">Rewrites each datagram; null copies it as it is.</param>
+    /// <param name="key">What the map looks up: the received priority where the kernel reports it, by default.</param>
+    /// <exception cref="ArgumentException">The input receiver does not report what <paramref name="key"/> needs on this kernel.</exception>
+    public PacketForwarder(PacketReceiver input, PacketSender output, PriorityMap? map = null, ForwardTransform? transform = null, ForwardPriorityKey key = ForwardPriorityKey.Auto)
     {
         ArgumentNullException.ThrowIfNull(input);
         ArgumentNullException.ThrowIfNull(output);
@@ -69,10 +92,49 @@ public sealed class PacketForwarder
             ThrowHelper.ThrowArgument("The output sender must be connected (ConnectTo): forwarded datagrams carry no destination of their own.", nameof(output));
         }
 
+        _key = ResolveKey(input, key);
         _input = input;
         _output = output;
         _map = map ?? PriorityMap.Identity;
         _transform = transform;
+    }
+
+    /// <summary>What each datagram's outgoing priority is looked up by (<see cref="ForwardPriorityKey.Auto"/> resolved).</summary>
+    public ForwardPriorityKey PriorityKey => _key;
+
+    // Never a made-up priority: a key the input cannot report is refused here, not turned into 0 per datagram.
+    private static ForwardPriorityKey ResolveKey(PacketReceiver input, ForwardPriorityKey key)
+    {
+        ForwardPriorityKey resolved = key switch
+        {
+            ForwardPriorityKey.Auto => input.ReportsPriority ? ForwardPriorityKey.Priority
+                : input.ReportsMark ? ForwardPriorityKey.Mark
+                : input.ReportsTrafficClass ? ForwardPriorityKey.Dscp
+                : ForwardPriorityKey.Auto,
+            ForwardPriorityKey.Priority or ForwardPriorityKey.Mark or ForwardPriorityKey.Dscp => key,
+            _ => throw new ArgumentOutOfRangeException(nameof(key)),
+        };
+        bool reported = resolved switch
+        {
+            ForwardPriorityKey.Priority => input.ReportsPriority,
+            ForwardPriorityKey.Mark => input.ReportsMark,
+            ForwardPriorityKey.Dscp => input.ReportsTrafficClass,
+            _ => false,
+        };
+        if (!reported)
+        {
+            ThrowHelper.ThrowArgument(
+                resolved switch
+                {
+                    ForwardPriorityKey.Priority => "The input receiver reports no priority: that needs ReceivePriority and Linux 6.14+ (SO_RCVPRIORITY). Key the map by Mark or Dscp instead.",
+                    ForwardPriorityKey.Mark => "The input receiver reports no mark: set ReceiveMark (SO_RCVMARK needs Linux 5.19+).",
+                    ForwardPriorityKey.Dscp => "The input receiver reports no DSCP: set ReceiveTrafficClass.",
+                    _ => "The input receiver reports no priority (SO_RCVPRIORITY needs Linux 6.14+), mark or DSCP: set ReceiveMark or ReceiveTrafficClass.",
+                },
+                nameof(input));
+        }
+
+        return resolved;
     }
 
     /// <summary>A snapshot of the counters (read from another thread, they may lag by a batch).</summary>
@@ -93,7 +155,7 @@ public sealed class PacketForwarder
     /// <summary>Datagrams the output sender failed with <paramref name="errno"/>.</summary>
     public long GetSendFailures(int errno) => _output.GetFailureCount(errno);
 
-    /// <summary>Datagrams received with priority <paramref name="priority"/> (before mapping).</summary>
+    /// <summary>Datagrams received with key value <paramref name="priority"/> (the priority, mark or DSCP; before mapping).</summary>
     public long GetReceived(uint priority) => _perPriority[Math.Min(priority, PriorityBuckets - 1)];
 
     /// <summary>Forwards until <paramref name="cancellationToken"/> is cancelled, then flushes what is queued.</summary>
@@ -130,7 +192,12 @@ public sealed class PacketForwarder
     private void ForwardOne(ReceivedDatagram d, CancellationToken cancellationToken)
     {
         _received++;
-        uint received = d.HasPriority ? d.Priority : 0;
+        uint received = _key switch
+        {
+            ForwardPriorityKey.Priority => d.Priority,
+            ForwardPriorityKey.Mark => d.Mark,
+            _ => d.Dscp,
+        };
         _perPriority[Math.Min(received, PriorityBuckets - 1)]++;
         if (d.Truncated)
         {

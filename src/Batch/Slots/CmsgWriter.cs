@@ -2,6 +2,16 @@ using System.Runtime.CompilerServices;
 
 namespace Perf.Batch;
 
+/// <summary>Which per-datagram facts a received control buffer carried.</summary>
+[Flags]
+internal enum ReceivedFields : byte
+{
+    None = 0,
+    Priority = 1,
+    Mark = 2,
+    TrafficClass = 4,
+}
+
 /// <summary>Encodes control messages into a slot's cmsg area (LP64: 16-byte header, 8-byte alignment).</summary>
 internal static unsafe class CmsgWriter
 {
@@ -26,11 +36,15 @@ internal static unsafe class CmsgWriter
     internal static uint* DataU32(byte* cmsg) => (uint*)(cmsg + Interop.CMsgHdrSize);
 
     /// <summary>
-    /// Finds a SOL_SOCKET/SO_PRIORITY cmsg in a received control buffer of <paramref name="controlLen"/> bytes
-    /// (CMSG_FIRSTHDR/CMSG_NXTHDR walk).
+    /// Reads what a receiver asked the kernel to report, in one CMSG_FIRSTHDR/CMSG_NXTHDR walk: SO_PRIORITY (u32),
+    /// SO_MARK (u32), IP_TOS (one byte) or IPV6_TCLASS (int). Returns the <see cref="ReceivedFields"/> found.
     /// </summary>
-    internal static bool TryReadPriority(byte* control, nuint controlLen, out uint priority)
+    internal static ReceivedFields ReadReceived(byte* control, nuint controlLen, out uint priority, out uint mark, out byte trafficClass)
     {
+        ReceivedFields found = ReceivedFields.None;
+        priority = 0;
+        mark = 0;
+        trafficClass = 0;
         nuint offset = 0;
         while (offset + Interop.CMsgHdrSize <= controlLen)
         {
@@ -40,16 +54,31 @@ internal static unsafe class CmsgWriter
                 break;
             }
 
-            if (h->Level == Interop.SOL_SOCKET && h->Type == Interop.SO_PRIORITY && h->Len >= (nuint)Interop.CMsgLen(sizeof(uint)))
+            nuint data = h->Len - Interop.CMsgHdrSize;
+            byte* p = (byte*)h + Interop.CMsgHdrSize;
+            if (h->Level == Interop.SOL_SOCKET && data >= sizeof(uint))
             {
-                priority = *DataU32((byte*)h);
-                return true;
+                if (h->Type == Interop.SO_PRIORITY)
+                {
+                    priority = *(uint*)p;
+                    found |= ReceivedFields.Priority;
+                }
+                else if (h->Type == Interop.SO_MARK)
+                {
+                    mark = *(uint*)p;
+                    found |= ReceivedFields.Mark;
+                }
+            }
+            else if (data >= 1 && ((h->Level == Interop.SOL_IP && h->Type == Interop.IP_TOS) || (h->Level == Interop.SOL_IPV6 && h->Type == Interop.IPV6_TCLASS)))
+            {
+                // IP_TOS carries one byte; IPV6_TCLASS an int whose low byte is the class (little-endian hosts only).
+                trafficClass = *p;
+                found |= ReceivedFields.TrafficClass;
             }
 
             offset += (nuint)Interop.CMsgAlign((int)h->Len);
         }
 
-        priority = 0;
-        return false;
+        return found;
     }
 }
