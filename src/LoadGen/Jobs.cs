@@ -16,16 +16,28 @@ internal static class Jobs
         sinkThread.Start();
         var settings = new SendSettings { Destination = sink.LocalAddress, Duration = duration, Connect = true };
         report.Line("perfgen: " + duration.TotalSeconds + " s to the embedded sink at " + sink.LocalAddress + ", priorities 0-6, 64-byte datagrams");
-        SendTotals? totals = SendCore(settings, TimeSpan.FromSeconds(1), report, out int code);
+        SendTotals? totals = null;
+        int code;
+        try
+        {
+            totals = SendCore(settings, TimeSpan.FromSeconds(1), report, out code);
+        }
+        finally
+        {
+            if (totals is null)
+            {
+                sink.Stop(); // never dispose a sink whose thread still receives
+            }
+
+            // Otherwise the sink stops once nothing has arrived for a second.
+            sinkThread.Join();
+        }
+
         if (totals is null)
         {
-            sink.Stop();
-            sinkThread.Join();
             return code;
         }
 
-        // The sink stops once nothing has arrived for a second.
-        sinkThread.Join();
         report.SinkSummary(sink);
         var problems = new List<string>();
         if (sink.Received != totals.Packets)

@@ -30,6 +30,7 @@ internal static partial class QdiscTest
         string nsA = "perfgen-" + tag + "-a";
         string nsB = "perfgen-" + tag + "-b";
         SinkJob? sink = null;
+        Thread? sinkThread = null;
         SendJob? job = null;
         using PosixSignalRegistration sigint = PosixSignalRegistration.Create(PosixSignal.SIGINT, c => { c.Cancel = true; job?.Stop(); sink?.Stop(); });
         using PosixSignalRegistration sigterm = PosixSignalRegistration.Create(PosixSignal.SIGTERM, c => { c.Cancel = true; job?.Stop(); sink?.Stop(); });
@@ -60,7 +61,7 @@ internal static partial class QdiscTest
             report.Line("qdisc-test: " + nsA + " --veth--> " + nsB + ", HTB on " + Dev + ": " + string.Join(", ", classes.Select(c => c + "=" + c.Rate)));
             // The veth crossing resets skb->priority: HTB's counters on the sending side are the verdict, the sink counts.
             sink = new SinkJob(new SinkSettings { Listen = new DatagramAddress(IPAddress.Parse("198.18.0.2"), 0), Namespace = nsB, Idle = TimeSpan.FromSeconds(3), Verify = SinkVerify.None });
-            var sinkThread = new Thread(sink.Run) { IsBackground = true, Name = "perfgen sink" };
+            sinkThread = new Thread(sink.Run) { IsBackground = true, Name = "perfgen sink" };
             sinkThread.Start();
             var settings = new SendSettings
             {
@@ -94,6 +95,12 @@ internal static partial class QdiscTest
         }
         finally
         {
+            if (sinkThread is { IsAlive: true })
+            {
+                sink!.Stop(); // never dispose a sink whose thread still receives
+                sinkThread.Join();
+            }
+
             sink?.Dispose();
             HostCommand.Run(null, "ip", "netns del " + nsB);
             HostCommand.Run(null, "ip", "netns del " + nsA);

@@ -119,7 +119,8 @@ internal sealed class SendJob
                 nextTick += (long)(interval.TotalSeconds * Stopwatch.Frequency);
             }
 
-            threads.First(th => th.IsAlive).Join(marked ? 20 : 1);
+            // A thread can end between the check above and here (seen under QEMU in the kernel lab).
+            threads.FirstOrDefault(th => th.IsAlive)?.Join(marked ? 20 : 1);
         }
 
         foreach (Thread th in threads)

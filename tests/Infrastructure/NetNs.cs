@@ -46,6 +46,9 @@ internal sealed class NetNs : IDisposable
 
     internal string Exec(string command) => Host.Sh("ip netns exec " + Name + " " + command);
 
+    /// <summary>The MAC address of <paramref name="device"/> in this namespace.</summary>
+    internal string MacOf(string device) => Exec("cat /sys/class/net/" + device + "/address").Trim();
+
     /// <summary>Runs <paramref name="func"/> on a fresh thread that has entered this namespace.</summary>
     internal T Run<T>(Func<T> func) => Perf.Batch.NetworkNamespace.Run(Name, func);
 

@@ -26,18 +26,39 @@ internal sealed class VethPair : IDisposable
 
     internal const string DeviceA = "veth-a";
 
-    internal static VethPair Create(string tag)
+    internal const string DeviceB = "veth-b";
+
+    /// <summary>
+    /// Creates the pair. <paramref name="linkOptions"/> go to both ends (e.g. "numtxqueues 4"). <paramref name="quiet"/>
+    /// turns IPv6 off before the links come up and sets a permanent neighbour entry, so no neighbour discovery, router
+    /// solicitation or ARP packet ever passes A's qdisc: its counters then hold exactly what a test sent.
+    /// </summary>
+    internal static VethPair Create(string tag, string linkOptions = "", bool quiet = false)
     {
         NetNs a = NetNs.Create(tag + "a");
         NetNs? b = null;
         try
         {
             b = NetNs.Create(tag + "b");
-            a.Exec("ip link add " + DeviceA + " type veth peer name veth-b netns " + b.Name);
+            if (quiet)
+            {
+                foreach (NetNs ns in (NetNs[])[a, b])
+                {
+                    ns.Exec("sysctl -qw net.ipv6.conf.all.disable_ipv6=1 net.ipv6.conf.default.disable_ipv6=1");
+                }
+            }
+
+            string opts = linkOptions.Length == 0 ? string.Empty : linkOptions + " ";
+            a.Exec("ip link add " + DeviceA + " " + opts + "type veth peer name " + DeviceB + " " + opts + "netns " + b.Name);
             a.Exec("ip addr add 198.18.0.1/30 dev " + DeviceA);
-            b.Exec("ip addr add 198.18.0.2/30 dev veth-b");
+            b.Exec("ip addr add 198.18.0.2/30 dev " + DeviceB);
             a.Exec("ip link set " + DeviceA + " up");
-            b.Exec("ip link set veth-b up");
+            b.Exec("ip link set " + DeviceB + " up");
+            if (quiet)
+            {
+                a.Exec("ip neigh replace 198.18.0.2 lladdr " + b.MacOf(DeviceB) + " dev " + DeviceA + " nud permanent");
+            }
+
             return new VethPair(a, b);
         }
         catch
