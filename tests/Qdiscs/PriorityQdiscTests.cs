@@ -30,25 +30,20 @@ public sealed partial class PriorityQdiscTests
 
     [Theory]
     [MemberData(nameof(Strategies))]
-    public void PrioSendsEachPriorityToItsPriomapBandOrTheBandItsIdNames(PriorityStrategy strategy)
-    {
-        int[] priomap = [1, 2, 2, 2, 1, 2, 0, 0, 1, 1, 1, 1, 1, 1, 1, 1]; // the kernel's default
-        using QdiscLab lab = QdiscLab.Create("prio", strategy, "prio bands 3 priomap " + string.Join(' ', priomap));
-        foreach (uint p in s_bandPriorities)
-        {
-            lab.SendExpectingClass(p, "1:" + Band(p, 3, priomap).ToString("x", CultureInfo.InvariantCulture));
-        }
-    }
+    public void PrioSendsEachPriorityToItsPriomapBandOrTheBandItsIdNames(PriorityStrategy strategy) =>
+        CheckBands(strategy, "prio", "prio bands 3 priomap ", 3, [1, 2, 2, 2, 1, 2, 0, 0, 1, 1, 1, 1, 1, 1, 1, 1]); // the kernel's default
 
     [Theory]
     [MemberData(nameof(Strategies))]
-    public void EtsSendsEachPriorityToItsPriomapBandOrTheBandItsIdNames(PriorityStrategy strategy)
+    public void EtsSendsEachPriorityToItsPriomapBandOrTheBandItsIdNames(PriorityStrategy strategy) =>
+        CheckBands(strategy, "ets", "ets bands 4 strict 4 priomap ", 4, [3, 2, 1, 0, 3, 2, 1, 0, 3, 2, 1, 0, 3, 2, 1, 0]);
+
+    private static void CheckBands(PriorityStrategy strategy, string tag, string qdisc, int bands, int[] priomap)
     {
-        int[] priomap = [3, 2, 1, 0, 3, 2, 1, 0, 3, 2, 1, 0, 3, 2, 1, 0];
-        using QdiscLab lab = QdiscLab.Create("ets", strategy, "ets bands 4 strict 4 priomap " + string.Join(' ', priomap));
+        using QdiscLab lab = QdiscLab.Create(tag, strategy, qdisc + string.Join(' ', priomap));
         foreach (uint p in s_bandPriorities)
         {
-            lab.SendExpectingClass(p, "1:" + Band(p, 4, priomap).ToString("x", CultureInfo.InvariantCulture));
+            lab.SendExpectingClass(p, "1:" + Band(p, bands, priomap).ToString("x", CultureInfo.InvariantCulture));
         }
     }
 
