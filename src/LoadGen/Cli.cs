@@ -56,7 +56,9 @@ internal static class Cli
         }
         catch (Exception e) when (e is FormatException or ArgumentException)
         {
-            Console.Error.WriteLine("perfgen: " + e.Message);
+            // One line for a person: without .NET's " (Parameter 'name')" suffix.
+            string message = e is ArgumentException { ParamName: { } name } ? e.Message.Replace(" (Parameter '" + name + "')", string.Empty, StringComparison.Ordinal) : e.Message;
+            Console.Error.WriteLine("perfgen: " + message);
             return BadInput;
         }
         catch (PerfSocketException e)

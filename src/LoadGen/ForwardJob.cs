@@ -41,6 +41,11 @@ internal static class ForwardJob
             inp.CopyTo(outp[encap.Length..]);
             return encap.Length + inp.Length;
         };
+        if (key == ForwardPriorityKey.Priority && !input.ReportsPriority)
+        {
+            throw new FormatException("--key priority: this kernel has no SO_RCVPRIORITY (it came with Linux 6.14); use --key mark or --key dscp");
+        }
+
         var forwarder = new PacketForwarder(input, output, map, transform, key);
         string keyedBy = forwarder.PriorityKey switch
         {

@@ -137,6 +137,11 @@ internal static class Jobs
         }
     }
 
+    /// <summary>What perfgen says when --priority-strategy cmsg meets a kernel before 6.14.</summary>
+    internal static string CmsgRefused =>
+        "--priority-strategy cmsg: this kernel (" + Environment.OSVersion.Version + ") rejects the per-packet SO_PRIORITY cmsg (EINVAL; it came with Linux 6.14); " +
+        "use --priority-strategy auto, socket-per-priority, setsockopt or mark-bpf. Nothing was sent";
+
     /// <summary>Prepares, checks privileges, runs with a live table, and totals a send. Null (with an exit code) when it could not start.</summary>
     internal static SendTotals? SendCore(SendSettings settings, TimeSpan interval, Report report, out int code) =>
         SendCoreWith(new SendJob(settings), settings, interval, report, out code);
@@ -161,7 +166,7 @@ internal static class Jobs
         catch (PerfSocketException e)
         {
             job.DisposeSenders();
-            report.Error(e.Message);
+            report.Error(settings.Strategy == PriorityStrategy.Cmsg && e.Errno == Errno.EINVAL ? CmsgRefused : e.Message);
             code = Cli.BadInput;
             return null;
         }

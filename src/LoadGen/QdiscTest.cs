@@ -26,6 +26,12 @@ internal static partial class QdiscTest
             return Cli.BadInput;
         }
 
+        if (strategy == PriorityStrategy.Cmsg && !CapabilityProbe.Probe().PerPacketPriority)
+        {
+            report.Error(Jobs.CmsgRefused + " and nothing was set up");
+            return Cli.BadInput;
+        }
+
         string tag = Environment.ProcessId.ToString(CultureInfo.InvariantCulture) + "-" + Random.Shared.Next(1 << 20).ToString("x", CultureInfo.InvariantCulture);
         string nsA = "perfgen-" + tag + "-a";
         string nsB = "perfgen-" + tag + "-b";
