@@ -52,6 +52,8 @@ internal static class Cli
 
         try
         {
+            // Every output is checked before the first datagram leaves: a bad path is bad input, with nothing sent.
+            Report.CheckWritable(parse.GetValue(s_json), "--json");
             return parse.Invoke(new InvocationConfiguration { EnableDefaultExceptionHandler = false });
         }
         catch (Exception e) when (e is FormatException or ArgumentException)
@@ -66,6 +68,24 @@ internal static class Cli
             Console.Error.WriteLine("perfgen: " + e.Message);
             return BadInput;
         }
+        catch (Exception e)
+        {
+            // The last resort: one line, never a stack trace. After datagrams left, the run itself failed (1).
+            Console.Error.WriteLine("perfgen: " + OneLine(e));
+            return Jobs.Sending ? CheckFailed : BadInput;
+        }
+    }
+
+    /// <summary>An exception as one line: its message, and its inner one's where that says more.</summary>
+    internal static string OneLine(Exception e)
+    {
+        string text = e.Message;
+        if (e.InnerException is { } inner && !text.Contains(inner.Message, StringComparison.Ordinal))
+        {
+            text += ": " + inner.Message;
+        }
+
+        return text.ReplaceLineEndings(" ");
     }
 
     private static RootCommand Build()
@@ -260,7 +280,7 @@ internal static class Cli
 
         if (!DatagramAddress.TryParse(text, out DatagramAddress a))
         {
-            throw new FormatException("bad " + option + " '" + text + "': use HOST:PORT, IPv6 as [ADDR]:PORT");
+            throw new FormatException(ResolutionFailure(text, option) ?? "bad " + option + " '" + text + "': use HOST:PORT, IPv6 as [ADDR]:PORT");
         }
 
         if (ipv6 && a.AddressFamily != AddressFamily.InterNetworkV6)
@@ -269,6 +289,32 @@ internal static class Cli
         }
 
         return a;
+    }
+
+    // Well-formed HOST:PORT whose name does not resolve: say so, not "use HOST:PORT". Null when the syntax is the problem.
+    private static string? ResolutionFailure(string text, string option)
+    {
+        int colon = text.LastIndexOf(':');
+        if (colon <= 0 || text.Contains('[', StringComparison.Ordinal) || text.IndexOf(':', StringComparison.Ordinal) != colon ||
+            !int.TryParse(text.AsSpan(colon + 1), System.Globalization.NumberStyles.None, System.Globalization.CultureInfo.InvariantCulture, out int port) || port > 65535)
+        {
+            return null;
+        }
+
+        string host = text[..colon];
+        if (IPAddress.TryParse(host, out _))
+        {
+            return null;
+        }
+
+        try
+        {
+            return Dns.GetHostAddresses(host).Length == 0 ? option + " " + text + ": '" + host + "' has no address" : null;
+        }
+        catch (SocketException e)
+        {
+            return option + " " + text + ": cannot resolve '" + host + "' (" + e.Message + ")";
+        }
     }
 
     private static long ParseCount(string text) =>

@@ -146,8 +146,19 @@ internal static class Jobs
     internal static SendTotals? SendCore(SendSettings settings, TimeSpan interval, Report report, out int code) =>
         SendCoreWith(new SendJob(settings), settings, interval, report, out code);
 
+    /// <summary>Set once datagrams may have left, so a last-resort error exits 1 (the run failed) rather than 2.</summary>
+    internal static bool Sending { get; private set; }
+
     internal static SendTotals? SendCoreWith(SendJob job, SendSettings settings, TimeSpan interval, Report report, out int code)
     {
+        // mark-bpf without the classifier on the route's egress device sends marks that never become priorities.
+        if (settings.Strategy == PriorityStrategy.MarkAndBpf && !MarkClassifier.Check(settings.Destination, out string classifier, settings.Namespace))
+        {
+            report.Error("--priority-strategy mark-bpf: " + classifier + "; nothing was sent");
+            code = Cli.BadInput;
+            return null;
+        }
+
         try
         {
             job.Prepare();
@@ -171,6 +182,7 @@ internal static class Jobs
             return null;
         }
 
+        Sending = true;
         PerfMetrics.Watch(job);
         using PosixSignalRegistration sigint = PosixSignalRegistration.Create(PosixSignal.SIGINT, c => { c.Cancel = true; job.Stop(); });
         using PosixSignalRegistration sigterm = PosixSignalRegistration.Create(PosixSignal.SIGTERM, c => { c.Cancel = true; job.Stop(); });

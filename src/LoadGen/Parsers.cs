@@ -140,9 +140,9 @@ internal static class Parsers
             }
 
             string rate = kv.Length == 2 ? kv[1] : "10gbit";
-            if (rate.Length == 0 || !rate.All(c => char.IsAsciiLetterOrDigit(c) || c == '.'))
+            if (!IsTcRate(rate))
             {
-                throw new FormatException("bad rate in class '" + item + "': a tc rate such as 10mbit");
+                throw new FormatException("bad rate in class '" + item + "': a tc rate such as 500kbit, 10mbit or 1gbit");
             }
 
             result.Add(new HtbClass(major, minor, rate));
@@ -159,6 +159,24 @@ internal static class Parsers
         }
 
         return [.. result];
+    }
+
+    // tc's rate syntax (tc(8) "RATES"): a positive number and a unit, bits (bit, kbit, mbit, gbit, tbit, and the
+    // binary kibit...) or bytes (bps, kbps, ...) per second. Checked here so a bad rate never reaches tc half-way
+    // through a setup.
+    private static readonly string[] s_tcRateUnits =
+        ["bit", "kbit", "mbit", "gbit", "tbit", "kibit", "mibit", "gibit", "tibit", "bps", "kbps", "mbps", "gbps", "tbps", "kibps", "mibps", "gibps", "tibps"];
+
+    internal static bool IsTcRate(string text)
+    {
+        int i = 0;
+        while (i < text.Length && (char.IsAsciiDigit(text[i]) || text[i] == '.'))
+        {
+            i++;
+        }
+
+        return i > 0 && double.TryParse(text.AsSpan(0, i), NumberStyles.AllowDecimalPoint, CultureInfo.InvariantCulture, out double n) && n > 0 &&
+            Array.IndexOf(s_tcRateUnits, text[i..].ToLowerInvariant()) >= 0;
     }
 
     internal static bool TryParseU32(string text, out uint value) =>

@@ -96,7 +96,7 @@ internal static partial class QdiscTest
         }
         catch (InvalidOperationException e)
         {
-            report.Error(e.Message);
+            report.Error(Cli.OneLine(e));
             return Cli.BadInput;
         }
         finally

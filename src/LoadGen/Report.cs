@@ -202,6 +202,48 @@ internal sealed class Report
         p <= 0xFFFF ? p.ToString(CultureInfo.InvariantCulture) : "0x" + p.ToString("x", CultureInfo.InvariantCulture) + " (" + (p >> 16).ToString("x", CultureInfo.InvariantCulture) + ":" + (p & 0xFFFF).ToString("x", CultureInfo.InvariantCulture) + ")";
 
     /// <summary>Writes the JSON report to a file, or stdout for "-".</summary>
+    /// <summary>
+    /// Makes sure <paramref name="path"/> can be written before anything runs (a report lost after the run is worse
+    /// than a refusal before it). Null and "-" (stdout) pass. Leaves no file behind that was not there.
+    /// </summary>
+    /// <exception cref="FormatException">The folder is missing or the file cannot be written; says which.</exception>
+    internal static void CheckWritable(string? path, string option)
+    {
+        if (path is null || path == "-")
+        {
+            return;
+        }
+
+        string full = Path.GetFullPath(path);
+        string? dir = Path.GetDirectoryName(full);
+        if (dir is not null && !Directory.Exists(dir))
+        {
+            throw new FormatException(option + " " + path + ": the folder " + dir + " does not exist; nothing was sent");
+        }
+
+        if (Directory.Exists(full))
+        {
+            throw new FormatException(option + " " + path + ": is a folder; give a file name; nothing was sent");
+        }
+
+        bool existed = File.Exists(full);
+        try
+        {
+            using (new FileStream(full, FileMode.OpenOrCreate, FileAccess.Write))
+            {
+            }
+
+            if (!existed)
+            {
+                File.Delete(full);
+            }
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+        {
+            throw new FormatException(option + " " + path + ": cannot be written (" + e.Message + "); nothing was sent");
+        }
+    }
+
     internal static void WriteJson(string path, string command, SendTotals? send, SinkJob? sink, Action<Utf8JsonWriter>? extra = null)
     {
         using Stream stream = path == "-" ? System.Console.OpenStandardOutput() : File.Create(path);
