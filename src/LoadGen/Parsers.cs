@@ -50,7 +50,8 @@ internal static class Parsers
             }
         }
 
-        if (!double.TryParse(t, NumberStyles.AllowDecimalPoint, CultureInfo.InvariantCulture, out double v) || v <= 0 || double.IsInfinity(v * mult))
+        // IsFinite: double.TryParse takes "NaN" and "Infinity" whatever the NumberStyles (found by the property tests).
+        if (!double.TryParse(t, NumberStyles.AllowDecimalPoint, CultureInfo.InvariantCulture, out double v) || !double.IsFinite(v) || v <= 0 || double.IsInfinity(v * mult))
         {
             throw new FormatException("bad rate '" + text + "': use N, Nk or NM packets/s, or Nbps, Nkbps, NMbps, NGbps");
         }
@@ -67,9 +68,10 @@ internal static class Parsers
             : t.EndsWith('m') ? (t[..^1], 60)
             : t.EndsWith('h') ? (t[..^1], 3600)
             : (t, 1);
-        if (!double.TryParse(num, NumberStyles.AllowDecimalPoint, CultureInfo.InvariantCulture, out double v) || v <= 0 || v * scale > 1e7)
+        if (!double.TryParse(num, NumberStyles.AllowDecimalPoint, CultureInfo.InvariantCulture, out double v) || !double.IsFinite(v) || v <= 0 || v * scale > 1e7 ||
+            TimeSpan.FromSeconds(v * scale) <= TimeSpan.Zero) // shorter than a tick rounds to nothing
         {
-            throw new FormatException("bad duration '" + text + "': use e.g. 10s, 500ms, 2m");
+            throw new FormatException("bad duration '" + text + "': use e.g. 10s, 500ms, 2m (up to 1e7 s)");
         }
 
         return TimeSpan.FromSeconds(v * scale);
