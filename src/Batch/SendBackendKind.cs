@@ -3,7 +3,11 @@ namespace Perf.Batch;
 /// <summary>Which kernel interface sends the batches.</summary>
 public enum SendBackendKind
 {
-    /// <summary>io_uring where it works (Perf.Uring shipped with the application, io_uring enabled), else sendmmsg.</summary>
+    /// <summary>
+    /// The fastest measured choice: sendmmsg for plain sends (io_uring SENDMSG ran at about 0.85x of it here, in C and
+    /// C# alike); io_uring when the options ask for what only it has (<see cref="IoUringOptions.SqPoll"/>,
+    /// <see cref="IoUringOptions.ZeroCopy"/>) and it works, else sendmmsg.
+    /// </summary>
     Auto,
 
     /// <summary>One sendmmsg(2) call per batch.</summary>

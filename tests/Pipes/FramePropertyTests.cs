@@ -28,7 +28,16 @@ public sealed class FramePropertyTests
     public async Task GeneratedAndMutatedFrameStreamsSendEveryGoodFrameAndNameTheBadOnesOffset()
     {
         using PacketReceiver sink = PacketReceiver.Create(new PacketReceiverOptions { LocalAddress = new DatagramAddress(IPAddress.Loopback, 0), ReceiveBufferSize = 1 << 20 }); // never read
-        using PacketSender tx = PacketSender.Create(new PacketSenderOptions { ConnectTo = sink.LocalAddress, MaxDatagramSize = MaxPayload, RingSize = 64, AutoFlush = false });
+        // Mutated frames carry any priority; SetsockoptPerRun takes them all on every kernel (the socket-per-priority pool
+        // would rightly refuse a 17th, which PipeFeederTests covers).
+        using PacketSender tx = PacketSender.Create(new PacketSenderOptions
+        {
+            ConnectTo = sink.LocalAddress,
+            MaxDatagramSize = MaxPayload,
+            RingSize = 64,
+            AutoFlush = false,
+            PriorityStrategy = PriorityStrategy.SetsockoptPerRun,
+        });
         var rng = new Random(20261125);
         var stream = new MemoryStream();
         int malformed = 0;

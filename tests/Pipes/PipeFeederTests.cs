@@ -125,6 +125,34 @@ public sealed class PipeFeederTests
     }
 
     [Fact]
+    public async Task AFrameTheSenderRefusesStopsTheFeedWithItsOffsetAfterTheGoodOnesAreSent()
+    {
+        using PacketReceiver rx = Loopback.Receiver(AddressFamily.InterNetwork);
+        using PacketSender tx = PacketSender.Create(new PacketSenderOptions
+        {
+            ConnectTo = rx.LocalAddress,
+            PriorityStrategy = PriorityStrategy.SocketPerPriority,
+            MaxPrioritySockets = 2, // a third priority cannot get a socket
+            AutoFlush = false,
+        });
+        var pipe = new Pipe();
+        for (uint p = 0; p < 3; p++)
+        {
+            DatagramFrame.Write(pipe.Writer, new byte[8], p);
+        }
+
+        await pipe.Writer.CompleteAsync();
+        var feeder = new PipeFeeder(pipe.Reader, tx);
+        InvalidOperationException e = await Assert.ThrowsAsync<InvalidOperationException>(() => feeder.RunAsync(TestContext.Current.CancellationToken).AsTask());
+        Assert.Contains("byte offset 40 ", e.Message); // two 12-byte headers and 8-byte payloads before it
+        Assert.Contains("MaxPrioritySockets", e.Message);
+        Assert.Equal(2, feeder.Datagrams);
+        Assert.Equal(2, tx.Stats.Sent);
+        Assert.Equal(0, tx.Stats.Pending);
+        Assert.True(tx.TryEnqueue(new byte[8], 1)); // the refused frame's slot was given back
+    }
+
+    [Fact]
     public async Task FramesAcrossSegmentsAndIPv6DestinationsRoundTrip()
     {
         CheckIPv6();

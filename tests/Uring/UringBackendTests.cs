@@ -47,13 +47,26 @@ public sealed class UringBackendTests
     }
 
     [Fact]
+    public void AutoPicksSendmmsgForPlainSendsAndIoUringForWhatOnlyItHas()
+    {
+        using (PacketSender plain = PacketSender.Create(new PacketSenderOptions()))
+        {
+            Assert.Equal(SendBackendKind.Sendmmsg, plain.BackendKind); // the faster one for plain sends
+        }
+
+        Assert.SkipWhen(UringAvailability.Reason is not null, UringAvailability.Reason ?? string.Empty);
+        using PacketSender zc = PacketSender.Create(new PacketSenderOptions { IoUring = new IoUringOptions { ZeroCopy = true } });
+        Assert.Equal(SendBackendKind.IoUring, zc.BackendKind);
+    }
+
+    [Fact]
     public void UnavailableIoUringFallsBackUnderAutoAndFailsClearlyWhenAskedFor()
     {
         UringBackendProvider.EnsureRegistered();
         UringBackendProvider.SetupFault = Errno.ENOSYS; // as on a kernel without io_uring
         try
         {
-            using (PacketSender auto = PacketSender.Create(new PacketSenderOptions { Backend = SendBackendKind.Auto }))
+            using (PacketSender auto = PacketSender.Create(new PacketSenderOptions { Backend = SendBackendKind.Auto, IoUring = new IoUringOptions { ZeroCopy = true } }))
             {
                 Assert.Equal(SendBackendKind.Sendmmsg, auto.BackendKind);
                 Assert.Equal("sendmmsg", auto.Backend);

@@ -43,6 +43,10 @@ public sealed class PipeFeeder
     /// Runs until the writer completes (then flushes the sender and completes the reader) or a malformed frame stops it.
     /// </summary>
     /// <exception cref="InvalidDataException">A malformed frame; frames before it were sent.</exception>
+    /// <exception cref="InvalidOperationException">
+    /// The sender refused a well-formed frame (SocketPerPriority with all <see cref="PacketSenderOptions.MaxPrioritySockets"/>
+    /// in use by other priorities); frames before it were sent, and the message names the frame's byte offset.
+    /// </exception>
     [AsyncMethodBuilder(typeof(PoolingAsyncValueTaskMethodBuilder))]
     public async ValueTask RunAsync(CancellationToken cancellationToken = default)
     {
@@ -84,6 +88,12 @@ public sealed class PipeFeeder
                         throw Malformed(problem!);
                     }
 
+                    if (status == FrameStatus.Refused)
+                    {
+                        throw new InvalidOperationException("The frame at byte offset " + BytesConsumed.ToString(System.Globalization.CultureInfo.InvariantCulture) +
+                            " of the stream (after " + Datagrams.ToString(System.Globalization.CultureInfo.InvariantCulture) + " good frames) was refused by the sender: " + problem);
+                    }
+
                     break; // NeedMore
                 }
 
@@ -107,7 +117,7 @@ public sealed class PipeFeeder
         }
         finally
         {
-            if (failure is InvalidDataException)
+            if (failure is InvalidDataException or InvalidOperationException)
             {
                 await _sender.FlushAsync(CancellationToken.None).ConfigureAwait(false); // the good frames before it still go
             }
@@ -122,6 +132,7 @@ public sealed class PipeFeeder
         NeedMore,
         RingFull,
         Malformed,
+        Refused,
     }
 
     private FrameStatus TryTakeFrame(ref ReadOnlySequence<byte> buffer, out string? problem)
@@ -161,22 +172,32 @@ public sealed class PipeFeeder
         }
 
         buffer.Slice(DatagramFrame.HeaderSize + destSize, length).CopyTo(slot);
-        if (destSize == 0)
+        try
         {
-            _sender.Commit((int)length, priority);
-        }
-        else
-        {
-            buffer.Slice(DatagramFrame.HeaderSize, destSize).CopyTo(header[DatagramFrame.HeaderSize..]);
-            DatagramAddress dest = DatagramFrame.ReadDestination(header.Slice(DatagramFrame.HeaderSize, destSize));
-            if (dest.AddressFamily != _sender.LocalAddress.AddressFamily)
+            if (destSize == 0)
             {
-                _sender.CancelReservation();
-                problem = "destination " + dest.ToString() + " is not of the sender's address family";
-                return FrameStatus.Malformed;
+                _sender.Commit((int)length, priority);
             }
+            else
+            {
+                buffer.Slice(DatagramFrame.HeaderSize, destSize).CopyTo(header[DatagramFrame.HeaderSize..]);
+                DatagramAddress dest = DatagramFrame.ReadDestination(header.Slice(DatagramFrame.HeaderSize, destSize));
+                if (dest.AddressFamily != _sender.LocalAddress.AddressFamily)
+                {
+                    _sender.CancelReservation();
+                    problem = "destination " + dest.ToString() + " is not of the sender's address family";
+                    return FrameStatus.Malformed;
+                }
 
-            _sender.Commit((int)length, priority, in dest);
+                _sender.Commit((int)length, priority, in dest);
+            }
+        }
+        catch (InvalidOperationException e)
+        {
+            // A full SocketPerPriority pool refuses the commit and keeps the reservation: give the slot back.
+            _sender.CancelReservation();
+            problem = e.Message;
+            return FrameStatus.Refused;
         }
 
         buffer = buffer.Slice(total);
