@@ -13,6 +13,7 @@ public sealed unsafe class PacketReceiver : IDisposable
     private readonly SafeFdHandle _socket;
     private readonly SlotRing _slots;
     private readonly int _batch;
+    private readonly ReceivedFields _reports; // what the kernel took of what the options asked for
     private int _count;
     private bool _disposed;
 
@@ -24,8 +25,6 @@ public sealed unsafe class PacketReceiver : IDisposable
         LocalAddress = local;
         _reports = reports;
     }
-
-    private readonly ReceivedFields _reports;
 
     /// <summary>Opens, configures and binds the socket and allocates the batch buffers.</summary>
     /// <exception cref="PerfSocketException">A setup call failed.</exception>

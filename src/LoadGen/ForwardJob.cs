@@ -12,16 +12,16 @@ internal static class ForwardJob
     {
         var report = new Report(quiet, humanToStderr: json == "-");
         // Before 6.14 no priority arrives: the map is keyed by mark or DSCP, as gateways do (--key).
-        using PacketReceiver input = PacketReceiver.Create(new PacketReceiverOptions
+        using PacketReceiver input = Receivers.Open(new PacketReceiverOptions
         {
             LocalAddress = listen,
             BatchSize = 64,
             ReceiveBufferSize = 16 << 20,
             MaxDatagramSize = maxSize,
             ReceivePriority = key is ForwardPriorityKey.Auto or ForwardPriorityKey.Priority,
-            ReceiveMark = key is ForwardPriorityKey.Auto or ForwardPriorityKey.Mark,
+            ReceiveMark = key is ForwardPriorityKey.Mark,
             ReceiveTrafficClass = key is ForwardPriorityKey.Dscp,
-        });
+        }, markIfNoPriority: key == ForwardPriorityKey.Auto);
         using PacketSender output = PacketSender.Create(new PacketSenderOptions
         {
             AddressFamily = to.AddressFamily,

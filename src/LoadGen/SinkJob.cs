@@ -60,9 +60,9 @@ internal sealed class SinkJob : IDisposable
             MaxDatagramSize = 65535,
             ReceiveBufferSize = 64 << 20,
             ReceivePriority = settings.Verify is SinkVerify.Auto or SinkVerify.Priority,
-            ReceiveMark = settings.Verify is SinkVerify.Auto or SinkVerify.Mark or SinkVerify.Echo,
+            ReceiveMark = settings.Verify is SinkVerify.Mark or SinkVerify.Echo,
         };
-        _rx = settings.Namespace is { } ns ? NetworkNamespace.Run(ns, () => PacketReceiver.Create(options)) : PacketReceiver.Create(options);
+        _rx = Receivers.Open(options, markIfNoPriority: settings.Verify == SinkVerify.Auto, settings.Namespace);
         try
         {
             VerifiedBy = Resolve(settings);

@@ -192,7 +192,7 @@ public sealed class PipeFeeder
                 _sender.Commit((int)length, priority, in dest);
             }
         }
-        catch (InvalidOperationException e)
+        catch (InvalidOperationException e) when (e is not ObjectDisposedException)
         {
             // A full SocketPerPriority pool refuses the commit and keeps the reservation: give the slot back.
             _sender.CancelReservation();
