@@ -158,7 +158,7 @@ public sealed partial class PacketSender : IDisposable
     private static SendBackend CreateBackend(SafeFdHandle socket, SlotRing ring, PacketSenderOptions options)
     {
         // Auto takes io_uring only for what only it has: plain sends are faster through sendmmsg on every sink measured
-        // (bench/results: io_uring SENDMSG at about 0.85x, in C and C# alike).
+        // (bench/results: io_uring SENDMSG at 0.79-0.86x of it, in C and C# alike).
         bool wantsUring = options.Backend == SendBackendKind.IoUring || options.IoUring.SqPoll || options.IoUring.ZeroCopy;
         if (options.Backend == SendBackendKind.Sendmmsg || !wantsUring)
         {
