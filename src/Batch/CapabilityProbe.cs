@@ -35,7 +35,58 @@ internal static unsafe class CapabilityProbe
         int basic = TrySend(tx, target, 0);
         bool perPacket = basic != Errno.EINVAL;
         bool privileged = TrySetPriority(tx, PriorityCapabilities.MaxUnprivilegedPriority + 1) != Errno.EPERM;
-        return new PriorityCapabilities(perPacket, privileged, basic, perPacket ? PriorityStrategy.Cmsg : PriorityStrategy.SocketPerPriority);
+        return new PriorityCapabilities(perPacket, privileged, basic, perPacket ? PriorityStrategy.Cmsg : PriorityStrategy.SocketPerPriority, MaxSegments(tx, target));
+    }
+
+    [ThreadStatic]
+    private static Func<int, int>? t_segmentOverride;
+
+    /// <summary>Test seam, per thread: when set, replaces the kernel's answer to a GSO probe of N segments (N → errno).</summary>
+    internal static Func<int, int>? SegmentOverride { get => t_segmentOverride; set => t_segmentOverride = value; }
+
+    // UDP_MAX_SEGMENTS is 128 on newer kernels and 64 on older ones; a run of more gives EINVAL. A kernel without UDP GSO
+    // (before 4.18) rejects the UDP_SEGMENT cmsg with EINVAL too. N one-byte segments to the throwaway loopback socket
+    // tell them apart.
+    private static int MaxSegments(SafeFdHandle fd, in DatagramAddress target)
+    {
+        foreach (int segments in (ReadOnlySpan<int>)[128, 64])
+        {
+            if (TrySendSegments(fd, target, segments) == 0)
+            {
+                return segments;
+            }
+        }
+
+        return 0;
+    }
+
+    private static int TrySendSegments(SafeFdHandle fd, in DatagramAddress target, int segments)
+    {
+        Func<int, int>? hook = SegmentOverride;
+        if (hook is not null)
+        {
+            return hook(segments);
+        }
+
+        byte* payload = stackalloc byte[128];
+        new Span<byte>(payload, segments).Clear();
+        byte* control = stackalloc byte[SlotLayout.SegmentCmsgSpace];
+        CmsgWriter.WriteSegment(control, 1);
+        Interop.IoVec iov;
+        iov.Base = payload;
+        iov.Length = (nuint)segments;
+        fixed (byte* sa = DatagramAddress.SockAddrOf(in target))
+        {
+            Interop.MsgHdr msg = default;
+            msg.Name = sa;
+            msg.NameLen = (uint)target.Length;
+            msg.Iov = &iov;
+            msg.IovLen = 1;
+            msg.Control = control;
+            msg.ControlLen = SlotLayout.SegmentCmsgSpace;
+            nint rc = Interop.Sys.SendMsg(fd, &msg, Interop.MSG_DONTWAIT);
+            return rc >= 0 ? 0 : Marshal.GetLastPInvokeError();
+        }
     }
 
     private static bool TryBind(SafeFdHandle fd, DatagramAddress address)

@@ -47,7 +47,7 @@ public sealed partial class PacketSender
                 break;
             }
 
-            WritableWaiter.Wait(_socket, p.WouldBlockErrno, waitMs);
+            WritableWaiter.Wait(p.BlockedSocket ?? _socket, p.WouldBlockErrno, waitMs);
         }
 
         CloseIdlePrioritySockets();
@@ -94,13 +94,15 @@ public sealed partial class PacketSender
             long progressHead = _head;
             long deadline = Environment.TickCount64 + _wouldBlockTimeoutMs;
             int wouldBlock = total.WouldBlockErrno;
+            SafeFdHandle? blocked = total.BlockedSocket;
             while (KeepWaiting(ref progressHead, ref deadline, out int waitMs))
             {
-                await _waiter.WaitAsync(wouldBlock, waitMs).ConfigureAwait(false);
+                await _waiter.WaitAsync(blocked ?? _socket, wouldBlock, waitMs).ConfigureAwait(false);
                 cancellationToken.ThrowIfCancellationRequested();
                 Progress p = SendQueued(fullBatchesOnly: false);
                 total.Add(p);
                 wouldBlock = p.WouldBlockErrno;
+                blocked = p.BlockedSocket;
                 if (wouldBlock == 0)
                 {
                     break;
@@ -134,12 +136,13 @@ public sealed partial class PacketSender
         SendQueued(fullBatchesOnly: true);
     }
 
-    /// <summary>Sends queued slots in batches until done or the kernel pushes back; never waits.</summary>
+    /// <summary>
+    /// Sends queued slots until done or the kernel pushes back; never waits. Each pass asks the planner how the queue
+    /// becomes kernel messages and groups, then sends each group on its socket, at most a batch of messages per call.
+    /// </summary>
     private Progress SendQueued(bool fullBatchesOnly)
     {
         Progress progress = default;
-        Span<int> results = _results;
-        int capacity = _mask + 1;
         while (true)
         {
             long pending = _tail - _head;
@@ -148,35 +151,81 @@ public sealed partial class PacketSender
                 return progress;
             }
 
-            // One call covers a run that is contiguous in the mmsghdr array: at most a batch, and never past the ring's end.
-            int first = (int)_head & _mask;
-            int count = (int)Math.Min(pending, Math.Min(_batch, capacity - first));
-            SafeFdHandle socket = _socket;
-            int runErrno = 0;
-            if (_strategy is PriorityStrategy.SocketPerPriority or PriorityStrategy.SetsockoptPerRun)
+            _planner.Plan(_head, _tail);
+            int completed = 0; // ordered plans: how many datagrams at the head of the queue ended
+            GroupOutcome outcome = GroupOutcome.Done;
+            for (int g = 0; g < _planner.GroupCount; g++)
             {
-                socket = PrepareRun(first, ref count, out runErrno);
+                GroupOutcome o = SendGroup(g, ref progress, ref completed);
+                if (o == GroupOutcome.Done)
+                {
+                    continue;
+                }
+
+                outcome = o;
+                // A reordering plan goes on with the other priorities: each has its own socket (or its own run of the
+                // one socket's buffer), so one slow class does not hold the others back.
+                if (o == GroupOutcome.Replan || !_planner.Reordering)
+                {
+                    break;
+                }
             }
 
+            if (_planner.Reordering)
+            {
+                while (_head != _tail && _planner.TakeDone((int)_head & _mask))
+                {
+                    _head++;
+                }
+            }
+            else
+            {
+                _head += completed;
+            }
+
+            if (outcome == GroupOutcome.Blocked)
+            {
+                return progress;
+            }
+        }
+    }
+
+    private enum GroupOutcome
+    {
+        Done,
+        Blocked,
+        Replan,
+    }
+
+    /// <summary>Sends one planned group: its socket and priority first, then its messages, a batch per call.</summary>
+    private unsafe GroupOutcome SendGroup(int group, ref Progress progress, ref int completed)
+    {
+        SafeFdHandle socket = PrepareGroup(_planner.GroupPriority(group), out int groupErrno);
+        Span<int> results = _results;
+        (int message, int end) = _planner.GroupMessages(group);
+        while (message < end)
+        {
+            int count = Math.Min(_batch, end - message);
             int done;
             int wouldBlockErrno = 0;
-            if (runErrno != 0)
+            if (groupErrno != 0)
             {
-                // The run's priority cannot be set (EPERM): each of its datagrams fails with that errno.
-                results[..count].Fill(runErrno);
+                // The group's priority cannot be set (EPERM): each of its datagrams fails with that errno.
+                results[..count].Fill(groupErrno);
                 done = count;
             }
             else
             {
-                done = _backend.Send(socket, first, count, results, out wouldBlockErrno);
+                done = _backend.Send(socket, _planner.Messages(message), count, results, out wouldBlockErrno);
+                _sendCalls++;
             }
 
-            _sendCalls++;
             if (done == 0)
             {
                 _wouldBlock++;
                 progress.WouldBlockErrno = wouldBlockErrno;
-                return progress;
+                progress.BlockedSocket = socket;
+                return GroupOutcome.Blocked;
             }
 
             if (done < count && results[done - 1] == SendBackend.Sent)
@@ -184,47 +233,92 @@ public sealed partial class PacketSender
                 _partialSends++;
             }
 
-            for (int i = 0; i < done; i++)
+            for (int k = 0; k < done; k++)
             {
-                int index = first + i;
-                if (results[i] == SendBackend.Sent)
+                int m = message + k;
+                int result = results[k];
+                int segments = _planner.Segments(m);
+                if (segments > 1)
                 {
-                    progress.Sent++;
-                    _sent++;
-                    _sentBytes += _ring.GetLength(index);
+                    if (result is Errno.EIO or Errno.EINVAL or Errno.EMSGSIZE)
+                    {
+                        // The route cannot take this segmented message, and nothing of it left: its datagrams stay
+                        // queued and go again. EIO (the egress device cannot checksum it) or EINVAL: segmentation off
+                        // for good. EMSGSIZE: a segment does not fit the path MTU; smaller segments still may.
+                        RefuseSegmented(result, _planner.SegmentSize(m));
+                        return GroupOutcome.Replan;
+                    }
+
+                    if (result == SendBackend.Sent)
+                    {
+                        _segmentedMessages++;
+                        _segmentedDatagrams += segments;
+                    }
                 }
-                else
+
+                for (int s = 0; s < segments; s++)
                 {
-                    progress.Failed++;
-                    RecordFailure(_head + i, index, results[i]);
+                    EndDatagram(_planner.Slot(m, s), result, ref progress);
                 }
+
+                completed += segments;
             }
 
-            _head += done;
+            message += done;
+        }
+
+        return GroupOutcome.Done;
+    }
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private void EndDatagram(int index, int result, ref Progress progress)
+    {
+        if (result == SendBackend.Sent)
+        {
+            progress.Sent++;
+            _sent++;
+            _sentBytes += _ring.GetLength(index);
+        }
+        else
+        {
+            progress.Failed++;
+            RecordFailure(_head + ((index - _head) & _mask), index, result);
+        }
+
+        if (_planner.Reordering)
+        {
+            _planner.MarkDone(index);
         }
     }
 
-    /// <summary>
-    /// SocketPerPriority and SetsockoptPerRun send one priority per call: cuts <paramref name="count"/> to the run of
-    /// equal priority at <paramref name="first"/> and returns the socket to send it on.
-    /// </summary>
-    private SafeFdHandle PrepareRun(int first, ref int count, out int errno)
+    [MethodImpl(MethodImplOptions.NoInlining)]
+    private void RefuseSegmented(int errno, int segmentSize)
     {
-        uint priority = _ring.GetPriority(first);
-        int run = 1;
-        while (run < count && _ring.GetPriority(first + run) == priority)
+        if (errno == Errno.EMSGSIZE)
         {
-            run++;
+            _planner.LimitSegmentSize(segmentSize - 1);
+            return;
         }
 
-        count = run;
+        _planner.StopSegmenting();
+        _segmentationStoppedBy = errno;
+    }
+
+    /// <summary>
+    /// The socket a group goes out on, with the group's priority in place: the sender's own (Cmsg, MarkAndBpf: the
+    /// priority rides in each datagram's cmsg), the priority's pool socket (SocketPerPriority), or the sender's own after
+    /// setsockopt(SO_PRIORITY) when the priority changes (SetsockoptPerRun). A priority that cannot be set gives the errno
+    /// its datagrams fail with.
+    /// </summary>
+    private SafeFdHandle PrepareGroup(uint priority, out int errno)
+    {
+        errno = 0;
         if (_pool is not null)
         {
             return _pool.Get(priority, out errno);
         }
 
-        errno = 0;
-        if (_socketPriority != priority)
+        if (_strategy == PriorityStrategy.SetsockoptPerRun && _socketPriority != priority)
         {
             errno = UdpSocket.TrySetInt(_socket, Interop.SOL_SOCKET, Interop.SO_PRIORITY, (int)priority);
             _socketPriority = errno == 0 ? priority : -1;
@@ -329,11 +423,16 @@ public sealed partial class PacketSender
         }
         finally
         {
-            // The datagrams that never left end as failed, so every one is accounted for.
+            // The datagrams that never left end as failed, so every one is accounted for (a reordering plan may have
+            // ended some past the head already).
             while (_head != _tail)
             {
                 int index = (int)_head & _mask;
-                RecordFailure(_head, index, Errno.ECANCELED);
+                if (!_planner.Reordering || !_planner.TakeDone(index))
+                {
+                    RecordFailure(_head, index, Errno.ECANCELED);
+                }
+
                 _head++;
             }
 
@@ -341,6 +440,7 @@ public sealed partial class PacketSender
             _pool?.Dispose();
             _backend.Dispose();
             _socket.Dispose();
+            _planner.Dispose();
             _ring.Dispose();
         }
     }
@@ -350,6 +450,7 @@ public sealed partial class PacketSender
         public int Sent;
         public int Failed;
         public int WouldBlockErrno;
+        public SafeFdHandle? BlockedSocket; // the socket that pushed back: a pool socket under SocketPerPriority
 
         public void Add(Progress p)
         {
@@ -361,20 +462,17 @@ public sealed partial class PacketSender
     /// <summary>A reusable, allocation-free wait for POLLOUT that runs on the thread pool.</summary>
     private sealed class WritableWaiter : IValueTaskSource, IThreadPoolWorkItem
     {
-        private readonly SafeFdHandle _socket;
+        private SafeFdHandle? _socket;
         private ManualResetValueTaskSourceCore<bool> _core;
         private int _errno;
         private int _timeoutMs;
 
-        internal WritableWaiter(SafeFdHandle socket)
-        {
-            _socket = socket;
-            _core.RunContinuationsAsynchronously = true;
-        }
+        internal WritableWaiter() => _core.RunContinuationsAsynchronously = true;
 
-        internal ValueTask WaitAsync(int wouldBlockErrno, int timeoutMs)
+        internal ValueTask WaitAsync(SafeFdHandle socket, int wouldBlockErrno, int timeoutMs)
         {
             _core.Reset();
+            _socket = socket;
             _errno = wouldBlockErrno;
             _timeoutMs = timeoutMs;
             ThreadPool.UnsafeQueueUserWorkItem(this, preferLocal: false);
@@ -385,7 +483,7 @@ public sealed partial class PacketSender
         {
             try
             {
-                Wait(_socket, _errno, _timeoutMs);
+                Wait(_socket!, _errno, _timeoutMs);
                 _core.SetResult(true);
             }
             catch (Exception e)

@@ -15,6 +15,9 @@ public sealed partial class PacketSender
     private long _wouldBlock;
     private long _failureRecordsDropped;
     private long _setsockoptCalls;
+    private long _segmentedMessages;
+    private long _segmentedDatagrams;
+    private int _segmentationStoppedBy;
 
     /// <summary>A snapshot of the counters. Readable after <see cref="Dispose"/>.</summary>
     public SenderStats Stats => new(_tail, _sent, _sentBytes, _failed, _sendCalls, _partialSends, _wouldBlock, _failureRecordsDropped)
@@ -22,7 +25,17 @@ public sealed partial class PacketSender
         Strategy = Capabilities.Strategy,
         PrioritySockets = _pool?.Count ?? 0,
         SetsockoptCalls = _setsockoptCalls,
+        Segmenting = _planner.Segmenting,
+        SegmentedMessages = _segmentedMessages,
+        SegmentedDatagrams = _segmentedDatagrams,
+        SegmentationStoppedBy = _segmentationStoppedBy,
     };
+
+    /// <summary>Whether runs of equal datagrams go out as UDP GSO messages now (asked for, taken by the kernel, not stopped by an EIO or EINVAL).</summary>
+    public bool Segmenting => _planner.Segmenting;
+
+    /// <summary>The errno (EIO or EINVAL) with which the kernel refused a segmented message, turning segmentation off for good; 0 if it never did.</summary>
+    public int SegmentationStoppedBy => _segmentationStoppedBy;
 
     /// <summary>How many datagrams failed with <paramref name="errno"/> (errno values of 255 and above share one count).</summary>
     public long GetFailureCount(int errno) => errno < 0 ? 0 : _failedByErrno[Math.Min(errno, Errno.CountedRange - 1)];

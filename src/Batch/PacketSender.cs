@@ -21,6 +21,7 @@ public sealed partial class PacketSender : IDisposable
     private readonly SafeFdHandle _socket;
     private readonly SlotRing _ring;
     private readonly SendBackend _backend;
+    private readonly SendPlanner _planner;
     private readonly int[] _results;
     private readonly int _mask;
     private readonly int _batch;
@@ -38,8 +39,9 @@ public sealed partial class PacketSender : IDisposable
     private readonly PrioritySocketPool? _pool;   // SocketPerPriority only
     private long _socketPriority = -1;             // SetsockoptPerRun: the priority last set on _socket
 
-    private PacketSender(PacketSenderOptions options, SafeFdHandle socket, SlotRing ring, SendBackend backend, PrioritySocketPool? pool, PriorityCapabilities caps, DatagramAddress local)
+    private PacketSender(PacketSenderOptions options, SafeFdHandle socket, SlotRing ring, SendPlanner planner, SendBackend backend, PrioritySocketPool? pool, PriorityCapabilities caps, DatagramAddress local)
     {
+        _planner = planner;
         _strategy = options.PerPacketPriority ? caps.Strategy : PriorityStrategy.Auto;
         _pool = pool;
         _socket = socket;
@@ -54,7 +56,7 @@ public sealed partial class PacketSender : IDisposable
         _family = options.AddressFamily;
         _wouldBlockTimeoutMs = (int)Math.Min(options.WouldBlockTimeout.TotalMilliseconds, int.MaxValue);
         _failureLog = new FailedPacket[options.FailureLogCapacity];
-        _waiter = new WritableWaiter(socket);
+        _waiter = new WritableWaiter();
         Capabilities = caps;
         LocalAddress = local;
         RemoteAddress = options.ConnectTo;
@@ -76,8 +78,10 @@ public sealed partial class PacketSender : IDisposable
         PriorityStrategy strategy = ResolveStrategy(options, caps);
         caps = caps.WithStrategy(strategy);
 
+        int maxSegments = ResolveSegmentation(options, caps);
         SafeFdHandle? socket = null;
         SlotRing? ring = null;
+        SendPlanner? planner = null;
         SendBackend? backend = null;
         PrioritySocketPool? pool = null;
         try
@@ -107,19 +111,23 @@ public sealed partial class PacketSender : IDisposable
                 _ => 0,
             };
             ring = new SlotRing(options.RingSize, options.MaxDatagramSize, cmsgType);
-            backend = CreateBackend(socket, ring, options);
+            bool grouped = options.PerPacketPriority && strategy is PriorityStrategy.SocketPerPriority or PriorityStrategy.SetsockoptPerRun;
+            planner = new SendPlanner(ring, options.BatchSize, priorityCmsg: cmsgType != 0, grouped, reorder: !options.StrictPriorityOrder,
+                maxSegments, MaxSegmentSize(socket, options));
+            backend = CreateBackend(socket, options);
             if (options.PerPacketPriority && strategy == PriorityStrategy.SocketPerPriority)
             {
                 pool = new PrioritySocketPool(options, local);
             }
 
-            return new PacketSender(options, socket, ring, backend, pool, caps, local);
+            return new PacketSender(options, socket, ring, planner, backend, pool, caps, local);
         }
         catch
         {
             // Reverse order of acquisition.
             pool?.Dispose();
             backend?.Dispose();
+            planner?.Dispose();
             ring?.Dispose();
             socket?.Dispose();
             throw;
@@ -155,20 +163,58 @@ public sealed partial class PacketSender : IDisposable
         return strategy;
     }
 
-    private static SendBackend CreateBackend(SafeFdHandle socket, SlotRing ring, PacketSenderOptions options)
+    private static int ResolveSegmentation(PacketSenderOptions options, PriorityCapabilities caps)
+    {
+        switch (options.Segmentation)
+        {
+            case SegmentationMode.Off:
+                return 0;
+            case SegmentationMode.On when !caps.Segmentation:
+                ThrowHelper.ThrowSocket("sendmsg with a SOL_UDP/UDP_SEGMENT cmsg", Errno.EINVAL,
+                    "This kernel does not take UDP GSO (it needs Linux 4.18 or later); use Segmentation Auto or Off.");
+                return 0;
+            default:
+                return caps.MaxSegments;
+        }
+    }
+
+    // GSO cuts segments at the path MTU and refuses (EINVAL) a segment that does not fit it. A connected socket knows
+    // its path MTU, so runs of larger datagrams are not formed there; elsewhere a refusal turns segmentation off.
+    private static int MaxSegmentSize(SafeFdHandle socket, PacketSenderOptions options)
+    {
+        if (options.ConnectTo.IsEmpty || options.Segmentation == SegmentationMode.Off)
+        {
+            return int.MaxValue;
+        }
+
+        bool v6 = options.AddressFamily == AddressFamily.InterNetworkV6;
+        int mtu = 0;
+        uint len = sizeof(int);
+        unsafe
+        {
+            if (Interop.Sys.GetSockOpt(socket, v6 ? Interop.SOL_IPV6 : Interop.SOL_IP, v6 ? Interop.IPV6_MTU : Interop.IP_MTU, &mtu, &len) != 0)
+            {
+                return int.MaxValue;
+            }
+        }
+
+        return mtu - (v6 ? 48 : 28);
+    }
+
+    private static SendBackend CreateBackend(SafeFdHandle socket, PacketSenderOptions options)
     {
         // Auto takes io_uring only for what only it has: plain sends are faster through sendmmsg on every sink measured
         // (bench/results: io_uring SENDMSG at 0.79-0.86x of it, in C and C# alike).
         bool wantsUring = options.Backend == SendBackendKind.IoUring || options.IoUring.SqPoll || options.IoUring.ZeroCopy;
         if (options.Backend == SendBackendKind.Sendmmsg || !wantsUring)
         {
-            return new SendmmsgBackend(ring);
+            return new SendmmsgBackend();
         }
 
         ISendBackendProvider? uring = BackendRegistry.IoUring;
         int errno = Errno.ENOSYS;
         string? detail = "the Perf.Uring assembly is not part of this application";
-        SendBackend? backend = uring?.TryCreate(socket, ring, options, out errno, out detail);
+        SendBackend? backend = uring?.TryCreate(socket, options, out errno, out detail);
         if (backend is not null)
         {
             return backend;
@@ -179,7 +225,7 @@ public sealed partial class PacketSender : IDisposable
             ThrowHelper.ThrowSocket("io_uring backend", errno, detail);
         }
 
-        return new SendmmsgBackend(ring); // Auto: io_uring unavailable here, fall back silently
+        return new SendmmsgBackend(); // Auto: io_uring unavailable here, fall back silently
     }
 
     /// <summary>What the kernel and this process allow, probed at creation.</summary>

@@ -41,6 +41,21 @@ public sealed record PacketSenderOptions
     /// <summary>Tells Auto that the mark-to-priority classifier is attached to the egress device, so it may pick MarkAndBpf.</summary>
     public bool ClassifierAttached { get; init; }
 
+    /// <summary>
+    /// SocketPerPriority and SetsockoptPerRun: when true, datagrams leave in exact enqueue order, one send call per run of
+    /// equal priority. When false (default), a flush groups what is queued by priority, one send call per priority,
+    /// keeping the order within each priority; across priorities it reorders, as any priority qdisc would. Cmsg and
+    /// MarkAndBpf always keep enqueue order.
+    /// </summary>
+    public bool StrictPriorityOrder { get; init; }
+
+    /// <summary>
+    /// UDP GSO (Auto by default: on where the kernel takes it). Runs of consecutive datagrams with the same priority,
+    /// destination and length (the last may be shorter) leave as one UDP_SEGMENT message, up to the kernel's segment
+    /// limit and 65507 bytes; each datagram keeps its priority and its own result.
+    /// </summary>
+    public SegmentationMode Segmentation { get; init; } = SegmentationMode.Auto;
+
     /// <summary>SocketPerPriority: at most this many sockets (distinct priorities) at once, 1 to 1024. Default 16.</summary>
     public int MaxPrioritySockets { get; init; } = 16;
 
@@ -121,6 +136,11 @@ public sealed record PacketSenderOptions
         if (!Enum.IsDefined(PriorityStrategy))
         {
             ThrowHelper.ThrowArgumentOutOfRange(nameof(PriorityStrategy), "PriorityStrategy is not one of Auto, Cmsg, SocketPerPriority, SetsockoptPerRun, MarkAndBpf.");
+        }
+
+        if (!Enum.IsDefined(Segmentation))
+        {
+            ThrowHelper.ThrowArgumentOutOfRange(nameof(Segmentation), "Segmentation must be Auto, On or Off.");
         }
 
         if (MaxPrioritySockets is < 1 or > 1024)

@@ -1,17 +1,29 @@
 namespace Perf.Batch;
 
-/// <summary>What the kernel and this process allow for per-packet priority, probed once when a sender is created.</summary>
+/// <summary>
+/// What the kernel and this process allow, probed once when a sender is created: per-packet priority, and UDP
+/// segmentation (GSO).
+/// </summary>
 public sealed class PriorityCapabilities
 {
-    internal PriorityCapabilities(bool perPacketPriority, bool privilegedPriorities, int probeErrno, PriorityStrategy strategy)
+    internal PriorityCapabilities(bool perPacketPriority, bool privilegedPriorities, int probeErrno, PriorityStrategy strategy, int maxSegments = 0)
     {
         PerPacketPriority = perPacketPriority;
         PrivilegedPriorities = privilegedPriorities;
         ProbeErrno = probeErrno;
         Strategy = strategy;
+        MaxSegments = maxSegments;
     }
 
-    internal PriorityCapabilities WithStrategy(PriorityStrategy strategy) => new(PerPacketPriority, PrivilegedPriorities, ProbeErrno, strategy);
+    internal PriorityCapabilities WithStrategy(PriorityStrategy strategy) => new(PerPacketPriority, PrivilegedPriorities, ProbeErrno, strategy, MaxSegments);
+
+    /// <summary>
+    /// The kernel takes a UDP_SEGMENT cmsg (UDP GSO, Linux 4.18+): one message may carry a run of equal-size datagrams.
+    /// </summary>
+    public bool Segmentation => MaxSegments > 1;
+
+    /// <summary>How many datagrams one UDP GSO message may carry here (UDP_MAX_SEGMENTS: 64, or 128 on newer kernels); 0 without GSO.</summary>
+    public int MaxSegments { get; }
 
     /// <summary>
     /// The strategy in use: for a sender, the one it resolved (never Auto); straight from the probe, what Auto would pick
@@ -41,5 +53,6 @@ public sealed class PriorityCapabilities
     public override string ToString() =>
         "per-packet priority: " + (PerPacketPriority ? "yes" : "no (" + Errno.Name(ProbeErrno) + ")") +
         ", priorities above 6: " + (PrivilegedPriorities ? "yes" : "no (needs CAP_NET_ADMIN or CAP_NET_RAW)") +
-        ", strategy: " + Strategy.ToString();
+        ", strategy: " + Strategy.ToString() +
+        ", UDP GSO: " + (Segmentation ? "yes, up to " + MaxSegments.ToString(System.Globalization.CultureInfo.InvariantCulture) + " segments" : "no");
 }

@@ -40,6 +40,21 @@ public readonly record struct SenderStats(
     /// <summary>SocketPerPriority: sockets open now, one per priority in use.</summary>
     public int PrioritySockets { get; init; }
 
-    /// <summary>SetsockoptPerRun: setsockopt(SO_PRIORITY) calls made, one per change of priority between runs.</summary>
+    /// <summary>SetsockoptPerRun: setsockopt(SO_PRIORITY) calls made, one per change of priority between groups.</summary>
     public long SetsockoptCalls { get; init; }
+
+    /// <summary>Whether the sender segments runs of equal datagrams (UDP GSO) now.</summary>
+    public bool Segmenting { get; init; }
+
+    /// <summary>UDP GSO messages the kernel accepted, each carrying two or more datagrams.</summary>
+    public long SegmentedMessages { get; init; }
+
+    /// <summary>Datagrams that left inside those messages (counted in <see cref="Sent"/> too).</summary>
+    public long SegmentedDatagrams { get; init; }
+
+    /// <summary>Average datagrams per segmented message; 0 when none went out.</summary>
+    public double AverageSegments => SegmentedMessages == 0 ? 0 : SegmentedDatagrams / (double)SegmentedMessages;
+
+    /// <summary>The errno (EIO or EINVAL) that turned segmentation off for good; 0 if none did.</summary>
+    public int SegmentationStoppedBy { get; init; }
 }

@@ -12,17 +12,19 @@ namespace Perf.Tests.Backends;
 [Collection("Network")]
 public sealed class PriorityStrategyTests
 {
-    public static TheoryData<PriorityStrategy, SendBackendKind> Forced => new()
+    public static TheoryData<PriorityStrategy, SendBackendKind, bool> Forced => new()
     {
-        { PriorityStrategy.SocketPerPriority, SendBackendKind.Sendmmsg },
-        { PriorityStrategy.SocketPerPriority, SendBackendKind.IoUring },
-        { PriorityStrategy.SetsockoptPerRun, SendBackendKind.Sendmmsg },
-        { PriorityStrategy.SetsockoptPerRun, SendBackendKind.IoUring },
+        { PriorityStrategy.SocketPerPriority, SendBackendKind.Sendmmsg, false },
+        { PriorityStrategy.SocketPerPriority, SendBackendKind.IoUring, false },
+        { PriorityStrategy.SetsockoptPerRun, SendBackendKind.Sendmmsg, false },
+        { PriorityStrategy.SetsockoptPerRun, SendBackendKind.IoUring, false },
+        { PriorityStrategy.SocketPerPriority, SendBackendKind.Sendmmsg, true },
+        { PriorityStrategy.SetsockoptPerRun, SendBackendKind.IoUring, true },
     };
 
     [Theory]
     [MemberData(nameof(Forced))]
-    public void FiftyThousandDatagramsKeepTheirPrioritiesWithoutLoss(PriorityStrategy strategy, SendBackendKind backend)
+    public void FiftyThousandDatagramsKeepTheirPrioritiesWithoutLoss(PriorityStrategy strategy, SendBackendKind backend, bool strictOrder)
     {
         Assert.SkipWhen(backend == SendBackendKind.IoUring && UringAvailability.Reason is not null, UringAvailability.Reason ?? string.Empty);
         PriorityView.Require();
@@ -35,6 +37,7 @@ public sealed class PriorityStrategyTests
             Backend = backend,
             ConnectTo = rx.LocalAddress,
             MaxDatagramSize = 1472,
+            StrictPriorityOrder = strictOrder,
         });
         Assert.Equal(strategy, tx.PriorityStrategy);
         static uint Priority(long seq) => (uint)(seq / 5 % 7); // runs of 5, priorities 0-6
@@ -49,18 +52,77 @@ public sealed class PriorityStrategyTests
             Assert.Equal(Priority(seq), collector.Priority(seq));
         }
 
-        Assert.Equal(0, collector.OutOfOrder); // one 4-tuple (SO_REUSEPORT, same port), runs sent in ring order
+        // One 4-tuple (SO_REUSEPORT, same port). Strict order: runs leave in ring order. Grouped (the default): a flush
+        // sends one group per priority, so order holds within each priority.
+        Assert.Equal(0, collector.OutOfOrderWithin(Count, Priority));
         SenderStats s = tx.Stats;
         Assert.Equal(Count, s.Sent);
         Assert.Equal(strategy, s.Strategy);
+        if (strictOrder)
+        {
+            Assert.Equal(0, collector.OutOfOrder);
+        }
+        else
+        {
+            Assert.True(collector.OutOfOrder > 0, "a grouping flush reorders across priorities");
+        }
+
         if (strategy == PriorityStrategy.SocketPerPriority)
         {
             Assert.Equal(7, s.PrioritySockets);
         }
-        else
+        else if (strictOrder)
         {
             Assert.Equal(Count / 5, s.SetsockoptCalls); // one per change of priority
         }
+        else
+        {
+            Assert.True(s.SetsockoptCalls < Count / 5, "grouping by priority needs fewer setsockopt calls than runs: " + s.SetsockoptCalls);
+        }
+    }
+
+    [Fact]
+    public void GroupingByPrioritySendsOneCallPerPriorityInOrderWithinEach()
+    {
+        // 7 priorities interleaved one by one, one manual flush: one setsockopt and one sendmmsg per priority.
+        using PacketReceiver rx = Loopback.Receiver(AddressFamily.InterNetwork);
+        using PacketSender tx = PacketSender.Create(new PacketSenderOptions
+        {
+            PriorityStrategy = PriorityStrategy.SetsockoptPerRun,
+            ConnectTo = rx.LocalAddress,
+            AutoFlush = false,
+            RingSize = 256,
+            BatchSize = 64,
+            Segmentation = SegmentationMode.Off,
+        });
+        byte[] buf = new byte[40];
+        for (int i = 0; i < 140; i++)
+        {
+            TestPayload.Write(buf, i, (uint)(i % 7), buf.Length);
+            Assert.True(tx.TryEnqueue(buf, (uint)(i % 7)));
+        }
+
+        Assert.Equal(new FlushOutcome(140, 0, 0), tx.Flush());
+        Assert.Equal(7, tx.Stats.SendCalls);       // one per priority, 20 datagrams each
+        Assert.Equal(7, tx.Stats.SetsockoptCalls); // one per group
+        var got = new List<(long Seq, uint Priority)>();
+        while (got.Count < 140 && rx.Receive(2000) > 0)
+        {
+            for (int i = 0; i < rx.Count; i++)
+            {
+                Assert.Null(TestPayload.Check(rx[i].Payload, 40, out long seq, out uint p));
+                got.Add((seq, p));
+            }
+        }
+
+        Assert.Equal(140, got.Count);
+        for (int p = 0; p < 7; p++)
+        {
+            long[] seqs = [.. got.Where(g => g.Priority == p).Select(g => g.Seq)];
+            Assert.Equal(Enumerable.Range(0, 20).Select(k => (long)(p + (7 * k))), seqs); // in order within the priority
+        }
+
+        Assert.Equal((uint)0, got[0].Priority); // the group of the oldest datagram leaves first
     }
 
     [Fact]

@@ -28,7 +28,8 @@ public sealed class ProcessLevelTests
 
             // Before 6.14 Auto sends each run of equal priority on that priority's socket: one priority keeps whole batches.
             string prios = string.Join(',', Enumerable.Range(0, 256).Select(i => (cmsg ? i % 7 : 3).ToString(CultureInfo.InvariantCulture)));
-            (int code, string output) = ChildProcess.Run(["strace", "-f", "-e", "trace=" + syscall, "-o", trace, "--"], rx.LocalAddress.ToString(), prios, "64", backend);
+            // Plain messages (GSO off): this counts datagrams per call.
+            (int code, string output) = ChildProcess.Run(["strace", "-f", "-e", "trace=" + syscall, "-o", trace, "--"], rx.LocalAddress.ToString(), prios, "64", backend, "Off");
             if (code != 0 && output.Contains("PTRACE_TRACEME", StringComparison.Ordinal))
             {
                 Assert.Skip("ptrace is not permitted here: " + output);
@@ -38,6 +39,41 @@ public sealed class ProcessLevelTests
             string[] calls = [.. File.ReadAllLines(trace).Where(l => l.Contains(syscall + "(", StringComparison.Ordinal))];
             Assert.Equal(4, calls.Length); // 256 datagrams, 64 a call
             Assert.All(calls, c => Assert.Matches(pattern, c));
+        }
+        finally
+        {
+            File.Delete(trace);
+        }
+    }
+
+    [Fact]
+    public void StraceShowsUdpSegmentCmsgsInTheSendmmsgCalls()
+    {
+        Assert.SkipUnless(Host.HasTool("strace"), "strace is not installed");
+        using (PacketSender probe = PacketSender.Create(new PacketSenderOptions()))
+        {
+            Assert.SkipUnless(probe.Capabilities.Segmentation, "this kernel takes no UDP_SEGMENT cmsg (UDP GSO needs Linux 4.18+)");
+        }
+
+        using PacketReceiver rx = Loopback.Receiver(AddressFamily.InterNetwork);
+        string trace = Path.Combine(Path.GetTempPath(), "perf-strace-" + Guid.NewGuid().ToString("N") + ".txt");
+        try
+        {
+            // 256 datagrams in runs of 16 of one priority each: 16 messages of 16 segments, one sendmmsg.
+            string prios = string.Join(',', Enumerable.Range(0, 256).Select(i => (i / 16 % 7).ToString(CultureInfo.InvariantCulture)));
+            (int code, string output) = ChildProcess.Run(["strace", "-f", "-v", "-e", "trace=sendmmsg", "-o", trace, "--"], rx.LocalAddress.ToString(), prios, "64", "Sendmmsg", "On");
+            if (code != 0 && output.Contains("PTRACE_TRACEME", StringComparison.Ordinal))
+            {
+                Assert.Skip("ptrace is not permitted here: " + output);
+            }
+
+            Assert.True(code == 0, output);
+            Assert.Contains("sent 256 failed 0 pending 0 segmented 16/256", output);
+            string[] calls = [.. File.ReadAllLines(trace).Where(l => l.Contains("sendmmsg(", StringComparison.Ordinal))];
+            Assert.Single(calls);
+            // strace names SOL_UDP; older versions print UDP_SEGMENT (103) as 0x67.
+            Assert.Equal(16, System.Text.RegularExpressions.Regex.Count(calls[0], "cmsg_level=SOL_UDP, cmsg_type=(0x67|UDP_SEGMENT)"));
+            Assert.EndsWith("], 16, MSG_DONTWAIT) = 16", calls[0]);
         }
         finally
         {

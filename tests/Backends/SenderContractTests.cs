@@ -117,7 +117,8 @@ public abstract partial class SenderContractTests
     {
         using PacketReceiver rx = Loopback.Receiver(AddressFamily.InterNetwork);
         using var collector = new Collector(rx, 500, _ => 64);
-        using PacketSender tx = CreateSender(new PacketSenderOptions { ConnectTo = rx.LocalAddress, AutoFlush = false, RingSize = 512, BatchSize = 64 });
+        // Plain messages: this test counts sendmmsg calls (GSO would carry these 500 equal datagrams in 4 messages).
+        using PacketSender tx = CreateSender(new PacketSenderOptions { ConnectTo = rx.LocalAddress, AutoFlush = false, RingSize = 512, BatchSize = 64, Segmentation = SegmentationMode.Off });
         byte[] buf = new byte[64];
         for (long seq = 0; seq < 500; seq++)
         {

@@ -1,23 +1,28 @@
 using System.Globalization;
 using Perf.Batch;
 
-// Usage: Perf.Tests.Child DEST PRIORITIES BATCH [BACKEND]
-//   DEST        127.0.0.1:PORT
-//   PRIORITIES  comma-separated, one datagram each; payload = 8-byte LE sequence
-//   BATCH       datagrams per sendmmsg call / io_uring_enter
-//   BACKEND     Sendmmsg (default), IoUring or Auto
+// Usage: Perf.Tests.Child DEST PRIORITIES BATCH [BACKEND] [SEGMENTATION]
+//   DEST          127.0.0.1:PORT
+//   PRIORITIES    comma-separated, one datagram each; payload = 8-byte LE sequence
+//   BATCH         datagrams per sendmmsg call / io_uring_enter
+//   BACKEND       Sendmmsg (default), IoUring or Auto
+//   SEGMENTATION  Auto (default), On or Off (UDP GSO)
 // Prints "caps <privileged 0|1>", one "fail <seq> <errno>" per failed datagram, then "sent <n> failed <m>".
-if (args.Length is < 3 or > 4)
+if (args.Length is < 3 or > 5)
 {
-    Console.Error.WriteLine("usage: Perf.Tests.Child DEST PRIORITIES BATCH [BACKEND]");
+    Console.Error.WriteLine("usage: Perf.Tests.Child DEST PRIORITIES BATCH [BACKEND] [SEGMENTATION]");
     return 2;
 }
 
 DatagramAddress dest = DatagramAddress.Parse(args[0]);
 string[] prios = args[1].Split(',');
 int batch = int.Parse(args[2], CultureInfo.InvariantCulture);
-SendBackendKind backend = args.Length == 4 ? Enum.Parse<SendBackendKind>(args[3]) : SendBackendKind.Sendmmsg;
-using var sender = PacketSender.Create(new PacketSenderOptions { ConnectTo = dest, BatchSize = batch, RingSize = 1024, AutoFlush = false, Backend = backend });
+SendBackendKind backend = args.Length >= 4 ? Enum.Parse<SendBackendKind>(args[3]) : SendBackendKind.Sendmmsg;
+SegmentationMode segmentation = args.Length == 5 ? Enum.Parse<SegmentationMode>(args[4]) : SegmentationMode.Auto;
+using var sender = PacketSender.Create(new PacketSenderOptions
+{
+    ConnectTo = dest, BatchSize = batch, RingSize = 1024, AutoFlush = false, Backend = backend, Segmentation = segmentation,
+});
 Console.WriteLine("caps " + (sender.Capabilities.PrivilegedPriorities ? "1" : "0"));
 Span<byte> payload = stackalloc byte[8];
 for (int i = 0; i < prios.Length; i++)
@@ -39,5 +44,6 @@ foreach (FailedPacket f in failures)
 }
 
 SenderStats s = sender.Stats;
-Console.WriteLine("sent " + s.Sent.ToString(CultureInfo.InvariantCulture) + " failed " + s.Failed.ToString(CultureInfo.InvariantCulture) + " pending " + r.Pending.ToString(CultureInfo.InvariantCulture));
+Console.WriteLine("sent " + s.Sent.ToString(CultureInfo.InvariantCulture) + " failed " + s.Failed.ToString(CultureInfo.InvariantCulture) + " pending " + r.Pending.ToString(CultureInfo.InvariantCulture) +
+    " segmented " + s.SegmentedMessages.ToString(CultureInfo.InvariantCulture) + "/" + s.SegmentedDatagrams.ToString(CultureInfo.InvariantCulture));
 return 0;

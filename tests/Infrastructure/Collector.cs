@@ -13,6 +13,7 @@ internal sealed class Collector : IDisposable
     private readonly bool _checkPriority;
     private readonly int[] _arrivals;
     private readonly uint[] _priorities;
+    private readonly long[] _arrivalOrder;
     private readonly Thread _thread;
     private readonly List<string> _errors = [];
     private volatile bool _stop;
@@ -28,6 +29,7 @@ internal sealed class Collector : IDisposable
         _expectedLength = expectedLength;
         _arrivals = new int[expected];
         _priorities = new uint[expected];
+        _arrivalOrder = new long[expected];
         _thread = new Thread(Run) { IsBackground = true, Name = "collector" };
         _thread.Start();
     }
@@ -50,6 +52,28 @@ internal sealed class Collector : IDisposable
     internal int Arrivals(long seq) => _arrivals[seq];
 
     internal uint Priority(long seq) => _priorities[seq];
+
+    /// <summary>
+    /// Datagrams that arrived before an earlier-sent one of the same class (<paramref name="classOf"/>, e.g. its priority):
+    /// the order a sender that groups by priority must keep. Counts over the first <paramref name="count"/> sequences.
+    /// </summary>
+    internal int OutOfOrderWithin(long count, Func<long, uint> classOf)
+    {
+        var last = new Dictionary<uint, long>();
+        int reordered = 0;
+        for (long seq = 0; seq < count; seq++)
+        {
+            uint c = classOf(seq);
+            if (last.TryGetValue(c, out long previous) && _arrivalOrder[seq] < previous)
+            {
+                reordered++;
+            }
+
+            last[c] = _arrivalOrder[seq];
+        }
+
+        return reordered;
+    }
 
     /// <summary>Waits until <paramref name="count"/> datagrams arrived or <paramref name="timeout"/> passed.</summary>
     internal bool WaitFor(long count, TimeSpan timeout)
@@ -108,6 +132,7 @@ internal sealed class Collector : IDisposable
 
                 _arrivals[seq]++;
                 _priorities[seq] = priority;
+                _arrivalOrder[seq] = _received;
                 if (seq < _lastSeq)
                 {
                     OutOfOrder++;

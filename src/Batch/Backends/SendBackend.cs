@@ -10,13 +10,14 @@ internal abstract class SendBackend : IDisposable
     internal const int Sent = 0;
 
     /// <summary>
-    /// Sends ring slots <c>[first, first + count)</c>, contiguous in the mmsghdr array, on <paramref name="socket"/>
-    /// (the sender's own, or a SocketPerPriority pool socket).
-    /// Returns how many leading slots reached a final state, writing each one's result (<see cref="Sent"/> or an errno)
+    /// Sends the kernel messages <c>msgs[0, count)</c> (the planner's: the ring's own mmsghdr array, or messages it built
+    /// over the slots) on <paramref name="socket"/> (the sender's own, or a SocketPerPriority pool socket).
+    /// Returns how many leading messages reached a final state, writing each one's result (<see cref="Sent"/> or an errno)
     /// into <paramref name="results"/>. Returns 0 with <paramref name="wouldBlockErrno"/> = EAGAIN or ENOBUFS when the
-    /// kernel pushed back before any slot ended; the caller waits and calls again with the same slots.
+    /// kernel pushed back before any message ended; the caller waits and calls again with the same messages.
     /// </summary>
-    internal abstract int Send(SafeFdHandle socket, int first, int count, Span<int> results, out int wouldBlockErrno);
+    /// <remarks>Safety: the messages, and the iovecs and cmsgs they point at, stay valid until the call returns.</remarks>
+    internal abstract unsafe int Send(SafeFdHandle socket, Interop.MMsgHdr* msgs, int count, Span<int> results, out int wouldBlockErrno);
 
     /// <summary>The backend's name in reports ("sendmmsg", "io_uring").</summary>
     internal abstract string Name { get; }

@@ -2,23 +2,20 @@ using System.Runtime.InteropServices;
 
 namespace Perf.Batch;
 
-/// <summary>Sends a run of slots with one sendmmsg(2) call.</summary>
+/// <summary>Sends a planned run of messages with one sendmmsg(2) call.</summary>
 internal sealed unsafe class SendmmsgBackend : SendBackend
 {
-    private readonly SlotRing _ring;
-
-    internal SendmmsgBackend(SlotRing ring) => _ring = ring;
 
     internal override string Name => "sendmmsg";
 
     internal override SendBackendKind Kind => SendBackendKind.Sendmmsg;
 
-    internal override int Send(SafeFdHandle socket, int first, int count, Span<int> results, out int wouldBlockErrno)
+    internal override int Send(SafeFdHandle socket, Interop.MMsgHdr* msgs, int count, Span<int> results, out int wouldBlockErrno)
     {
         wouldBlockErrno = 0;
         while (true)
         {
-            int n = Interop.Sys.SendMMsg(socket, _ring.Messages + first, (uint)count, Interop.MSG_DONTWAIT);
+            int n = Interop.Sys.SendMMsg(socket, msgs, (uint)count, Interop.MSG_DONTWAIT);
             if (n > 0)
             {
                 // A short count hides the error of message n (KERNEL-NOTES); the caller resumes at n and the next call reports it.
@@ -45,6 +42,6 @@ internal sealed unsafe class SendmmsgBackend : SendBackend
 
     public override void Dispose()
     {
-        // Owns nothing: the sender owns the sockets and the ring.
+        // Owns nothing: the sender owns the sockets, the ring and the plan.
     }
 }

@@ -31,7 +31,10 @@ internal static partial class Interop
     internal const int IPV6_RECVTCLASS = 66;
     internal const int IPV6_V6ONLY = 26;
     internal const int IPV6_TCLASS = 67;
-    internal const int UDP_SEGMENT = 103;
+    internal const int UDP_SEGMENT = 103; // Linux 4.18+: u16 gso_size, per socket or per message
+    internal const int UDP_GRO = 104;     // Linux 5.0+: int; a received cmsg carries the coalesced gso_size
+    internal const int IP_MTU = 14;       // getsockopt on a connected socket: the path MTU
+    internal const int IPV6_MTU = 24;
 
     internal const int MSG_DONTWAIT = 0x40;
     internal const int MSG_TRUNC = 0x20;

@@ -28,6 +28,21 @@ internal static unsafe class CmsgWriter
         return Interop.CMsgSpace(sizeof(uint));
     }
 
+    /// <summary>
+    /// Writes a SOL_UDP/UDP_SEGMENT cmsg carrying the run's segment size; returns CMSG_SPACE(2) = 24. The kernel takes
+    /// only cmsg_len == CMSG_LEN(2) = 18 (udp_cmsg_send), else the message fails with EINVAL.
+    /// </summary>
+    /// <remarks>Safety: <paramref name="dst"/> is 8-aligned with at least 24 writable bytes.</remarks>
+    internal static int WriteSegment(byte* dst, ushort segmentSize)
+    {
+        var h = (Interop.CMsgHdr*)dst;
+        h->Len = (nuint)Interop.CMsgLen(sizeof(ushort));
+        h->Level = Interop.SOL_UDP;
+        h->Type = Interop.UDP_SEGMENT;
+        *(ulong*)(dst + Interop.CMsgHdrSize) = segmentSize; // the u16, then zero padding
+        return Interop.CMsgSpace(sizeof(ushort));
+    }
+
     internal static int WritePriority(byte* dst, uint priority) =>
         WriteU32(dst, Interop.SOL_SOCKET, Interop.SO_PRIORITY, priority);
 

@@ -29,5 +29,11 @@ internal static class SlotLayout
     /// <summary>CMSG_LEN(4): the exact cmsg_len the kernel demands for SO_PRIORITY.</summary>
     internal const int PriorityCmsgLen = 20;
 
+    /// <summary>Where a run's UDP_SEGMENT cmsg goes in its first slot's cmsg area: right after the priority cmsg.</summary>
+    internal const int SegmentCmsgOffset = PriorityCmsgSpace;
+
+    /// <summary>CMSG_SPACE(2) = 24 on LP64: the 16-byte header, then the u16 gso_size padded to 8.</summary>
+    internal const int SegmentCmsgSpace = 24;
+
     internal static int PayloadStride(int maxPayload) => (maxPayload + PayloadAlign - 1) & ~(PayloadAlign - 1);
 }

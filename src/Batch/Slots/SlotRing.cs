@@ -93,6 +93,27 @@ internal sealed unsafe class SlotRing : IDisposable
     internal void SetLength(int index, int length) => ((Interop.IoVec*)(MetaPtr(index) + SlotLayout.IoVecOffset))->Length = (nuint)length;
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    internal Interop.IoVec* IoVecPtr(int index) => (Interop.IoVec*)(MetaPtr(index) + SlotLayout.IoVecOffset);
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    internal byte* CmsgArea(int index) => MetaPtr(index) + SlotLayout.CmsgOffset;
+
+    /// <summary>Whether two slots go to the same destination (both unaddressed on a connected sender counts as equal).</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    internal bool SameDestination(int a, int b)
+    {
+        ref Interop.MsgHdr ha = ref _msgs[a].Hdr;
+        ref Interop.MsgHdr hb = ref _msgs[b].Hdr;
+        if (ha.NameLen != hb.NameLen)
+        {
+            return false;
+        }
+
+        // sockaddr_in is 16 bytes (family, port, address, zero); sockaddr_in6 28. Both areas were written whole.
+        return ha.NameLen == 0 || new ReadOnlySpan<byte>(ha.Name, (int)ha.NameLen).SequenceEqual(new ReadOnlySpan<byte>(hb.Name, (int)hb.NameLen));
+    }
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
     internal int GetLength(int index) => (int)((Interop.IoVec*)(MetaPtr(index) + SlotLayout.IoVecOffset))->Length;
 
     /// <summary>Writes the priority value into the slot's constant cmsg (SO_PRIORITY, or SO_MARK for MarkAndBpf).</summary>

@@ -20,7 +20,6 @@ namespace Perf.Uring;
 internal sealed unsafe class UringSendBackend : SendBackend
 {
     private readonly SafeFdHandle _socket;
-    private readonly SlotRing _slots;
     private readonly UringRing _ring;
     private readonly bool _fixedFile;
     private readonly byte _opcode;
@@ -28,7 +27,7 @@ internal sealed unsafe class UringSendBackend : SendBackend
     private readonly Interop.IoUringCqe[] _cqes;
     private uint _generation;
 
-    internal UringSendBackend(SafeFdHandle socket, SlotRing slots, PacketSenderOptions options)
+    internal UringSendBackend(SafeFdHandle socket, PacketSenderOptions options)
     {
         IoUringOptions o = options.IoUring;
         uint entries = System.Numerics.BitOperations.RoundUpToPowerOf2((uint)Math.Max(8, options.BatchSize));
@@ -60,7 +59,6 @@ internal sealed unsafe class UringSendBackend : SendBackend
         }
 
         _socket = socket;
-        _slots = slots;
         _fixedFile = o.RegisteredFile;
         _opcode = o.ZeroCopy ? IORING_OP_SENDMSG_ZC : IORING_OP_SENDMSG;
         _res = new int[entries];
@@ -71,7 +69,7 @@ internal sealed unsafe class UringSendBackend : SendBackend
 
     internal override SendBackendKind Kind => SendBackendKind.IoUring;
 
-    internal override int Send(SafeFdHandle socket, int first, int count, Span<int> results, out int wouldBlockErrno)
+    internal override int Send(SafeFdHandle socket, Batch.Interop.MMsgHdr* msgs, int count, Span<int> results, out int wouldBlockErrno)
     {
         // The registered file is the sender's own socket; a SocketPerPriority pool socket goes by its raw fd.
         bool fixedFile = _fixedFile && ReferenceEquals(socket, _socket);
@@ -83,7 +81,6 @@ internal sealed unsafe class UringSendBackend : SendBackend
         {
             // Safety: the SQEs carry the raw fd (unless registered); the ref keeps it open until the last CQE is reaped below.
             socket.DangerousAddRef(ref added);
-            Batch.Interop.MMsgHdr* msgs = _slots.Messages;
             for (int i = 0; i < count; i++)
             {
                 Interop.IoUringSqe* sqe = _ring.NextSqe();
@@ -91,7 +88,7 @@ internal sealed unsafe class UringSendBackend : SendBackend
                 sqe->Opcode = _opcode;
                 sqe->Fd = fixedFile ? 0 : socket.Fd;
                 sqe->Flags = (byte)((fixedFile ? IOSQE_FIXED_FILE : 0) | (i < count - 1 ? IOSQE_IO_LINK : 0));
-                sqe->Addr = (ulong)&msgs[first + i].Hdr;
+                sqe->Addr = (ulong)&msgs[i].Hdr;
                 sqe->Len = 1;
                 sqe->MsgFlags = Batch.Interop.MSG_DONTWAIT;
                 sqe->UserData = ((ulong)gen << 32) | (uint)i;
