@@ -4,12 +4,20 @@ namespace Perf.Batch;
 
 /// <summary>
 /// Receives UDP datagrams in batches with recvmmsg, each with what the kernel reports of it: its <c>skb-&gt;priority</c>
-/// (SO_RCVPRIORITY, Linux 6.14+), its mark (SO_RCVMARK) and its TOS or traffic class, as the options ask. A batch stays
-/// readable through <see cref="this[int]"/> until the next <see cref="Receive"/>.
+/// (SO_RCVPRIORITY, Linux 6.14+), its mark (SO_RCVMARK) and its TOS or traffic class, as the options ask. With UDP GRO
+/// (<see cref="PacketReceiverOptions.Gro"/>) the kernel hands over coalesced buffers and the receiver splits them: each
+/// datagram is still its own <see cref="ReceivedDatagram"/>. A batch stays readable through <see cref="this[int]"/> until
+/// the next <see cref="Receive"/>.
 /// </summary>
 /// <remarks>Not thread-safe; receiving allocates nothing.</remarks>
 public sealed unsafe class PacketReceiver : IDisposable
 {
+    /// <summary>
+    /// Datagrams one coalesced buffer may hold: UDP GRO merges at most 64 (UDP_GRO_CNT_MAX), and a GSO message sent
+    /// over loopback to a GRO socket arrives whole, with up to UDP_MAX_SEGMENTS (128).
+    /// </summary>
+    internal const int MaxSegmentsPerBuffer = 128;
+
     private readonly SafeFdHandle _socket;
     private readonly SlotRing _slots;
     private readonly int _batch;
@@ -17,13 +25,33 @@ public sealed unsafe class PacketReceiver : IDisposable
     private int _count;
     private bool _disposed;
 
-    private PacketReceiver(SafeFdHandle socket, SlotRing slots, int batch, DatagramAddress local, ReceivedFields reports)
+    // GRO only: each datagram of the batch as (buffer, offset, length), and what each buffer's cmsgs said.
+    private readonly int[]? _datagramBuffer;
+    private readonly int[]? _datagramOffset;
+    private readonly int[]? _datagramLength;
+    private readonly uint[]? _bufferPriority;
+    private readonly uint[]? _bufferMark;
+    private readonly byte[]? _bufferTrafficClass;
+    private readonly ReceivedFields[]? _bufferFound;
+    private long _coalescedBuffers;
+
+    private PacketReceiver(SafeFdHandle socket, SlotRing slots, int batch, DatagramAddress local, ReceivedFields reports, bool gro)
     {
         _socket = socket;
         _slots = slots;
         _batch = batch;
         LocalAddress = local;
         _reports = reports;
+        if (gro)
+        {
+            _datagramBuffer = new int[batch * MaxSegmentsPerBuffer];
+            _datagramOffset = new int[batch * MaxSegmentsPerBuffer];
+            _datagramLength = new int[batch * MaxSegmentsPerBuffer];
+            _bufferPriority = new uint[batch];
+            _bufferMark = new uint[batch];
+            _bufferTrafficClass = new byte[batch];
+            _bufferFound = new ReceivedFields[batch];
+        }
     }
 
     /// <summary>Opens, configures and binds the socket and allocates the batch buffers.</summary>
@@ -57,11 +85,14 @@ public sealed unsafe class PacketReceiver : IDisposable
                 }
             }
 
+            // UDP_GRO (Linux 5.0+): the kernel may hand over up to 64 KiB of coalesced datagrams in one buffer, so
+            // every buffer is then the largest a UDP payload can be.
+            bool gro = options.Gro && Enable(socket, Interop.SOL_UDP, Interop.UDP_GRO, "UDP_GRO");
             UdpSocket.SetBufferSize(socket, send: false, options.ReceiveBufferSize);
             UdpSocket.Bind(socket, options.LocalAddress);
             DatagramAddress local = UdpSocket.GetLocalAddress(socket);
-            slots = new SlotRing(options.BatchSize, options.MaxDatagramSize, priorityCmsg: false);
-            return new PacketReceiver(socket, slots, options.BatchSize, local, reports);
+            slots = new SlotRing(options.BatchSize, gro ? MaxCoalescedBuffer : options.MaxDatagramSize, priorityCmsg: false);
+            return new PacketReceiver(socket, slots, options.BatchSize, local, reports, gro);
         }
         catch
         {
@@ -98,6 +129,14 @@ public sealed unsafe class PacketReceiver : IDisposable
     /// <summary>Whether each datagram carries its TOS or traffic class byte.</summary>
     public bool ReportsTrafficClass => (_reports & ReceivedFields.TrafficClass) != 0;
 
+    /// <summary>Whether the kernel coalesces datagrams into buffers for this socket (UDP GRO asked for, Linux 5.0+).</summary>
+    public bool Gro => _datagramBuffer is not null;
+
+    /// <summary>Buffers that held two or more coalesced datagrams (GRO), since creation.</summary>
+    public long CoalescedBuffers => _coalescedBuffers;
+
+    private const int MaxCoalescedBuffer = 65535;
+
     /// <summary>The bound address, with the port the kernel chose.</summary>
     public DatagramAddress LocalAddress { get; }
 
@@ -124,14 +163,14 @@ public sealed unsafe class PacketReceiver : IDisposable
             int n = Interop.Sys.RecvMMsg(_socket, _slots.Messages, (uint)_batch, Interop.MSG_DONTWAIT, null);
             if (n > 0)
             {
-                _count = n;
-                Received += n;
+                _count = _datagramBuffer is null ? n : Split(n);
+                Received += _count;
                 for (int i = 0; i < n; i++)
                 {
                     ReceivedBytes += _slots.Messages[i].Len;
                 }
 
-                return n;
+                return _count;
             }
 
             int errno = n == 0 ? Errno.EAGAIN : Marshal.GetLastPInvokeError();
@@ -152,6 +191,46 @@ public sealed unsafe class PacketReceiver : IDisposable
         }
     }
 
+    // Cuts each coalesced buffer at its gso_size (the last datagram may be shorter) and notes what its cmsgs said: the
+    // kernel coalesces only datagrams of one flow with equal priority and mark, so they hold for every datagram in it.
+    private int Split(int buffers)
+    {
+        int count = 0;
+        for (int b = 0; b < buffers; b++)
+        {
+            ref Interop.MMsgHdr m = ref _slots.Messages[b];
+            ReceivedFields found = CmsgWriter.ReadReceived((byte*)m.Hdr.Control, m.Hdr.ControlLen,
+                out _bufferPriority![b], out _bufferMark![b], out _bufferTrafficClass![b], out int segment);
+            _bufferFound![b] = found & _reports;
+            int length = (int)Math.Min(m.Len, (uint)_slots.MaxPayload);
+            if ((found & ReceivedFields.Coalesced) == 0 || segment <= 0 || segment >= length)
+            {
+                segment = Math.Max(length, 1);
+            }
+            else
+            {
+                _coalescedBuffers++;
+            }
+
+            // Safety: at most MaxSegmentsPerBuffer per buffer (the kernel's own limits); a buffer claiming more keeps
+            // the rest in its last datagram rather than overrunning the index.
+            int last = count + MaxSegmentsPerBuffer - 1;
+            for (int offset = 0; offset < length || offset == 0; offset += segment)
+            {
+                _datagramBuffer![count] = b;
+                _datagramOffset![count] = offset;
+                _datagramLength![count] = count == last ? length - offset : Math.Min(segment, length - offset);
+                count++;
+                if (count > last)
+                {
+                    break;
+                }
+            }
+        }
+
+        return count;
+    }
+
     /// <summary>Datagram <paramref name="index"/> of the current batch; valid until the next <see cref="Receive"/>.</summary>
     public ReceivedDatagram this[int index]
     {
@@ -160,6 +239,11 @@ public sealed unsafe class PacketReceiver : IDisposable
             if ((uint)index >= (uint)_count)
             {
                 ThrowHelper.ThrowArgumentOutOfRange(nameof(index), "Index is outside the current batch.");
+            }
+
+            if (_datagramBuffer is not null)
+            {
+                return Coalesced(index);
             }
 
             ref Interop.MMsgHdr m = ref _slots.Messages[index];
@@ -179,6 +263,21 @@ public sealed unsafe class PacketReceiver : IDisposable
                 (int)m.Hdr.NameLen,
                 (m.Hdr.Flags & Interop.MSG_TRUNC) != 0);
         }
+    }
+
+    private ReceivedDatagram Coalesced(int index)
+    {
+        int b = _datagramBuffer![index];
+        ref Interop.MMsgHdr m = ref _slots.Messages[b];
+        return new ReceivedDatagram(
+            new ReadOnlySpan<byte>(_slots.PayloadPtr(b) + _datagramOffset![index], _datagramLength![index]),
+            _bufferPriority![b],
+            _bufferMark![b],
+            _bufferTrafficClass![b],
+            _bufferFound![b],
+            (byte*)m.Hdr.Name,
+            (int)m.Hdr.NameLen,
+            (m.Hdr.Flags & Interop.MSG_TRUNC) != 0);
     }
 
     /// <summary>Closes the socket and frees the buffers; idempotent.</summary>

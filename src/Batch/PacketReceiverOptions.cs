@@ -34,6 +34,14 @@ public sealed class PacketReceiverOptions
     /// </summary>
     public bool ReceiveTrafficClass { get; init; }
 
+    /// <summary>
+    /// Turn on UDP GRO (UDP_GRO, Linux 5.0+; default false): the kernel hands over runs of datagrams from one sender
+    /// coalesced in one buffer (and a GSO message sent over loopback arrives whole), which the receiver splits at the
+    /// gso_size it reports: fewer, larger receives for the same datagrams. Each buffer is then 64 KiB. On a kernel
+    /// without it the receiver works on and <see cref="PacketReceiver.Gro"/> is false.
+    /// </summary>
+    public bool Gro { get; init; }
+
     internal void Validate()
     {
         if (LocalAddress.IsEmpty)

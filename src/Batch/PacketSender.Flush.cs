@@ -285,9 +285,39 @@ public sealed partial class PacketSender
             RecordFailure(_head + ((index - _head) & _mask), index, result);
         }
 
+        if (_references != 0)
+        {
+            ReleaseReference(index);
+        }
+
         if (_planner.Reordering)
         {
             _planner.MarkDone(index);
+        }
+    }
+
+    /// <summary>
+    /// Ends every queued datagram as failed with <paramref name="errno"/> (the forwarder on shutdown: it may not keep
+    /// references to its receive buffers past its call).
+    /// </summary>
+    internal void FailQueued(int errno)
+    {
+        ThrowIfDisposed();
+        FailQueuedCore(errno);
+    }
+
+    private void FailQueuedCore(int errno)
+    {
+        while (_head != _tail)
+        {
+            int index = (int)_head & _mask;
+            if (!_planner.Reordering || !_planner.TakeDone(index))
+            {
+                RecordFailure(_head, index, errno);
+                ReleaseReference(index);
+            }
+
+            _head++;
         }
     }
 
@@ -425,16 +455,7 @@ public sealed partial class PacketSender
         {
             // The datagrams that never left end as failed, so every one is accounted for (a reordering plan may have
             // ended some past the head already).
-            while (_head != _tail)
-            {
-                int index = (int)_head & _mask;
-                if (!_planner.Reordering || !_planner.TakeDone(index))
-                {
-                    RecordFailure(_head, index, Errno.ECANCELED);
-                }
-
-                _head++;
-            }
+            FailQueuedCore(Errno.ECANCELED);
 
             Volatile.Write(ref _state, Disposed);
             _pool?.Dispose();

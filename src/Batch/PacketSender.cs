@@ -31,6 +31,9 @@ public sealed partial class PacketSender : IDisposable
     private readonly AddressFamily _family;
     private readonly int _wouldBlockTimeoutMs;
 
+    private readonly bool[] _referenced; // slots pointing at a payload outside the ring (TryEnqueueReference)
+    private int _references;             // how many of them are queued
+
     private long _tail;      // enqueue ordinal of the next datagram
     private long _head;      // enqueue ordinal of the oldest datagram not yet ended
     private bool _reserved;  // a TryReserve is outstanding on slot _tail
@@ -48,6 +51,7 @@ public sealed partial class PacketSender : IDisposable
         _ring = ring;
         _backend = backend;
         _results = new int[options.BatchSize];
+        _referenced = new bool[options.RingSize];
         _mask = options.RingSize - 1;
         _batch = options.BatchSize;
         _maxPayload = options.MaxDatagramSize;
@@ -349,9 +353,53 @@ public sealed partial class PacketSender : IDisposable
 
         int index = (int)_tail & _mask;
         payload.CopyTo(_ring.Payload(index));
-        Publish(index, payload.Length, priority, in destination);
+        _ring.SetLength(index, payload.Length);
+        Publish(index, priority, in destination);
         return true;
     }
+
+    /// <summary>
+    /// Queues a datagram whose payload stays where it is (a forwarder's receive buffer), after an optional
+    /// <paramref name="header"/>: the kernel reads both in place (scatter-gather), nothing is copied. Connected senders only.
+    /// </summary>
+    /// <remarks>
+    /// Safety: the caller keeps <paramref name="payload"/> and <paramref name="header"/> valid and unchanged until no
+    /// reference is queued (<see cref="QueuedReferences"/> is 0: flushed, or ended by <see cref="FailQueued"/>).
+    /// </remarks>
+    /// <returns>False when the ring is full: flush, then try again. Nothing was queued.</returns>
+    internal unsafe bool TryEnqueueReference(byte* payload, int length, uint priority, byte* header, int headerLength)
+    {
+        ThrowIfDisposed();
+        if (!_connected)
+        {
+            ThrowNeedsDestination();
+        }
+
+        if ((uint)(length + headerLength - 1) >= (uint)_maxPayload)
+        {
+            ThrowBadLength(length + headerLength);
+        }
+
+        if (_reserved)
+        {
+            ThrowHelper.ThrowInvalidOperation("A slot is reserved; commit it before enqueueing another datagram.");
+        }
+
+        if (!HasFreeSlot())
+        {
+            return false;
+        }
+
+        int index = (int)_tail & _mask;
+        _ring.SetReference(index, payload, length, header, headerLength);
+        _referenced[index] = true;
+        _references++;
+        Publish(index, priority, in Unsafe.NullRef<DatagramAddress>());
+        return true;
+    }
+
+    /// <summary>Queued datagrams whose payload lies outside the ring (<see cref="TryEnqueueReference"/>).</summary>
+    internal int QueuedReferences => _references;
 
     private void CommitCore(int length, uint priority, ref readonly DatagramAddress destination)
     {
@@ -367,17 +415,22 @@ public sealed partial class PacketSender : IDisposable
         }
 
         // Publish first: if it throws (a full SocketPerPriority pool) the reservation stands and nothing is queued.
-        Publish((int)_tail & _mask, length, priority, in destination);
+        int index = (int)_tail & _mask;
+        _ring.SetLength(index, length);
+        Publish(index, priority, in destination);
         _reserved = false;
     }
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private void Publish(int index, int length, uint priority, ref readonly DatagramAddress destination)
+    private void Publish(int index, uint priority, ref readonly DatagramAddress destination)
     {
         // SocketPerPriority: the priority's socket must exist before the datagram is queued; a full pool throws here,
-        // with nothing queued.
-        _pool?.Ensure(priority);
-        _ring.SetLength(index, length);
+        // with nothing queued (a referenced slot is pointed back at its own payload area first).
+        if (_pool is not null)
+        {
+            EnsurePrioritySocket(index, priority);
+        }
+
         _ring.SetPriority(index, priority);
         if (!Unsafe.IsNullRef(in destination))
         {
@@ -388,6 +441,31 @@ public sealed partial class PacketSender : IDisposable
         if (_autoFlush && _tail - _head >= _batch)
         {
             SendFullBatches();
+        }
+    }
+
+    private void EnsurePrioritySocket(int index, uint priority)
+    {
+        try
+        {
+            _pool!.Ensure(priority);
+        }
+        catch
+        {
+            ReleaseReference(index);
+            throw;
+        }
+    }
+
+    /// <summary>Points a slot that referenced outside memory back at its own payload area once it has ended.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private void ReleaseReference(int index)
+    {
+        if (_referenced[index])
+        {
+            _referenced[index] = false;
+            _references--;
+            _ring.Restore(index);
         }
     }
 

@@ -12,7 +12,7 @@ internal static class Loopback
     /// A receiver on loopback that sees priorities as this kernel allows (<see cref="PriorityView"/>), with a receive
     /// buffer large enough for a test window.
     /// </summary>
-    internal static PacketReceiver Receiver(AddressFamily family, int maxDatagram = 2048)
+    internal static PacketReceiver Receiver(AddressFamily family, int maxDatagram = 2048, bool gro = false)
     {
         PriorityView.Ensure();
         return PacketReceiver.Create(new PacketReceiverOptions
@@ -22,6 +22,7 @@ internal static class Loopback
             BatchSize = 256,
             MaxDatagramSize = maxDatagram,
             ReceiveBufferSize = 32 << 20,
+            Gro = gro,
         });
     }
 }

@@ -40,6 +40,66 @@ public sealed class ForwarderTests
     }
 
     [Fact]
+    public void EncapsulationHeaderIsSentFromItsOwnIovecByteForByte() =>
+        RoundTrip(PriorityMap.Identity, transform: null, p => p, n => n + s_encap.Length, checkEncap: true, header: true);
+
+    [Fact]
+    public void ARunReceivedCoalescedLeavesAsOneSegmentedMessage()
+    {
+        PriorityView.Require();
+        using PacketReceiver probe = Loopback.Receiver(AddressFamily.InterNetwork, gro: true);
+        Assert.SkipUnless(probe.Gro, "this kernel has no UDP_GRO (Linux 5.0+)");
+        const int Count = 8192;
+        const int Size = 500;
+        static uint Priority(long seq) => (uint)(seq / 16 % 7); // runs of 16
+        using PacketReceiver final = Loopback.Receiver(AddressFamily.InterNetwork); // GRO off: every datagram on its own
+        using var collector = new Collector(final, Count, _ => Size);
+        using PacketReceiver input = PacketReceiver.Create(new PacketReceiverOptions
+        {
+            LocalAddress = new DatagramAddress(IPAddress.Loopback, 0),
+            ReceiveMark = PriorityView.ThroughMark,
+            ReceiveBufferSize = 32 << 20,
+            Gro = true,
+        });
+        using PacketSender output = PacketSender.Create(new PacketSenderOptions { ConnectTo = final.LocalAddress, AutoFlush = false, RingSize = 4096 });
+        using PacketSender source = PacketSender.Create(new PacketSenderOptions { ConnectTo = input.LocalAddress, AutoFlush = false, RingSize = 1024 });
+        Assert.SkipUnless(source.Segmenting, "this kernel takes no UDP_SEGMENT cmsg");
+        var forwarder = new PacketForwarder(input, output);
+        byte[] buf = new byte[Size];
+        for (long seq = 0; seq < Count;)
+        {
+            // A run at a time, forwarded before the next: the source's GSO message arrives over loopback as one buffer.
+            for (int k = 0; k < 256; k++, seq++)
+            {
+                TestPayload.Write(buf, seq, Priority(seq), Size);
+                Assert.True(source.TryEnqueue(buf, Priority(seq)));
+            }
+
+            Assert.True(source.Flush().Completed);
+            long target = seq;
+            long deadline = Environment.TickCount64 + 10_000;
+            while (forwarder.Stats.Received < target && Environment.TickCount64 < deadline)
+            {
+                forwarder.RunOnce(100, TestContext.Current.CancellationToken);
+            }
+        }
+
+        Assert.True(collector.WaitFor(Count, TimeSpan.FromSeconds(10)), "received " + collector.Received);
+        Assert.Empty(collector.Errors);
+        Assert.Equal(0, collector.OutOfOrder);
+        for (long seq = 0; seq < Count; seq++)
+        {
+            Assert.Equal(1, collector.Arrivals(seq));
+            Assert.Equal(Priority(seq), collector.Priority(seq));
+        }
+
+        Assert.Equal(Count / 16, input.CoalescedBuffers); // each run arrived as one buffer...
+        Assert.Equal(Count / 16, output.Stats.SegmentedMessages); // ...and left as one message
+        Assert.Equal(16.0, output.Stats.AverageSegments);
+        Assert.Equal(0, output.QueuedReferences);
+    }
+
+    [Fact]
     public void MapParsing()
     {
         PriorityMap m = PriorityMap.Parse("0=3, 5=0x10010, default=1");
@@ -251,7 +311,7 @@ public sealed class ForwarderTests
         Assert.Contains("ReceiveTrafficClass", Assert.Throws<ArgumentException>(() => new PacketForwarder(input, output, null, null, ForwardPriorityKey.Dscp)).Message);
     }
 
-    private static void RoundTrip(PriorityMap map, ForwardTransform? transform, Func<uint, uint> expectedPriority, Func<int, int> expectedLength, bool checkEncap = false)
+    private static void RoundTrip(PriorityMap map, ForwardTransform? transform, Func<uint, uint> expectedPriority, Func<int, int> expectedLength, bool checkEncap = false, bool header = false)
     {
         const int Count = 20_000;
         PriorityView.Require();
@@ -265,7 +325,9 @@ public sealed class ForwarderTests
         });
         using PacketSender output = PacketSender.Create(new PacketSenderOptions { ConnectTo = final.LocalAddress, MaxDatagramSize = 2048 });
         using PacketSender source = PacketSender.Create(new PacketSenderOptions { ConnectTo = input.LocalAddress, MaxDatagramSize = 1472 });
-        var forwarder = new PacketForwarder(input, output, map, transform);
+        PacketForwarder forwarder = header
+            ? PacketForwarder.Encapsulating(input, output, s_encap, map)
+            : new PacketForwarder(input, output, map, transform);
         using var cts = CancellationTokenSource.CreateLinkedTokenSource(TestContext.Current.CancellationToken);
         cts.CancelAfter(TimeSpan.FromSeconds(60));
         var thread = new Thread(() => forwarder.Run(cts.Token, pollMs: 20));

@@ -24,6 +24,36 @@ public sealed unsafe class CmsgWriterTests
     }
 
     [Fact]
+    public void SegmentCmsgIsByteExact()
+    {
+        byte* buf = stackalloc byte[32];
+        new Span<byte>(buf, 32).Fill(0xEE);
+        int used = CmsgWriter.WriteSegment(buf, 1200);
+        Assert.Equal(24, used); // CMSG_SPACE(2) on LP64
+        byte[] expected =
+        [
+            18, 0, 0, 0, 0, 0, 0, 0,  // cmsg_len = CMSG_LEN(2): the only length udp_cmsg_send takes
+            17, 0, 0, 0,              // cmsg_level = SOL_UDP
+            103, 0, 0, 0,             // cmsg_type = UDP_SEGMENT
+            0xB0, 0x04,               // u16 gso_size 1200, LE
+            0, 0, 0, 0, 0, 0,         // CMSG_SPACE padding
+            0xEE, 0xEE, 0xEE, 0xEE, 0xEE, 0xEE, 0xEE, 0xEE, // untouched
+        ];
+        Assert.Equal(expected, new ReadOnlySpan<byte>(buf, 32).ToArray());
+    }
+
+    [Fact]
+    public void ReadsTheGroSegmentSizeNextToThePriority()
+    {
+        byte* buf = stackalloc byte[48];
+        int off = CmsgWriter.WritePriority(buf, 5);
+        off += CmsgWriter.WriteU32(buf + off, Perf.Batch.Interop.SOL_UDP, Perf.Batch.Interop.UDP_GRO, 1400); // int gso_size
+        Assert.Equal(ReceivedFields.Priority | ReceivedFields.Coalesced, CmsgWriter.ReadReceived(buf, (nuint)off, out uint p, out _, out _, out int segment));
+        Assert.Equal(5u, p);
+        Assert.Equal(1400, segment);
+    }
+
+    [Fact]
     public void ReadsPriorityMarkAndTrafficClassInOneWalk()
     {
         byte* buf = stackalloc byte[72];

@@ -1,4 +1,5 @@
 using System.Runtime.CompilerServices;
+using System.Runtime.InteropServices;
 
 namespace Perf.Batch;
 
@@ -58,17 +59,23 @@ public readonly record struct ForwarderStats(long Received, long Forwarded, long
 /// or taking one from a <see cref="PriorityMap"/> looked up by its priority, mark or DSCP (<see cref="ForwardPriorityKey"/>).
 /// </summary>
 /// <remarks>
-/// Nothing already read is lost to back-pressure: when the output ring is full the forwarder flushes and waits on the
-/// kernel (reading nothing meanwhile) until there is room or it is cancelled. Steady-state forwarding allocates nothing.
-/// The forwarder drives both sockets from the thread that calls <see cref="Run"/>; it does not own them.
+/// <para>Without a transform, datagrams are sent from the receive buffers themselves: each output slot's iovec points at
+/// the received bytes, and an encapsulation header, if any, is a second iovec in front (scatter-gather, no copy). Only a
+/// transform, which rewrites the payload, copies it into the output slot. A run of datagrams received together (UDP GRO
+/// on the input) leaves together, as one UDP GSO message where the output segments.</para>
+/// <para>Nothing already read is lost to back-pressure: each received batch is sent (or failed with its errno) before
+/// the next receive, and while the kernel pushes back the forwarder waits, reading nothing, until it drains or the
+/// forwarder is cancelled (what is still queued then ends as failed with ECANCELED). Steady-state forwarding allocates
+/// nothing. The forwarder drives both sockets from the thread that calls <see cref="Run"/>; it does not own them.</para>
 /// </remarks>
-public sealed class PacketForwarder
+public sealed unsafe class PacketForwarder
 {
     private readonly PacketReceiver _input;
     private readonly PacketSender _output;
     private readonly PriorityMap _map;
     private readonly ForwardTransform? _transform;
     private readonly ForwardPriorityKey _key;
+    private readonly byte[] _header; // pinned (POH): the output's iovecs point at it
     private readonly long[] _dropped = new long[5];
     private readonly long[] _perPriority = new long[PriorityBuckets];
     private long _received;
@@ -84,6 +91,24 @@ public sealed class PacketForwarder
     /// <param name="key">What the map looks up: the received priority where the kernel reports it, by default.</param>
     /// <exception cref="ArgumentException">The input receiver does not report what <paramref name="key"/> needs on this kernel.</exception>
     public PacketForwarder(PacketReceiver input, PacketSender output, PriorityMap? map = null, ForwardTransform? transform = null, ForwardPriorityKey key = ForwardPriorityKey.Auto)
+        : this(input, output, ReadOnlySpan<byte>.Empty, map, transform, key)
+    {
+    }
+
+    /// <summary>
+    /// Creates a forwarder that puts <paramref name="encapsulationHeader"/> in front of every datagram it forwards (a
+    /// tunnel header), sent as its own iovec next to the received payload: nothing is copied.
+    /// </summary>
+    /// <param name="input">The receiving socket.</param>
+    /// <param name="output">The sending socket, connected.</param>
+    /// <param name="encapsulationHeader">Bytes in front of every datagram; copied once here.</param>
+    /// <param name="map">Outgoing priority by <paramref name="key"/>; null keeps the key's value.</param>
+    /// <param name="key">What the map looks up: the received priority where the kernel reports it, by default.</param>
+    /// <exception cref="ArgumentException">The input cannot report what <paramref name="key"/> needs, or the header leaves no room in the output's MaxDatagramSize.</exception>
+    public static PacketForwarder Encapsulating(PacketReceiver input, PacketSender output, ReadOnlySpan<byte> encapsulationHeader, PriorityMap? map = null, ForwardPriorityKey key = ForwardPriorityKey.Auto) =>
+        new(input, output, encapsulationHeader, map, transform: null, key);
+
+    private PacketForwarder(PacketReceiver input, PacketSender output, ReadOnlySpan<byte> header, PriorityMap? map, ForwardTransform? transform, ForwardPriorityKey key)
     {
         ArgumentNullException.ThrowIfNull(input);
         ArgumentNullException.ThrowIfNull(output);
@@ -92,11 +117,19 @@ public sealed class PacketForwarder
             ThrowHelper.ThrowArgument("The output sender must be connected (ConnectTo): forwarded datagrams carry no destination of their own.", nameof(output));
         }
 
+        if (header.Length >= output.MaxDatagramSize)
+        {
+            ThrowHelper.ThrowArgument("The encapsulation header (" + header.Length.ToString(System.Globalization.CultureInfo.InvariantCulture) +
+                " bytes) leaves no room in the output's MaxDatagramSize.", nameof(header));
+        }
+
         _key = ResolveKey(input, key);
         _input = input;
         _output = output;
         _map = map ?? PriorityMap.Identity;
         _transform = transform;
+        _header = GC.AllocateArray<byte>(header.Length, pinned: true);
+        header.CopyTo(_header);
     }
 
     /// <summary>What each datagram's outgoing priority is looked up by (<see cref="ForwardPriorityKey.Auto"/> resolved).</summary>
@@ -171,7 +204,10 @@ public sealed class PacketForwarder
         _output.Flush();
     }
 
-    /// <summary>One step of <see cref="Run"/>: waits up to <paramref name="pollMs"/> for a batch, forwards it, flushes.</summary>
+    /// <summary>
+    /// One step of <see cref="Run"/>: waits up to <paramref name="pollMs"/> for a batch, forwards it, and sends it all
+    /// (waiting while the kernel pushes back) before returning.
+    /// </summary>
     /// <returns>Datagrams received in this step.</returns>
     public int RunOnce(int pollMs, CancellationToken cancellationToken = default)
     {
@@ -183,7 +219,7 @@ public sealed class PacketForwarder
 
         if (n > 0)
         {
-            _output.Flush();
+            SendAll(cancellationToken);
         }
 
         return n;
@@ -206,41 +242,73 @@ public sealed class PacketForwarder
         }
 
         uint priority = _map.Map(received);
+        if (_transform is null)
+        {
+            ForwardInPlace(d.Payload, priority, cancellationToken);
+            return;
+        }
+
         if (!TryReserveOrWait(cancellationToken, out Span<byte> slot))
         {
             _dropped[(int)ForwardDropReason.Shutdown]++;
             return;
         }
 
-        int length;
-        if (_transform is null)
+        int length = _transform(d.Payload, slot, ref priority);
+        if (length == 0)
         {
-            if (d.Payload.Length > slot.Length)
-            {
-                Drop(ForwardDropReason.Oversize);
-                return;
-            }
-
-            d.Payload.CopyTo(slot);
-            length = d.Payload.Length;
+            Drop(ForwardDropReason.Transform);
+            return;
         }
-        else
-        {
-            length = _transform(d.Payload, slot, ref priority);
-            if (length == 0)
-            {
-                Drop(ForwardDropReason.Transform);
-                return;
-            }
 
-            if (length < 0 || length > slot.Length)
-            {
-                Drop(ForwardDropReason.Oversize);
-                return;
-            }
+        if (length < 0 || length > slot.Length)
+        {
+            Drop(ForwardDropReason.Oversize);
+            return;
         }
 
         _output.Commit(length, priority);
+    }
+
+    // The output slot points at the received bytes (after the header, if any): nothing is copied. The receive buffer
+    // stays untouched until SendAll has ended every queued datagram, before the next receive.
+    private void ForwardInPlace(ReadOnlySpan<byte> payload, uint priority, CancellationToken cancellationToken)
+    {
+        if (payload.Length + _header.Length > _output.MaxDatagramSize || payload.Length == 0)
+        {
+            _dropped[(int)ForwardDropReason.Oversize]++;
+            return;
+        }
+
+        // Safety: the span lies in the receiver's native slab, and the header in a pinned array; neither moves.
+        byte* data = (byte*)Unsafe.AsPointer(ref MemoryMarshal.GetReference(payload));
+        byte* header = (byte*)Unsafe.AsPointer(ref MemoryMarshal.GetArrayDataReference(_header));
+        while (!_output.TryEnqueueReference(data, payload.Length, priority, header, _header.Length))
+        {
+            if (cancellationToken.IsCancellationRequested)
+            {
+                _dropped[(int)ForwardDropReason.Shutdown]++;
+                return;
+            }
+
+            _output.Flush();
+        }
+    }
+
+    /// <summary>
+    /// Sends everything queued, waiting while the kernel pushes back, until nothing is left or cancellation comes: then
+    /// what is still queued ends as failed (ECANCELED), since it may point at receive buffers the next receive reuses.
+    /// </summary>
+    private void SendAll(CancellationToken cancellationToken)
+    {
+        while (_output.Flush().Pending > 0)
+        {
+            if (cancellationToken.IsCancellationRequested)
+            {
+                _output.FailQueued(Errno.ECANCELED);
+                return;
+            }
+        }
     }
 
     [MethodImpl(MethodImplOptions.NoInlining)]

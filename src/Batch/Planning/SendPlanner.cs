@@ -77,7 +77,8 @@ internal sealed unsafe class SendPlanner : IDisposable
         {
             int capacity = ring.Capacity;
             _msgs = (Interop.MMsgHdr*)NativeMemory.AlignedAlloc((nuint)capacity * (nuint)sizeof(Interop.MMsgHdr), 64);
-            _iovs = (Interop.IoVec*)NativeMemory.AlignedAlloc((nuint)capacity * (nuint)sizeof(Interop.IoVec), 64);
+            // Up to two iovecs a slot: a header and a referenced payload.
+            _iovs = (Interop.IoVec*)NativeMemory.AlignedAlloc(2 * (nuint)capacity * (nuint)sizeof(Interop.IoVec), 64);
             _msgFirst = new int[capacity];
             _msgCount = new int[capacity];
             _slots = new int[capacity];
@@ -428,14 +429,19 @@ internal sealed unsafe class SendPlanner : IDisposable
         int used = 0;
         for (int k = 0; k < n; k++)
         {
-            Interop.IoVec* v = _ring.IoVecPtr(_slots[_msgFirst[m] + k]);
-            if (used > 0 && vectors[used - 1].Base + vectors[used - 1].Length == v->Base)
+            int slot = _slots[_msgFirst[m] + k];
+            Interop.IoVec* v = _ring.IoVecPtr(slot);
+            int count = (int)_ring.Messages[slot].Hdr.IovLen;
+            for (int j = 0; j < count; j++, v++)
             {
-                vectors[used - 1].Length += v->Length;
-            }
-            else
-            {
-                vectors[used++] = *v;
+                if (used > 0 && vectors[used - 1].Base + vectors[used - 1].Length == v->Base)
+                {
+                    vectors[used - 1].Length += v->Length; // adjacent memory (a received GRO buffer, small slots): one iovec
+                }
+                else
+                {
+                    vectors[used++] = *v;
+                }
             }
         }
 

@@ -10,6 +10,7 @@ internal enum ReceivedFields : byte
     Priority = 1,
     Mark = 2,
     TrafficClass = 4,
+    Coalesced = 8,
 }
 
 /// <summary>Encodes control messages into a slot's cmsg area (LP64: 16-byte header, 8-byte alignment).</summary>
@@ -54,12 +55,17 @@ internal static unsafe class CmsgWriter
     /// Reads what a receiver asked the kernel to report, in one CMSG_FIRSTHDR/CMSG_NXTHDR walk: SO_PRIORITY (u32),
     /// SO_MARK (u32), IP_TOS (one byte) or IPV6_TCLASS (int). Returns the <see cref="ReceivedFields"/> found.
     /// </summary>
-    internal static ReceivedFields ReadReceived(byte* control, nuint controlLen, out uint priority, out uint mark, out byte trafficClass)
+    internal static ReceivedFields ReadReceived(byte* control, nuint controlLen, out uint priority, out uint mark, out byte trafficClass) =>
+        ReadReceived(control, controlLen, out priority, out mark, out trafficClass, out _);
+
+    /// <summary>As above, and the SOL_UDP/UDP_GRO cmsg (int gso_size) of a coalesced buffer: <see cref="ReceivedFields.Coalesced"/>.</summary>
+    internal static ReceivedFields ReadReceived(byte* control, nuint controlLen, out uint priority, out uint mark, out byte trafficClass, out int segmentSize)
     {
         ReceivedFields found = ReceivedFields.None;
         priority = 0;
         mark = 0;
         trafficClass = 0;
+        segmentSize = 0;
         nuint offset = 0;
         while (offset + Interop.CMsgHdrSize <= controlLen)
         {
@@ -83,6 +89,11 @@ internal static unsafe class CmsgWriter
                     mark = *(uint*)p;
                     found |= ReceivedFields.Mark;
                 }
+            }
+            else if (h->Level == Interop.SOL_UDP && h->Type == Interop.UDP_GRO && data >= sizeof(int))
+            {
+                segmentSize = *(int*)p;
+                found |= ReceivedFields.Coalesced;
             }
             else if (data >= 1 && ((h->Level == Interop.SOL_IP && h->Type == Interop.IP_TOS) || (h->Level == Interop.SOL_IPV6 && h->Type == Interop.IPV6_TCLASS)))
             {

@@ -2,15 +2,18 @@ namespace Perf.Batch;
 
 /// <summary>
 /// Byte layout of one slot's metadata block, fixed once for every ring:
-/// iovec (16) | sockaddr_storage (128) | cmsg area (96) | pad to 256.
+/// iovec[0] (16) | iovec[1] (16) | sockaddr_storage (128) | cmsg area (96) = 256.
+/// iovec[0] is the slot's payload, or a header when iovec[1] points at a payload elsewhere (a forwarder sending from its
+/// receive buffers); iovec[1] has length 0 otherwise, so a datagram's length is always the sum of the two.
 /// The mmsghdr of each slot lives in a separate contiguous array because sendmmsg/recvmmsg take one.
 /// </summary>
 internal static class SlotLayout
 {
     internal const int IoVecOffset = 0;
-    internal const int SockAddrOffset = 16;
+    internal const int SecondIoVecOffset = 16;
+    internal const int SockAddrOffset = 32;
     internal const int SockAddrStorageSize = 128;
-    internal const int CmsgOffset = SockAddrOffset + SockAddrStorageSize; // 144, 8-aligned as cmsghdr needs
+    internal const int CmsgOffset = SockAddrOffset + SockAddrStorageSize; // 160, 8-aligned as cmsghdr needs
 
     /// <summary>Room for four CMSG_SPACE(4) messages: SO_PRIORITY now; SO_MARK, IP_TOS/IPV6_TCLASS, UDP_SEGMENT later.</summary>
     internal const int CmsgAreaSize = 96;

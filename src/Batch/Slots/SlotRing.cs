@@ -113,8 +113,45 @@ internal sealed unsafe class SlotRing : IDisposable
         return ha.NameLen == 0 || new ReadOnlySpan<byte>(ha.Name, (int)ha.NameLen).SequenceEqual(new ReadOnlySpan<byte>(hb.Name, (int)hb.NameLen));
     }
 
+    /// <summary>The datagram's length: both iovecs (the second is empty unless a header precedes a referenced payload).</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    internal int GetLength(int index) => (int)((Interop.IoVec*)(MetaPtr(index) + SlotLayout.IoVecOffset))->Length;
+    internal int GetLength(int index)
+    {
+        var iov = (Interop.IoVec*)(MetaPtr(index) + SlotLayout.IoVecOffset);
+        return (int)(iov[0].Length + iov[1].Length);
+    }
+
+    /// <summary>
+    /// Points the slot at a payload outside the ring (<paramref name="header"/>, if any, in iovec[0], the payload after
+    /// it) instead of its own payload area.
+    /// </summary>
+    /// <remarks>Safety: both stay valid and unchanged until the slot ends and <see cref="Restore"/> runs; the caller owns that.</remarks>
+    internal void SetReference(int index, byte* payload, int length, byte* header, int headerLength)
+    {
+        var iov = (Interop.IoVec*)(MetaPtr(index) + SlotLayout.IoVecOffset);
+        if (headerLength == 0)
+        {
+            iov[0].Base = payload;
+            iov[0].Length = (nuint)length;
+            return;
+        }
+
+        iov[0].Base = header;
+        iov[0].Length = (nuint)headerLength;
+        iov[1].Base = payload;
+        iov[1].Length = (nuint)length;
+        _msgs[index].Hdr.IovLen = 2;
+    }
+
+    /// <summary>Points a slot that referenced outside memory back at its own payload area.</summary>
+    internal void Restore(int index)
+    {
+        var iov = (Interop.IoVec*)(MetaPtr(index) + SlotLayout.IoVecOffset);
+        iov[0].Base = PayloadPtr(index);
+        iov[1].Base = null;
+        iov[1].Length = 0;
+        _msgs[index].Hdr.IovLen = 1;
+    }
 
     /// <summary>Writes the priority value into the slot's constant cmsg (SO_PRIORITY, or SO_MARK for MarkAndBpf).</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
