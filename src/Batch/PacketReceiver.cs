@@ -89,6 +89,11 @@ public sealed unsafe class PacketReceiver : IDisposable
             // every buffer is then the largest a UDP payload can be.
             bool gro = options.Gro && Enable(socket, Interop.SOL_UDP, Interop.UDP_GRO, "UDP_GRO");
             UdpSocket.SetBufferSize(socket, send: false, options.ReceiveBufferSize);
+            if (options.ReusePort)
+            {
+                UdpSocket.SetInt(socket, Interop.SOL_SOCKET, Interop.SO_REUSEPORT, 1, "SO_REUSEPORT");
+            }
+
             UdpSocket.Bind(socket, options.LocalAddress);
             DatagramAddress local = UdpSocket.GetLocalAddress(socket);
             slots = new SlotRing(options.BatchSize, gro ? MaxCoalescedBuffer : options.MaxDatagramSize, priorityCmsg: false);

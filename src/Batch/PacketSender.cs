@@ -25,6 +25,7 @@ public sealed partial class PacketSender : IDisposable
     private readonly int[] _results;
     private readonly int _mask;
     private readonly int _batch;
+    private int _autoFlushAt; // queued datagrams that make a batch: BatchSize messages per group, as the last plan cut them
     private readonly int _maxPayload;
     private readonly bool _connected;
     private readonly bool _autoFlush;
@@ -54,6 +55,7 @@ public sealed partial class PacketSender : IDisposable
         _referenced = new bool[options.RingSize];
         _mask = options.RingSize - 1;
         _batch = options.BatchSize;
+        _autoFlushAt = options.BatchSize;
         _maxPayload = options.MaxDatagramSize;
         _connected = !options.ConnectTo.IsEmpty;
         _autoFlush = options.AutoFlush;
@@ -438,7 +440,7 @@ public sealed partial class PacketSender : IDisposable
         }
 
         _tail++;
-        if (_autoFlush && _tail - _head >= _batch)
+        if (_autoFlush && _tail - _head >= _autoFlushAt)
         {
             SendFullBatches();
         }

@@ -38,6 +38,9 @@ internal static class Cli
     private static readonly Option<string> s_verify = new("--verify") { Description = "How the sink checks priorities: priority (SO_RCVPRIORITY, 6.14+), mark (a mark-bpf sender), echo (root: priority_to_mark on lo), none, or auto (the strongest that works)", DefaultValueFactory = _ => "auto" };
     private static readonly Option<string> s_key = new("--key") { Description = "What --map looks up: priority (6.14+), mark, dscp, or auto (the priority where the kernel reports it, else the mark)", DefaultValueFactory = _ => "auto" };
     private static readonly Option<string?> s_dev = new("--dev") { Description = "Network device", HelpName = "DEV" };
+    private static readonly Option<string> s_gso = new("--gso") { Description = "UDP GSO: runs of equal datagrams as one message: auto (where the kernel takes it), on, off", DefaultValueFactory = _ => "auto" };
+    private static readonly Option<string> s_burst = new("--burst") { Description = "Datagrams per run: the priority (and size) is chosen for each run of N consecutive datagrams (1 to 65536)", DefaultValueFactory = _ => "1" };
+    private static readonly Option<bool> s_gro = new("--gro") { Description = "Receive with UDP GRO (coalesced buffers, split again here); every datagram is still checked" };
     private static readonly Option<string> s_classes = new("--classes") { Description = "HTB classes MAJOR:MINOR[=RATE],…; each class id is also the priority that selects it", DefaultValueFactory = _ => "1:10=10mbit,1:20=50mbit,1:30" };
 
     internal static int Run(string[] args)
@@ -99,7 +102,7 @@ internal static class Cli
         root.SetAction(p => Jobs.Selftest(Opt(p, s_duration) is { } d ? Parsers.ParseDuration(d) : TimeSpan.FromSeconds(5), p.GetValue(s_json), p.GetValue(s_quiet)));
 
         var send = new Command("send", "Send a priority mix to HOST:PORT");
-        foreach (Option o in new Option[] { s_dest, s_rate, s_duration, s_warmup, s_count, s_size, s_priorities, s_backend, s_strategy, s_batch, s_threads, s_connect, s_bind, s_ipv6, s_interval, s_json, s_quiet })
+        foreach (Option o in new Option[] { s_dest, s_rate, s_duration, s_warmup, s_count, s_size, s_priorities, s_burst, s_gso, s_backend, s_strategy, s_batch, s_threads, s_connect, s_bind, s_ipv6, s_interval, s_json, s_quiet })
         {
             send.Options.Add(o);
         }
@@ -108,7 +111,7 @@ internal static class Cli
         root.Subcommands.Add(send);
 
         var sink = new Command("sink", "Receive perfgen datagrams and verify priority, loss, order and duplicates");
-        foreach (Option o in new Option[] { s_listen, s_duration, s_count, s_idle, s_verify, s_json, s_quiet })
+        foreach (Option o in new Option[] { s_listen, s_duration, s_count, s_idle, s_verify, s_gro, s_json, s_quiet })
         {
             sink.Options.Add(o);
         }
@@ -117,7 +120,7 @@ internal static class Cli
         root.Subcommands.Add(sink);
 
         var forward = new Command("forward", "Receive on --listen and send each datagram on to --to, keeping (or remapping) its priority");
-        foreach (Option o in new Option[] { s_listen, s_to, s_map, s_key, s_encap, s_maxSize, s_duration, s_warmup, s_interval, s_json, s_quiet })
+        foreach (Option o in new Option[] { s_listen, s_to, s_map, s_key, s_encap, s_maxSize, s_gso, s_threads, s_duration, s_warmup, s_interval, s_json, s_quiet })
         {
             forward.Options.Add(o);
         }
@@ -136,6 +139,8 @@ internal static class Cli
             },
             p.GetValue(s_encap) is { } e ? ForwardJob.ParseHex(e) : [],
             ParseInt(p.GetValue(s_maxSize)!, "--max-size", 1, 65507),
+            ParseGso(p.GetValue(s_gso)!),
+            ParseInt(p.GetValue(s_threads)!, "--threads", 1, 64),
             p.GetValue(s_duration) is { } d ? Parsers.ParseDuration(d) : null,
             p.GetValue(s_warmup) is { } w ? Parsers.ParseDuration(w) : TimeSpan.Zero,
             Parsers.ParseDuration(p.GetValue(s_interval)!),
@@ -153,7 +158,7 @@ internal static class Cli
         root.Subcommands.Add(detach);
 
         var qdisc = new Command("qdisc-test", "Build a namespace pair with HTB on the sending veth, send one priority per class, and compare HTB's counters (needs root)");
-        foreach (Option o in new Option[] { s_classes, s_count, s_size, s_strategy, s_backend, s_json, s_quiet })
+        foreach (Option o in new Option[] { s_classes, s_count, s_size, s_burst, s_gso, s_strategy, s_backend, s_json, s_quiet })
         {
             qdisc.Options.Add(o);
         }
@@ -164,6 +169,8 @@ internal static class Cli
             ParseBackend(p.GetValue(s_backend)!),
             Opt(p, s_count) is { } c ? ParseCount(c) : 3000,
             Parsers.ParseSize(p.GetValue(s_size)!),
+            ParseInt(p.GetValue(s_burst)!, "--burst", 1, 65536),
+            ParseGso(p.GetValue(s_gso)!),
             p.GetValue(s_json),
             p.GetValue(s_quiet)));
         root.Subcommands.Add(qdisc);
@@ -207,6 +214,14 @@ internal static class Cli
         _ => throw new FormatException("bad --priority-strategy '" + text + "': cmsg, socket-per-priority, setsockopt, mark-bpf or auto"),
     };
 
+    internal static SegmentationMode ParseGso(string text) => text switch
+    {
+        "auto" => SegmentationMode.Auto,
+        "on" => SegmentationMode.On,
+        "off" => SegmentationMode.Off,
+        _ => throw new FormatException("bad --gso '" + text + "': auto, on or off"),
+    };
+
     internal static SendBackendKind ParseBackend(string text) => text switch
     {
         "auto" => SendBackendKind.Auto,
@@ -245,6 +260,8 @@ internal static class Cli
             Backend = ParseBackend(p.GetValue(s_backend)!),
             Batch = batch,
             Threads = threads,
+            Segmentation = ParseGso(p.GetValue(s_gso)!),
+            Burst = ParseInt(p.GetValue(s_burst)!, "--burst", 1, 65536),
             Connect = p.GetValue(s_connect),
             Bind = p.GetValue(s_bind) is { } b ? ParseAddress(b, ipv6, "--bind") : default,
         };
@@ -259,6 +276,7 @@ internal static class Cli
             Duration = p.GetValue(s_duration) is { } d ? Parsers.ParseDuration(d) : null,
             Count = p.GetValue(s_count) is { } c ? ParseCount(c) : null,
             Idle = Parsers.ParseDuration(p.GetValue(s_idle)!),
+            Gro = p.GetValue(s_gro),
             Verify = p.GetValue(s_verify) switch
             {
                 "auto" => SinkVerify.Auto,

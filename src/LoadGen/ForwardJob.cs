@@ -8,46 +8,74 @@ namespace Perf.LoadGen;
 /// <summary>perfgen forward: receive on one address, optionally encapsulate and remap priorities, send to another.</summary>
 internal static class ForwardJob
 {
-    internal static int Run(DatagramAddress listen, DatagramAddress to, PriorityMap map, ForwardPriorityKey key, byte[] encap, int maxSize, TimeSpan? duration, TimeSpan warmup, TimeSpan interval, string? json, bool quiet)
+    internal static int Run(DatagramAddress listen, DatagramAddress to, PriorityMap map, ForwardPriorityKey key, byte[] encap, int maxSize, SegmentationMode gso, int threads, TimeSpan? duration, TimeSpan warmup, TimeSpan interval, string? json, bool quiet)
     {
         var report = new Report(quiet, humanToStderr: json == "-");
-        // Before 6.14 no priority arrives: the map is keyed by mark or DSCP, as gateways do (--key).
-        using PacketReceiver input = Receivers.Open(new PacketReceiverOptions
+        var inputs = new List<PacketReceiver>();
+        var outputs = new List<PacketSender>();
+        try
         {
-            LocalAddress = listen,
-            BatchSize = 64,
-            ReceiveBufferSize = 16 << 20,
-            MaxDatagramSize = maxSize,
-            ReceivePriority = key is ForwardPriorityKey.Auto or ForwardPriorityKey.Priority,
-            ReceiveMark = key is ForwardPriorityKey.Mark,
-            ReceiveTrafficClass = key is ForwardPriorityKey.Dscp,
-        }, markIfNoPriority: key == ForwardPriorityKey.Auto);
-        using PacketSender output = PacketSender.Create(new PacketSenderOptions
-        {
-            AddressFamily = to.AddressFamily,
-            ConnectTo = to,
-            RingSize = 256,
-            BatchSize = 64,
-            MaxDatagramSize = Math.Min(maxSize + encap.Length, 65507),
-        });
-        ForwardTransform? transform = encap.Length == 0 ? null : (ReadOnlySpan<byte> inp, Span<byte> outp, ref uint _) =>
-        {
-            if (encap.Length + inp.Length > outp.Length)
+            var forwarders = new PacketForwarder[threads];
+            for (int t = 0; t < threads; t++)
             {
-                return -1; // counted as oversize
+                // Before 6.14 no priority arrives: the map is keyed by mark or DSCP, as gateways do (--key). With several
+                // threads each has its own input socket on the same port (SO_REUSEPORT): the kernel spreads the flows.
+                // GRO in, GSO out: a run received together leaves together.
+                PacketReceiver input = Receivers.Open(new PacketReceiverOptions
+                {
+                    LocalAddress = t == 0 ? listen : inputs[0].LocalAddress,
+                    BatchSize = 64,
+                    ReceiveBufferSize = 16 << 20,
+                    MaxDatagramSize = maxSize,
+                    ReceivePriority = key is ForwardPriorityKey.Auto or ForwardPriorityKey.Priority,
+                    ReceiveMark = key is ForwardPriorityKey.Mark,
+                    ReceiveTrafficClass = key is ForwardPriorityKey.Dscp,
+                    Gro = gso != SegmentationMode.Off,
+                    ReusePort = threads > 1,
+                }, markIfNoPriority: key == ForwardPriorityKey.Auto);
+                inputs.Add(input);
+                if (key == ForwardPriorityKey.Priority && !input.ReportsPriority)
+                {
+                    throw new FormatException("--key priority: this kernel has no SO_RCVPRIORITY (it came with Linux 6.14); use --key mark or --key dscp");
+                }
+
+                // Each received batch is sent whole before the next receive (the output points at the receive buffers),
+                // so the output flushes once per batch rather than every 64 datagrams, which would cut GSO runs.
+                PacketSender output = PacketSender.Create(new PacketSenderOptions
+                {
+                    AddressFamily = to.AddressFamily,
+                    ConnectTo = to,
+                    RingSize = 1024,
+                    BatchSize = 64,
+                    AutoFlush = false,
+                    MaxDatagramSize = Math.Min(maxSize + encap.Length, 65507),
+                    Segmentation = gso,
+                });
+                outputs.Add(output);
+                forwarders[t] = encap.Length == 0
+                    ? new PacketForwarder(input, output, map, transform: null, key)
+                    : PacketForwarder.Encapsulating(input, output, encap, map, key);
             }
 
-            encap.CopyTo(outp);
-            inp.CopyTo(outp[encap.Length..]);
-            return encap.Length + inp.Length;
-        };
-        if (key == ForwardPriorityKey.Priority && !input.ReportsPriority)
-        {
-            throw new FormatException("--key priority: this kernel has no SO_RCVPRIORITY (it came with Linux 6.14); use --key mark or --key dscp");
+            return Forward(forwarders, inputs, outputs, to, encap, duration, warmup, interval, json, report);
         }
+        finally
+        {
+            foreach (PacketSender o in outputs)
+            {
+                o.Dispose();
+            }
 
-        var forwarder = new PacketForwarder(input, output, map, transform, key);
-        string keyedBy = forwarder.PriorityKey switch
+            foreach (PacketReceiver i in inputs)
+            {
+                i.Dispose();
+            }
+        }
+    }
+
+    private static int Forward(PacketForwarder[] forwarders, List<PacketReceiver> inputs, List<PacketSender> outputs, DatagramAddress to, byte[] encap, TimeSpan? duration, TimeSpan warmup, TimeSpan interval, string? json, Report report)
+    {
+        string keyedBy = forwarders[0].PriorityKey switch
         {
             ForwardPriorityKey.Priority => "priority (SO_RCVPRIORITY)",
             ForwardPriorityKey.Mark => "mark (SO_RCVMARK; this kernel reports no priority)",
@@ -61,23 +89,38 @@ internal static class ForwardJob
 
         using PosixSignalRegistration sigint = PosixSignalRegistration.Create(PosixSignal.SIGINT, c => { c.Cancel = true; cts.Cancel(); });
         using PosixSignalRegistration sigterm = PosixSignalRegistration.Create(PosixSignal.SIGTERM, c => { c.Cancel = true; cts.Cancel(); });
-        report.Line("perfgen forward: " + input.LocalAddress + " -> " + to + " (" + output.Backend + ")" + (encap.Length > 0 ? ", encapsulating with " + encap.Length + " bytes" : string.Empty) + ", priorities by the received " + keyedBy);
+        report.Line("perfgen forward: " + inputs[0].LocalAddress + " -> " + to + " (" + outputs[0].Backend + ", " + forwarders.Length + " thread(s), GSO " +
+            (outputs[0].Segmenting ? "on" : "off") + ", GRO " + (inputs[0].Gro ? "on" : "off") + ")" +
+            (encap.Length > 0 ? ", encapsulating with " + encap.Length + " bytes" : string.Empty) + ", priorities by the received " + keyedBy);
         report.Line("[bold]    time    in pkt/s   out pkt/s      received     forwarded   dropped[/]");
-        var thread = new Thread(() => forwarder.Run(cts.Token, pollMs: 50)) { Name = "perfgen forward", IsBackground = true };
+        var running = new Thread[forwarders.Length];
         var clock = Stopwatch.StartNew();
-        thread.Start();
+        for (int t = 0; t < running.Length; t++)
+        {
+            PacketForwarder f = forwarders[t];
+            running[t] = new Thread(() => f.Run(cts.Token, pollMs: 50)) { Name = "perfgen forward " + t, IsBackground = true };
+            running[t].Start();
+        }
+
         ForwarderStats last = default;
         TimeSpan lastTime = TimeSpan.Zero;
         (ForwarderStats Stats, TimeSpan At) mark = (default, TimeSpan.Zero); // the end of the warm-up
         bool marked = warmup <= TimeSpan.Zero;
-        while (!thread.Join(marked ? interval : TimeSpan.FromMilliseconds(10)))
+        while (true)
         {
+            // A thread can end between the check and the join; the loop then looks again.
+            Thread? alive = running.FirstOrDefault(th => th.IsAlive);
+            if (alive is null || (alive.Join(marked ? interval : TimeSpan.FromMilliseconds(10)) && !running.Any(th => th.IsAlive)))
+            {
+                break;
+            }
+
             if (!marked)
             {
                 if (clock.Elapsed >= warmup)
                 {
                     marked = true;
-                    mark = (forwarder.Stats, clock.Elapsed);
+                    mark = (Total(forwarders), clock.Elapsed);
                 }
 
                 if (clock.Elapsed - lastTime < interval)
@@ -86,7 +129,7 @@ internal static class ForwardJob
                 }
             }
 
-            ForwarderStats s = forwarder.Stats;
+            ForwarderStats s = Total(forwarders);
             double dt = (clock.Elapsed - lastTime).TotalSeconds;
             report.Line(string.Format(CultureInfo.InvariantCulture, "{0,7:0.0}s {1,11:N0} {2,11:N0} {3,13:N0} {4,13:N0} {5,9:N0}",
                 clock.Elapsed.TotalSeconds, (s.Received - last.Received) / dt, (s.Forwarded - last.Forwarded) / dt, s.Received, s.Forwarded, s.Dropped));
@@ -94,19 +137,29 @@ internal static class ForwardJob
             lastTime = clock.Elapsed;
         }
 
-        output.Dispose(); // anything still queued ends as sent or ECANCELED, so the counts close
-        ForwarderStats end = forwarder.Stats;
+        foreach (PacketSender o in outputs)
+        {
+            o.Dispose(); // anything still queued ends as sent or ECANCELED, so the counts close
+        }
+
+        ForwarderStats end = Total(forwarders);
         double secs = clock.Elapsed.TotalSeconds;
         double measured = (clock.Elapsed - mark.At).TotalSeconds; // rates leave the warm-up out
         double inPps = (end.Received - mark.Stats.Received) / measured;
         double outPps = (end.Forwarded - mark.Stats.Forwarded) / measured;
-        report.Line(string.Format(CultureInfo.InvariantCulture, "received {0:N0} ({1:N0}/s), forwarded {2:N0} ({3:N0}/s), dropped {4:N0}",
-            end.Received, inPps, end.Forwarded, outPps, end.Dropped));
+        long segmented = outputs.Sum(o => o.Stats.SegmentedMessages);
+        long segmentedDatagrams = outputs.Sum(o => o.Stats.SegmentedDatagrams);
+        long coalesced = inputs.Sum(i => i.CoalescedBuffers);
+        report.Line(string.Format(CultureInfo.InvariantCulture, "received {0:N0} ({1:N0}/s), forwarded {2:N0} ({3:N0}/s, {4:N0}/s per thread), dropped {5:N0}",
+            end.Received, inPps, end.Forwarded, outPps, outPps / forwarders.Length, end.Dropped));
+        report.Line(string.Format(CultureInfo.InvariantCulture, "GRO: {0:N0} coalesced buffers in; GSO: {1:N0} segmented messages out ({2:0.0} datagrams each)",
+            coalesced, segmented, segmented == 0 ? 0 : segmentedDatagrams / (double)segmented));
         foreach (ForwardDropReason r in Enum.GetValues<ForwardDropReason>())
         {
-            if (forwarder.GetDropped(r) > 0)
+            long n = forwarders.Sum(f => f.GetDropped(r));
+            if (n > 0)
             {
-                report.Line("  dropped (" + r + "): " + forwarder.GetDropped(r).ToString("N0", CultureInfo.InvariantCulture));
+                report.Line("  dropped (" + r + "): " + n.ToString("N0", CultureInfo.InvariantCulture));
             }
         }
 
@@ -115,6 +168,7 @@ internal static class ForwardJob
             Report.WriteJson(json, "forward", send: null, sink: null, w =>
             {
                 w.WriteStartObject("forward");
+                w.WriteNumber("threads", forwarders.Length);
                 w.WriteNumber("elapsed_s", secs);
                 w.WriteNumber("received", end.Received);
                 w.WriteNumber("forwarded", end.Forwarded);
@@ -122,21 +176,26 @@ internal static class ForwardJob
                 w.WriteNumber("warmup_s", mark.At.TotalSeconds);
                 w.WriteNumber("in_pps", inPps);
                 w.WriteNumber("out_pps", outPps);
+                w.WriteNumber("out_pps_per_thread", outPps / forwarders.Length);
+                w.WriteNumber("gro_coalesced_buffers", coalesced);
+                w.WriteNumber("gso_segmented_messages", segmented);
+                w.WriteNumber("gso_segmented_datagrams", segmentedDatagrams);
                 w.WriteStartObject("dropped_by_reason");
                 foreach (ForwardDropReason r in Enum.GetValues<ForwardDropReason>())
                 {
-                    w.WriteNumber(r.ToString(), forwarder.GetDropped(r));
+                    w.WriteNumber(r.ToString(), forwarders.Sum(f => f.GetDropped(r)));
                 }
 
                 w.WriteEndObject();
                 w.WriteStartArray("received_per_priority");
                 for (uint p = 0; p < PacketForwarder.PriorityBuckets; p++)
                 {
-                    if (forwarder.GetReceived(p) > 0)
+                    long n = forwarders.Sum(f => f.GetReceived(p));
+                    if (n > 0)
                     {
                         w.WriteStartObject();
                         w.WriteNumber("priority", p);
-                        w.WriteNumber("packets", forwarder.GetReceived(p));
+                        w.WriteNumber("packets", n);
                         w.WriteEndObject();
                     }
                 }
@@ -147,6 +206,21 @@ internal static class ForwardJob
         }
 
         return Cli.Ok;
+    }
+
+    private static ForwarderStats Total(PacketForwarder[] forwarders)
+    {
+        long received = 0, forwarded = 0, dropped = 0, inFlight = 0;
+        foreach (PacketForwarder f in forwarders)
+        {
+            ForwarderStats s = f.Stats;
+            received += s.Received;
+            forwarded += s.Forwarded;
+            dropped += s.Dropped;
+            inFlight += s.InFlight;
+        }
+
+        return new ForwarderStats(received, forwarded, dropped, inFlight);
     }
 
     /// <summary>"454e4331", "0x454e4331" or "45:4e:43:31".</summary>

@@ -17,7 +17,7 @@ internal static partial class QdiscTest
 {
     private const string Dev = "pg0";
 
-    internal static int Run(HtbClass[] classes, PriorityStrategy strategy, SendBackendKind backend, long count, (int Min, int Max) size, string? json, bool quiet)
+    internal static int Run(HtbClass[] classes, PriorityStrategy strategy, SendBackendKind backend, long count, (int Min, int Max) size, int burst, SegmentationMode gso, string? json, bool quiet)
     {
         var report = new Report(quiet, humanToStderr: json == "-");
         if (geteuid() != 0)
@@ -80,6 +80,8 @@ internal static partial class QdiscTest
                 Namespace = nsA,
                 Strategy = strategy,
                 Backend = backend,
+                Burst = burst,
+                Segmentation = gso,
             };
             job = new SendJob(settings);
             SendTotals? totals = Jobs.SendCoreWith(job, settings, TimeSpan.FromSeconds(1), report, out int code);

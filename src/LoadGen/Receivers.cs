@@ -28,6 +28,8 @@ internal static class Receivers
             ReceivePriority = false,
             ReceiveMark = true,
             ReceiveTrafficClass = options.ReceiveTrafficClass,
+            Gro = options.Gro,
+            ReusePort = options.ReusePort,
         }, netns);
     }
 

@@ -22,6 +22,13 @@ internal sealed class SendTotals
     internal long SendCalls { get; init; }
     internal long PartialSends { get; init; }
     internal long WouldBlock { get; init; }
+    internal bool Segmenting { get; init; }
+    internal int SegmentationStoppedBy { get; init; }
+    internal long SegmentedMessages { get; init; }
+    internal long SegmentedDatagrams { get; init; }
+
+    /// <summary>Average datagrams per segmented (UDP GSO) message; 0 when none went out.</summary>
+    internal double AverageSegments => SegmentedMessages == 0 ? 0 : SegmentedDatagrams / (double)SegmentedMessages;
     internal long AllocatedBytes { get; init; }
     internal int Gen0 { get; init; }
     internal int Gen1 { get; init; }
@@ -81,6 +88,10 @@ internal sealed class SendTotals
             SendCalls = job.Flows.Sum(f => f.Sender.Stats.SendCalls),
             PartialSends = job.Flows.Sum(f => f.Sender.Stats.PartialSends),
             WouldBlock = job.Flows.Sum(f => f.Sender.Stats.WouldBlock),
+            Segmenting = job.Flows.Length > 0 && job.Flows.All(f => f.Sender.Segmenting),
+            SegmentationStoppedBy = job.Flows.Select(f => f.Sender.SegmentationStoppedBy).FirstOrDefault(e => e != 0),
+            SegmentedMessages = job.Flows.Sum(f => f.Sender.Stats.SegmentedMessages),
+            SegmentedDatagrams = job.Flows.Sum(f => f.Sender.Stats.SegmentedDatagrams),
             AllocatedBytes = job.Flows.Sum(f => f.AllocatedBytes),
             Gen0 = GC.CollectionCount(0) - gcBefore.G0,
             Gen1 = GC.CollectionCount(1) - gcBefore.G1,
@@ -170,11 +181,19 @@ internal sealed class Report
         _console.MarkupLine(string.Format(CultureInfo.InvariantCulture,
             "batches {0:N0} (partial {1:N0}), would-block waits {2:N0}, GC collections {3}/{4}/{5}, steady-state allocated {6:N0} B",
             t.SendCalls, t.PartialSends, t.WouldBlock, t.Gen0, t.Gen1, t.Gen2, t.AllocatedBytes));
+        _console.MarkupLine(SegmentationLine(t));
         foreach ((int errno, long n) in t.Failures)
         {
             _console.MarkupLine(string.Format(CultureInfo.InvariantCulture, "[red]failed {0}: {1:N0}[/]", Errno.Name(errno), n));
         }
     }
+
+    internal static string SegmentationLine(SendTotals t) =>
+        t.SegmentationStoppedBy != 0
+            ? string.Format(CultureInfo.InvariantCulture, "UDP GSO turned off: the route refused a segmented message ({0}); {1:N0} messages went out segmented before", Errno.Name(t.SegmentationStoppedBy), t.SegmentedMessages)
+            : t.Segmenting
+                ? string.Format(CultureInfo.InvariantCulture, "UDP GSO: {0:N0} segmented messages carried {1:N0} datagrams ({2:0.0} per message)", t.SegmentedMessages, t.SegmentedDatagrams, t.AverageSegments)
+                : "UDP GSO: off";
 
     internal void SinkSummary(SinkJob sink)
     {
@@ -196,6 +215,10 @@ internal sealed class Report
         _console.MarkupLine(string.Format(CultureInfo.InvariantCulture,
             "received {0:N0}: priority mismatches {1:N0}, lost {2:N0}, reordered {3:N0}, duplicates {4:N0}, malformed {5:N0}, no priority {6:N0}",
             sink.Received, sink.Mismatched, sink.Lost, sink.Reordered, sink.Duplicates, sink.Malformed, sink.MissingPriority));
+        if (sink.Gro)
+        {
+            _console.MarkupLine(string.Format(CultureInfo.InvariantCulture, "UDP GRO: {0:N0} coalesced buffers, split here", sink.CoalescedBuffers));
+        }
     }
 
     internal static string FormatPriority(uint p) =>
@@ -267,6 +290,17 @@ internal sealed class Report
                 w.WriteNumber("batches", send.SendCalls);
                 w.WriteNumber("partial_batches", send.PartialSends);
                 w.WriteNumber("would_block", send.WouldBlock);
+                w.WriteStartObject("gso");
+                w.WriteBoolean("on", send.Segmenting);
+                w.WriteNumber("segmented_messages", send.SegmentedMessages);
+                w.WriteNumber("segmented_datagrams", send.SegmentedDatagrams);
+                w.WriteNumber("average_segments", send.AverageSegments);
+                if (send.SegmentationStoppedBy != 0)
+                {
+                    w.WriteString("stopped_by", Errno.Name(send.SegmentationStoppedBy));
+                }
+
+                w.WriteEndObject();
                 w.WriteStartObject("failures_by_errno");
                 foreach ((int errno, long n) in send.Failures)
                 {
@@ -305,6 +339,8 @@ internal sealed class Report
                 w.WriteNumber("duplicates", sink.Duplicates);
                 w.WriteNumber("malformed", sink.Malformed);
                 w.WriteNumber("missing_priority", sink.MissingPriority);
+                w.WriteBoolean("gro", sink.Gro);
+                w.WriteNumber("coalesced_buffers", sink.CoalescedBuffers);
                 w.WriteString("priority_verified_by", sink.VerifiedBy switch
                 {
                     SinkVerify.Priority => "so_rcvpriority",

@@ -18,6 +18,12 @@ internal sealed record SendSettings
     public PriorityStrategy Strategy { get; init; } = PriorityStrategy.Auto;
     public int Batch { get; init; } = 64;
     public int Threads { get; init; } = 1;
+
+    /// <summary>UDP GSO: runs of equal datagrams as one message, where the kernel takes it (auto), always, or never.</summary>
+    public SegmentationMode Segmentation { get; init; } = SegmentationMode.Auto;
+
+    /// <summary>Datagrams per run: the weighted choice picks a priority (and a size) for each run of this many.</summary>
+    public int Burst { get; init; } = 1;
     public bool Connect { get; init; }
     public DatagramAddress Bind { get; init; }
 
@@ -65,12 +71,13 @@ internal sealed class SendJob
                 ConnectTo = _settings.Connect ? _settings.Destination : default,
                 LocalAddress = _settings.Bind,
                 BatchSize = _settings.Batch,
-                RingSize = Math.Max(PacketSenderOptionsMinRing, NextPow2(_settings.Batch * 4)),
+                RingSize = RingSize(_settings),
                 MaxDatagramSize = _settings.MaxSize,
                 FailureLogCapacity = 4096,
                 Backend = _settings.Backend,
                 PriorityStrategy = _settings.Strategy,
                 ClassifierAttached = _settings.Strategy == PriorityStrategy.MarkAndBpf,
+                Segmentation = _settings.Segmentation,
             };
             PacketSender sender = _settings.Namespace is { } ns
                 ? NetworkNamespace.Run(ns, () => PacketSender.Create(options))
@@ -80,6 +87,15 @@ internal sealed class SendJob
     }
 
     private const int PacketSenderOptionsMinRing = 256;
+
+    // Four batches of datagrams; with runs (--burst) enough for a batch of segmented messages too. Slots beyond the
+    // first batch stay within 64 MiB.
+    private static int RingSize(SendSettings s)
+    {
+        int wanted = NextPow2(s.Batch * 4 * (s.Burst > 1 && s.Segmentation != SegmentationMode.Off ? Math.Min(s.Burst, 64) : 1));
+        int byMemory = 1 << System.Numerics.BitOperations.Log2((uint)Math.Max(1, (64L << 20) / (s.MaxSize + 320)));
+        return Math.Max(Math.Max(PacketSenderOptionsMinRing, NextPow2(s.Batch)), Math.Min(wanted, Math.Min(byMemory, 65536)));
+    }
 
     internal FlowState[] Flows => _flows;
 
@@ -178,6 +194,9 @@ internal sealed class SendJob
         double avgWireBits = (minSize + ((span - 1) / 2.0) + ipOverhead) * 8.0;
         uint rng = 0x9E3779B9u ^ (flow.Flow * 0x85EBCA6Bu) ^ 1;
         int batch = _settings.Batch;
+        ulong burst = (ulong)_settings.Burst;
+        uint priority = 0;
+        int size = minSize;
         ulong seq = 0;
         long warmupEnd = start + (Stopwatch.Frequency / 2);
         bool measuring = false;
@@ -227,16 +246,20 @@ internal sealed class SendJob
 
             for (int i = 0; i < n; i++)
             {
-                int size = minSize;
-                if (span > 1)
+                if (seq % burst == 0)
                 {
-                    rng ^= rng << 13;
-                    rng ^= rng >> 17;
-                    rng ^= rng << 5;
-                    size += (int)(rng % (uint)span);
+                    // A new run: its priority from the weighted schedule, its size drawn once, so a run has equal sizes.
+                    priority = schedule[(int)(seq / burst % (ulong)schedule.Length)];
+                    size = minSize;
+                    if (span > 1)
+                    {
+                        rng ^= rng << 13;
+                        rng ^= rng >> 17;
+                        rng ^= rng << 5;
+                        size += (int)(rng % (uint)span);
+                    }
                 }
 
-                uint priority = schedule[(int)(seq % (ulong)schedule.Length)];
                 Span<byte> slot;
                 while (!tx.TryReserve(out slot))
                 {

@@ -12,6 +12,9 @@ internal sealed record SinkSettings
     public TimeSpan Idle { get; init; } = TimeSpan.FromSeconds(2);
     public string? Namespace { get; init; }
     public SinkVerify Verify { get; init; } = SinkVerify.Auto;
+
+    /// <summary>Receive with UDP GRO: coalesced buffers, split again before each datagram is checked.</summary>
+    public bool Gro { get; init; }
 }
 
 /// <summary>How a sink learns each datagram's priority, strongest first.</summary>
@@ -61,6 +64,7 @@ internal sealed class SinkJob : IDisposable
             ReceiveBufferSize = 64 << 20,
             ReceivePriority = settings.Verify is SinkVerify.Auto or SinkVerify.Priority,
             ReceiveMark = settings.Verify is SinkVerify.Mark or SinkVerify.Echo,
+            Gro = settings.Gro,
         };
         _rx = Receivers.Open(options, markIfNoPriority: settings.Verify == SinkVerify.Auto, settings.Namespace);
         try
@@ -146,6 +150,11 @@ internal sealed class SinkJob : IDisposable
     }
 
     internal DatagramAddress LocalAddress => _rx.LocalAddress;
+
+    /// <summary>Whether the receiver takes coalesced buffers (UDP GRO asked for and taken by the kernel).</summary>
+    internal bool Gro => _rx.Gro;
+
+    internal long CoalescedBuffers => _rx.CoalescedBuffers;
 
     internal long Received => Volatile.Read(ref _received);
 

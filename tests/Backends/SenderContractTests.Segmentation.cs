@@ -129,6 +129,27 @@ public abstract partial class SenderContractTests
     }
 
     [Fact]
+    public void WithRunsAnAutoFlushBatchIsBatchSizeMessages()
+    {
+        SkipUnlessSegmentation();
+        using PacketReceiver sink = Loopback.Receiver(AddressFamily.InterNetwork); // bound, never read
+        using PacketSender tx = CreateSender(new PacketSenderOptions { ConnectTo = sink.LocalAddress, RingSize = 1024, BatchSize = 8 });
+        byte[] buf = new byte[100];
+        for (int i = 0; i < 4096; i++)
+        {
+            Assert.True(tx.TryEnqueue(buf, (uint)(i / 16 % 7))); // runs of 16
+        }
+
+        Assert.True(tx.Flush().Completed);
+        SenderStats s = tx.Stats;
+        Assert.Equal(4096, s.Sent);
+        Assert.InRange(s.SegmentedMessages, 256, 320); // runs of 16, a few cut where a flush window ends
+        // After the first flush showed runs, auto-flush waits for about 8 messages' worth (8 x 16 datagrams) a call,
+        // not 8 datagrams: about 4096 / 128 = 32 calls, where flushing every 8 datagrams would take 512.
+        Assert.InRange(s.SendCalls, 32, 64);
+    }
+
+    [Fact]
     public void SegmentationOffSendsOneMessagePerDatagram()
     {
         using PacketReceiver rx = Loopback.Receiver(AddressFamily.InterNetwork);

@@ -47,6 +47,9 @@ public sealed class BadInputTests
         "send|--dest|{dest}|--json|/proc/perf-not-writable.json|--count|1",
         "send|--dest|{dest}|--priority-strategy|mark-bpf|--count|1",
         "send|--dest|{dest}|--ipv6|--count|1",
+        "send|--dest|{dest}|--burst|0",
+        "send|--dest|{dest}|--burst|many",
+        "send|--dest|{dest}|--gso|maybe",
         // sink
         "sink|--listen",
         "sink|--listen|127.0.0.1:{busy}|--duration|1s",
@@ -61,6 +64,8 @@ public sealed class BadInputTests
         "forward|--listen|127.0.0.1:0|--to|{dest}|--map|5",
         "forward|--listen|127.0.0.1:0|--to|{dest}|--duration|later",
         "forward|--listen|127.0.0.1:0|--to|{dest}|--json|/nonexistent/dir/x.json",
+        "forward|--listen|127.0.0.1:0|--to|{dest}|--gso|sometimes",
+        "forward|--listen|127.0.0.1:0|--to|{dest}|--threads|0",
         // bpf-attach / bpf-detach: a device that does not exist, a name that cannot be one
         "bpf-attach|--dev|nosuchdev0",
         "bpf-attach|--dev|bad name!",
@@ -71,6 +76,8 @@ public sealed class BadInputTests
         "qdisc-test|--count|0",
         "qdisc-test|--size|70000",
         "qdisc-test|--json|/nonexistent/dir/x.json",
+        "qdisc-test|--burst|0",
+        "sink|--listen|127.0.0.1:0|--gro|yes",
     };
 
     [Theory]

@@ -160,6 +160,67 @@ public sealed class CliTests
     }
 
     [Fact]
+    public void BurstsGoOutSegmentedAndAGroSinkChecksEveryDatagram()
+    {
+        using var sink = new SinkJob(new SinkSettings { Listen = new DatagramAddress(IPAddress.Loopback, 0), Count = 32_000, Idle = TimeSpan.FromSeconds(5), Gro = true });
+        var thread = new Thread(sink.Run);
+        thread.Start();
+        string json = Path.GetTempFileName();
+        try
+        {
+            Assert.Equal(0, Cli.Run(["send", "--dest", sink.LocalAddress.ToString(), "--connect", "--count", "32000", "--rate", "100k", "--size", "1200",
+                "--burst", "16", "--quiet", "--json", json]));
+            Assert.True(thread.Join(TimeSpan.FromSeconds(20)));
+            Assert.Equal(32_000, sink.Received);
+            Assert.Equal(0, sink.Mismatched);
+            Assert.Equal(0, sink.Lost);
+            Assert.Equal(0, sink.Reordered);
+            Assert.All(Enumerable.Range(0, 7), p => Assert.InRange(sink.PerPriority[(uint)p], 4560, 4576)); // runs of 16 cycle 0-6
+            using JsonDocument doc = JsonDocument.Parse(File.ReadAllText(json));
+            JsonElement gso = doc.RootElement.GetProperty("send").GetProperty("gso");
+            if (gso.GetProperty("on").GetBoolean())
+            {
+                Assert.Equal(32_000, gso.GetProperty("segmented_datagrams").GetInt64());
+                Assert.Equal(16.0, gso.GetProperty("average_segments").GetDouble());
+                Assert.True(sink.Gro);
+                Assert.Equal(2_000, sink.CoalescedBuffers); // each run arrived over loopback as one buffer, split by the sink
+            }
+        }
+        finally
+        {
+            sink.Stop();
+            thread.Join();
+            File.Delete(json);
+        }
+    }
+
+    [Fact]
+    public void GsoOnWhereTheKernelRefusesItIsOneLineAndExit2()
+    {
+        using PacketReceiver watch = Loopback.Receiver(AddressFamily.InterNetwork);
+        TextWriter stderr = Console.Error;
+        var captured = new StringWriter();
+        CapabilityProbe.SegmentOverride = _ => Errno.EINVAL; // a kernel without UDP GSO
+        Console.SetError(captured);
+        int code;
+        try
+        {
+            code = Cli.Run(["send", "--dest", watch.LocalAddress.ToString(), "--gso", "on", "--count", "10", "--quiet"]);
+        }
+        finally
+        {
+            Console.SetError(stderr);
+            CapabilityProbe.SegmentOverride = null;
+        }
+
+        Assert.Equal(2, code);
+        string[] lines = captured.ToString().Split('\n', StringSplitOptions.RemoveEmptyEntries);
+        Assert.Single(lines);
+        Assert.Contains("UDP GSO", lines[0]);
+        Assert.Equal(0, watch.Receive(100));
+    }
+
+    [Fact]
     public void RateIsAccurateAt50kppsOver5s()
     {
         Assert.SkipWhen(Environment.GetEnvironmentVariable("LAB_KERNEL") is not null, "timing-bound: an emulated CPU in the kernel lab (QEMU TCG) cannot hold 50k pps; this runs on the host");
@@ -180,8 +241,10 @@ public sealed class CliTests
         }
     }
 
-    [Fact]
-    public void ForwardKeepsOrRemapsPrioritiesAndEncapsulates()
+    [Theory]
+    [InlineData("1")]
+    [InlineData("2")]
+    public void ForwardKeepsOrRemapsPrioritiesAndEncapsulates(string threads)
     {
         PriorityView.Require();
         using PacketReceiver final = Loopback.Receiver(AddressFamily.InterNetwork);
@@ -194,7 +257,7 @@ public sealed class CliTests
         string json = Path.GetTempFileName();
         int code = -1;
         var run = new Thread(() => code = Cli.Run(["forward", "--listen", "127.0.0.1:" + port, "--to", final.LocalAddress.ToString(),
-            "--map", "0=3", "--encap-header", "454e4331", "--duration", "3s", "--quiet", "--json", json]));
+            "--map", "0=3", "--encap-header", "454e4331", "--threads", threads, "--duration", "3s", "--quiet", "--json", json]));
         run.Start();
         Thread.Sleep(1000); // the forwarder binds
         using PacketSender tx = PacketSender.Create(new PacketSenderOptions { ConnectTo = new DatagramAddress(IPAddress.Loopback, port) });
@@ -228,6 +291,7 @@ public sealed class CliTests
         Assert.Equal(700, f.GetProperty("received").GetInt64());
         Assert.Equal(700, f.GetProperty("forwarded").GetInt64());
         Assert.Equal(0, f.GetProperty("dropped").GetInt64());
+        Assert.Equal(int.Parse(threads, System.Globalization.CultureInfo.InvariantCulture), f.GetProperty("threads").GetInt32());
         File.Delete(json);
     }
 
@@ -237,21 +301,30 @@ public sealed class CliTests
         Assert.Equal(0, Cli.Run([]));
     }
 
-    [Fact]
-    public void QdiscTestPassesWithThreeClasses()
+    [Theory]
+    [InlineData("1")]
+    [InlineData("16")]
+    public void QdiscTestPassesWithThreeClasses(string burst)
     {
         string? why = NetNs.Unavailable();
         Assert.SkipWhen(why is not null, why ?? string.Empty);
         string json = Path.GetTempFileName();
         try
         {
-            Assert.Equal(0, Cli.Run(["qdisc-test", "--classes", "1:10=10mbit,1:20=50mbit,1:30", "--count", "3000", "--size", "200", "--json", json]));
+            // --burst 16: runs of one class go out as GSO messages, and HTB counts each as its number of datagrams.
+            string count = burst == "1" ? "3000" : "3072"; // whole cycles of three runs of 16
+            long each = long.Parse(count, System.Globalization.CultureInfo.InvariantCulture) / 3;
+            Assert.Equal(0, Cli.Run(["qdisc-test", "--classes", "1:10=10mbit,1:20=50mbit,1:30", "--count", count, "--size", "200", "--burst", burst, "--json", json]));
             using JsonDocument doc = JsonDocument.Parse(File.ReadAllText(json));
             Assert.True(doc.RootElement.GetProperty("pass").GetBoolean());
             JsonElement[] classes = [.. doc.RootElement.GetProperty("classes").EnumerateArray()];
             Assert.Equal(3, classes.Length);
-            Assert.All(classes, c => Assert.Equal(1000, c.GetProperty("htb_packets").GetInt64()));
-            Assert.All(classes, c => Assert.Equal(1000 * (200 + 42), c.GetProperty("htb_bytes").GetInt64()));
+            Assert.All(classes, c => Assert.Equal(each, c.GetProperty("htb_packets").GetInt64()));
+            Assert.All(classes, c => Assert.Equal(each * (200 + 42), c.GetProperty("htb_bytes").GetInt64()));
+            if (burst != "1" && doc.RootElement.GetProperty("send").GetProperty("gso").GetProperty("on").GetBoolean())
+            {
+                Assert.True(doc.RootElement.GetProperty("send").GetProperty("gso").GetProperty("segmented_messages").GetInt64() > 0);
+            }
         }
         finally
         {

@@ -111,6 +111,12 @@ internal sealed unsafe class SendPlanner : IDisposable
 
     internal int GroupCount => _groups;
 
+    /// <summary>Kernel messages in the current plan, all groups.</summary>
+    internal int PlannedMessages { get; private set; }
+
+    /// <summary>Datagrams in the current plan, all groups.</summary>
+    internal int PlannedDatagrams { get; private set; }
+
     internal uint GroupPriority(int group) => _groupPriority[group];
 
     /// <summary>The group's messages, [first, end).</summary>
@@ -320,6 +326,8 @@ internal sealed unsafe class SendPlanner : IDisposable
 
         _direct = false;
         _groups = groups;
+        PlannedMessages = messages;
+        PlannedDatagrams = position;
     }
 
     private int FindGroup(uint priority, int groups)
@@ -337,6 +345,8 @@ internal sealed unsafe class SendPlanner : IDisposable
 
     private void SetSingleGroup(uint priority, int messages, int datagrams)
     {
+        PlannedMessages = messages;
+        PlannedDatagrams = datagrams;
         _groups = 1;
         _groupPriority[0] = priority;
         _groupFirst[0] = 0;
