@@ -2,9 +2,15 @@
 // Does per datagram what perfgen does: a 32-byte PRF1 header (flow, sequence, priority, CLOCK_MONOTONIC ns),
 // priorities cycling through the mix, one SOL_SOCKET/SO_PRIORITY cmsg each, on a connected, non-blocking UDP socket,
 // sent with sendmmsg(2) in batches, sendmsg(2) one by one, or io_uring: one IORING_OP_SENDMSG SQE per datagram,
-// linked, MSG_DONTWAIT, registered file, a batch per io_uring_enter (raw syscalls, as the C# backend does).
+// MSG_DONTWAIT, registered file, a batch per io_uring_enter (raw syscalls). "uring" is the best C configuration
+// measured here: SQEs unlinked (no exact order or per-datagram result under back-pressure is promised). "uring-linked"
+// links every SQE of a batch (IOSQE_IO_LINK), as the C# backend did before it linked only what needs it. The other
+// uring-* modes measure ring options: uring-regring (IORING_REGISTER_RING_FDS), uring-defer
+// (SINGLE_ISSUER|DEFER_TASKRUN instead of COOP_TASKRUN), uring-nofile (no registered file).
+// "gso:N" before the mode ("gso:16 sendmmsg") sends runs of N datagrams of one priority as one UDP_SEGMENT message.
 //
-//   sender sendmmsg|sendmsg|uring DEST_IP PORT BATCH SIZE SECONDS WARMUP_SECONDS [PRIOS]   -> prints "pps=N packets=N"
+//   sender [gso:N] sendmmsg|sendmsg|uring|uring-linked|uring-regring|uring-defer|uring-nofile DEST_IP PORT BATCH SIZE
+//          SECONDS WARMUP_SECONDS [PRIOS]   -> prints "pps=N packets=N" (datagrams, one per segment)
 //   sender hold PORT SECONDS   -> binds 127.0.0.1:PORT and never reads (the loopback sink)
 //   sender forward LISTEN_PORT DEST_IP DEST_PORT SECONDS WARMUP -> the reference forwarder: recvmmsg (64, with
 //       SO_RCVPRIORITY) on 127.0.0.1:LISTEN_PORT, each datagram's received priority into its send cmsg, sendmmsg on a
@@ -37,16 +43,24 @@ static uint64_t now_ns(void) {
 
 // A minimal io_uring: SQ/CQ rings in one mapping (IORING_FEAT_SINGLE_MMAP), SQE array, identity SQ index array.
 struct ring {
-    int fd;
+    int fd, enter_fd;
+    unsigned enter_flags;
     unsigned *sq_head, *sq_tail, *sq_mask, *sq_array, *cq_head, *cq_tail, *cq_mask, sq_entries, tail;
     struct io_uring_sqe *sqes;
     struct io_uring_cqe *cqes;
 };
 
-static int ring_init(struct ring *r, unsigned entries, int sock) {
+#ifndef IORING_REGISTER_RING_FDS
+#define IORING_REGISTER_RING_FDS 20
+#endif
+#ifndef IORING_ENTER_REGISTERED_RING
+#define IORING_ENTER_REGISTERED_RING (1U << 4)
+#endif
+
+static int ring_init(struct ring *r, unsigned entries, int sock, int defer, int regring, int regfile) {
     struct io_uring_params p;
     memset(&p, 0, sizeof p);
-    p.flags = IORING_SETUP_COOP_TASKRUN | IORING_SETUP_SUBMIT_ALL;
+    p.flags = (defer ? IORING_SETUP_SINGLE_ISSUER | IORING_SETUP_DEFER_TASKRUN : IORING_SETUP_COOP_TASKRUN) | IORING_SETUP_SUBMIT_ALL;
     r->fd = (int)syscall(__NR_io_uring_setup, entries, &p);
     if (r->fd < 0) { perror("io_uring_setup"); return -1; }
     size_t sz = p.sq_off.array + p.sq_entries * sizeof(unsigned);
@@ -61,19 +75,27 @@ static int ring_init(struct ring *r, unsigned entries, int sock) {
     r->cq_mask = (unsigned *)(m + p.cq_off.ring_mask); r->cqes = (struct io_uring_cqe *)(m + p.cq_off.cqes);
     r->sq_entries = p.sq_entries; r->tail = *r->sq_tail;
     for (unsigned i = 0; i < p.sq_entries; i++) r->sq_array[i] = i;
-    if (syscall(__NR_io_uring_register, r->fd, IORING_REGISTER_FILES, &sock, 1) < 0) { perror("register files"); return -1; }
+    if (regfile && syscall(__NR_io_uring_register, r->fd, IORING_REGISTER_FILES, &sock, 1) < 0) { perror("register files"); return -1; }
+    r->enter_fd = r->fd;
+    r->enter_flags = IORING_ENTER_GETEVENTS;
+    if (regring) {
+        struct { uint32_t offset, resv; uint64_t data; } upd = { (uint32_t)-1, 0, (uint64_t)r->fd };
+        if (syscall(__NR_io_uring_register, r->fd, IORING_REGISTER_RING_FDS, &upd, 1) != 1) { perror("register ring fd"); return -1; }
+        r->enter_fd = (int)upd.offset;
+        r->enter_flags |= IORING_ENTER_REGISTERED_RING;
+    }
     return 0;
 }
 
-// Sends msgs[0..n) as linked SENDMSG SQEs; returns how many leading ones ended (sent or a hard error), or -errno for
-// EAGAIN/ENOBUFS on the first one. Waits for every CQE, as the C# backend does.
-static int ring_send(struct ring *r, struct mmsghdr *msgs, int n) {
+// Sends msgs[0..n) as SENDMSG SQEs (linked or not); returns how many leading ones ended (sent or a hard error), or
+// -errno for EAGAIN/ENOBUFS on the first one. Waits for every CQE, as the C# backend does.
+static int ring_send(struct ring *r, struct mmsghdr *msgs, int n, int linked, int fixed, int sock) {
     for (int i = 0; i < n; i++) {
         struct io_uring_sqe *sqe = &r->sqes[r->tail & *r->sq_mask];
         memset(sqe, 0, sizeof *sqe);
         sqe->opcode = IORING_OP_SENDMSG;
-        sqe->fd = 0;
-        sqe->flags = IOSQE_FIXED_FILE | (i < n - 1 ? IOSQE_IO_LINK : 0);
+        sqe->fd = fixed ? 0 : sock;
+        sqe->flags = (fixed ? IOSQE_FIXED_FILE : 0) | (linked && i < n - 1 ? IOSQE_IO_LINK : 0);
         sqe->addr = (unsigned long)&msgs[i].msg_hdr;
         sqe->len = 1;
         sqe->msg_flags = MSG_DONTWAIT;
@@ -81,7 +103,7 @@ static int ring_send(struct ring *r, struct mmsghdr *msgs, int n) {
         r->tail++;
     }
     __atomic_store_n(r->sq_tail, r->tail, __ATOMIC_RELEASE);
-    while (syscall(__NR_io_uring_enter, r->fd, n, n, IORING_ENTER_GETEVENTS, NULL, 0) < 0 && errno == EINTR) {}
+    while (syscall(__NR_io_uring_enter, r->enter_fd, n, n, r->enter_flags, NULL, 0) < 0 && errno == EINTR) {}
     static int res[1024];
     unsigned head = *r->cq_head, tail = __atomic_load_n(r->cq_tail, __ATOMIC_ACQUIRE);
     for (; head != tail; head++) { struct io_uring_cqe *c = &r->cqes[head & *r->cq_mask]; res[c->user_data] = c->res; }
@@ -160,20 +182,35 @@ static int forward(int listen_port, const char *dest_ip, int dest_port, double s
     return 0;
 }
 
+#ifndef UDP_SEGMENT
+#define UDP_SEGMENT 103
+#endif
+#ifndef SOL_UDP
+#define SOL_UDP 17
+#endif
+
 int main(int argc, char **argv) {
     if (argc == 4 && strcmp(argv[1], "hold") == 0) return hold(atoi(argv[2]), atoi(argv[3]));
     if (argc == 7 && strcmp(argv[1], "forward") == 0) return forward(atoi(argv[2]), argv[3], atoi(argv[4]), atof(argv[5]), atof(argv[6]));
+    int segs = 1;
+    if (argc > 1 && strncmp(argv[1], "gso:", 4) == 0) { segs = atoi(argv[1] + 4); argv++; argc--; }
     if (argc < 8) {
-        fprintf(stderr, "usage: sender sendmmsg|sendmsg DEST_IP PORT BATCH SIZE SECONDS WARMUP [PRIOS]\n       sender hold PORT SECONDS\n");
+        fprintf(stderr, "usage: sender [gso:N] sendmmsg|sendmsg|uring[-linked|-regring|-defer|-nofile] DEST_IP PORT BATCH SIZE SECONDS WARMUP [PRIOS]\n"
+                        "       sender hold PORT SECONDS\n");
         return 2;
     }
-    int use_mmsg = strcmp(argv[1], "sendmmsg") == 0, use_uring = strcmp(argv[1], "uring") == 0;
+    const char *mode = argv[1];
+    int use_mmsg = strcmp(mode, "sendmmsg") == 0, use_uring = strncmp(mode, "uring", 5) == 0;
+    int linked = strcmp(mode, "uring-linked") == 0, regring = strcmp(mode, "uring-regring") == 0;
+    int defer = strcmp(mode, "uring-defer") == 0, regfile = strcmp(mode, "uring-nofile") != 0;
     int batch = atoi(argv[4]), size = atoi(argv[5]);
     double seconds = atof(argv[6]), warmup = atof(argv[7]);
     uint32_t prios[64]; int nprio = 0;
     const char *list = argc > 8 ? argv[8] : "0,1,2,3,4,5,6";
     for (const char *p = list; *p && nprio < 64; ) { prios[nprio++] = (uint32_t)strtoul(p, (char **)&p, 0); if (*p == ',') p++; }
-    if (batch < 1 || batch > MAX_BATCH || size < 32 || size > 65507 || nprio == 0) { fprintf(stderr, "bad arguments\n"); return 2; }
+    if (batch < 1 || batch > MAX_BATCH || size < 32 || size > 65507 || nprio == 0 || segs < 1 || segs > 128 || (long)segs * size > 65507) {
+        fprintf(stderr, "bad arguments\n"); return 2;
+    }
 
     int fd = socket(AF_INET, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, IPPROTO_UDP);
     struct sockaddr_in dst = {.sin_family = AF_INET, .sin_port = htons(atoi(argv[3]))};
@@ -182,24 +219,35 @@ int main(int argc, char **argv) {
     }
 
     struct ring ring = {0};
-    if (use_uring && ring_init(&ring, batch < 8 ? 8 : batch, fd) != 0) return 1;
+    if (use_uring && ring_init(&ring, batch < 8 ? 8 : batch, fd, defer, regring, regfile) != 0) return 1;
 
+    // One message per batch entry: a run of `segs` datagrams of `size` bytes, contiguous (one iovec), with a priority
+    // cmsg and, for runs, a UDP_SEGMENT cmsg.
     static struct mmsghdr msgs[MAX_BATCH];
     static struct iovec iovs[MAX_BATCH];
-    static char cmsgbuf[MAX_BATCH][CMSG_SPACE(sizeof(uint32_t))];
-    char *payload = aligned_alloc(64, (size_t)MAX_BATCH * ((size + 63) & ~63));
-    memset(payload, 0, (size_t)MAX_BATCH * ((size + 63) & ~63));
+    static char cmsgbuf[MAX_BATCH][CMSG_SPACE(sizeof(uint32_t)) + CMSG_SPACE(sizeof(uint16_t))];
+    size_t stride = ((size_t)size * segs + 63) & ~(size_t)63;
+    char *payload = aligned_alloc(64, (size_t)MAX_BATCH * stride);
+    memset(payload, 0, (size_t)MAX_BATCH * stride);
     for (int i = 0; i < batch; i++) {
-        iovs[i].iov_base = payload + (size_t)i * ((size + 63) & ~63);
-        iovs[i].iov_len = size;
+        iovs[i].iov_base = payload + (size_t)i * stride;
+        iovs[i].iov_len = (size_t)size * segs;
         msgs[i].msg_hdr.msg_iov = &iovs[i];
         msgs[i].msg_hdr.msg_iovlen = 1;
         msgs[i].msg_hdr.msg_control = cmsgbuf[i];
-        msgs[i].msg_hdr.msg_controllen = CMSG_SPACE(sizeof(uint32_t));
+        msgs[i].msg_hdr.msg_controllen = CMSG_SPACE(sizeof(uint32_t)) + (segs > 1 ? CMSG_SPACE(sizeof(uint16_t)) : 0);
         struct cmsghdr *c = CMSG_FIRSTHDR(&msgs[i].msg_hdr);
         c->cmsg_level = SOL_SOCKET;
         c->cmsg_type = SO_PRIORITY;
         c->cmsg_len = CMSG_LEN(sizeof(uint32_t));
+        if (segs > 1) {
+            struct cmsghdr *g = CMSG_NXTHDR(&msgs[i].msg_hdr, c);
+            g->cmsg_level = SOL_UDP;
+            g->cmsg_type = UDP_SEGMENT;
+            g->cmsg_len = CMSG_LEN(sizeof(uint16_t));
+            uint16_t gso = (uint16_t)size;
+            memcpy(CMSG_DATA(g), &gso, sizeof gso);
+        }
     }
 
     uint64_t seq = 0, start = now_ns(), measure_from = start + (uint64_t)(warmup * 1e9);
@@ -209,19 +257,21 @@ int main(int argc, char **argv) {
     while ((t = now_ns()) < end) {
         if (!measuring && t >= measure_from) { measuring = 1; counted_from_seq = seq; }
         for (int i = 0; i < batch; i++) {
-            uint32_t prio = prios[seq % nprio];
-            char *h = iovs[i].iov_base;
-            uint32_t magic = 0x31465250u, flow = 0, reserved = 0;
-            uint64_t ts = now_ns(), s = seq + i;
-            memcpy(h, &magic, 4); memcpy(h + 4, &flow, 4); memcpy(h + 8, &s, 8);
-            memcpy(h + 16, &prio, 4); memcpy(h + 20, &reserved, 4); memcpy(h + 24, &ts, 8);
+            uint32_t prio = prios[(seq / segs + i) % nprio];
+            for (int k = 0; k < segs; k++) {
+                char *h = (char *)iovs[i].iov_base + (size_t)k * size;
+                uint32_t magic = 0x31465250u, flow = 0, reserved = 0;
+                uint64_t ts = now_ns(), sq = seq + (uint64_t)i * segs + k;
+                memcpy(h, &magic, 4); memcpy(h + 4, &flow, 4); memcpy(h + 8, &sq, 8);
+                memcpy(h + 16, &prio, 4); memcpy(h + 20, &reserved, 4); memcpy(h + 24, &ts, 8);
+            }
             memcpy(CMSG_DATA(CMSG_FIRSTHDR(&msgs[i].msg_hdr)), &prio, 4);
         }
         int sent = 0;
         while (sent < batch) {
             int n;
             if (use_uring) {
-                n = ring_send(&ring, msgs + sent, batch - sent);
+                n = ring_send(&ring, msgs + sent, batch - sent, linked, regfile, fd);
                 if (n < 0) { errno = -n; n = -1; }
             } else if (use_mmsg) {
                 n = sendmmsg(fd, msgs + sent, batch - sent, MSG_DONTWAIT);
@@ -233,7 +283,7 @@ int main(int argc, char **argv) {
             if (errno == EAGAIN || errno == ENOBUFS) { struct pollfd p = {fd, POLLOUT, 0}; poll(&p, 1, 100); continue; }
             sent++; // a per-packet error: skip it, as the C# sender does
         }
-        seq += batch;
+        seq += (uint64_t)batch * segs;
     }
     double secs = (double)(t - (measuring ? measure_from : start)) / 1e9;
     uint64_t packets = seq - counted_from_seq;

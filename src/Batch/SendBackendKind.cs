@@ -29,6 +29,14 @@ public sealed record IoUringOptions
     /// <summary>Register the socket with IORING_REGISTER_FILES and send with IOSQE_FIXED_FILE (default true).</summary>
     public bool RegisteredFile { get; init; } = true;
 
+    /// <summary>
+    /// Register the ring's own fd (IORING_REGISTER_RING_FDS, Linux 5.18+) so io_uring_enter skips the fd lookup. The
+    /// kernel keeps the registration per thread: it is made on the first thread that flushes and used there alone
+    /// (other threads enter by the fd), and it holds the ring open until that thread disposes the sender or exits.
+    /// Default false: it measured no gain worth that (bench/results).
+    /// </summary>
+    public bool RegisteredRing { get; init; }
+
     /// <summary>A kernel thread polls the submission queue (IORING_SETUP_SQPOLL). On 2 cores it competes with the sender.</summary>
     public bool SqPoll { get; init; }
 

@@ -45,10 +45,11 @@ internal sealed unsafe partial class UringRing
             }
         }
 
+        (int target, uint registered) = EnterTarget();
         while (true)
         {
             uint toSubmit = SqPoll ? 0 : _sqTailLocal - LoadAcquire(_sqHead);
-            int rc = Enter(_fd.Fd, toSubmit, waitFor, flags);
+            int rc = Enter(target, toSubmit, waitFor, flags | registered);
             if (rc >= 0)
             {
                 return;

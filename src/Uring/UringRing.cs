@@ -29,6 +29,9 @@ internal sealed unsafe partial class UringRing : IDisposable
     private IoUringCqe* _cqes;
     private uint _cqMask;
     private uint _sqTailLocal; // our copy; published with a release store
+    private bool _registerRing;     // asked for: register the ring fd on the first submitting thread
+    private int _registeredIndex;   // its index in that thread's table (IORING_REGISTER_RING_FDS)
+    private int _registeredThread;  // the managed thread that registered it; 0 while none did
 
     internal UringRing(uint entries, uint flags, uint sqThreadIdleMs)
     {
@@ -125,6 +128,56 @@ internal sealed unsafe partial class UringRing : IDisposable
         return opcode <= probe->LastOp && opcode < probe->OpsLen && (ops[opcode].Flags & IO_URING_OP_SUPPORTED) != 0;
     }
 
+    /// <summary>
+    /// Registers the ring's own fd (IORING_REGISTER_RING_FDS, Linux 5.18+) on the first thread that submits, so its
+    /// io_uring_enter calls skip the fd lookup. The registration belongs to that thread alone: other threads enter by
+    /// the fd, and a kernel without it leaves every thread on the fd.
+    /// </summary>
+    internal void RegisterRingOnFirstSubmit() => _registerRing = true;
+
+    /// <summary>Whether a thread entered by a registered ring index.</summary>
+    internal bool RingRegistered => _registeredThread != 0;
+
+    // The fd argument and extra flags for io_uring_enter on this thread.
+    private (int Fd, uint Flags) EnterTarget()
+    {
+        if (_registeredThread == 0)
+        {
+            if (!_registerRing)
+            {
+                return (_fd.Fd, 0);
+            }
+
+            _registerRing = false; // one try, on the first submitting thread
+            IoUringRsrcUpdate update = default;
+            update.Offset = uint.MaxValue;
+            update.Data = (ulong)_fd.Fd;
+            if (Register(_fd.Fd, IORING_REGISTER_RING_FDS, &update, 1) != 1)
+            {
+                return (_fd.Fd, 0);
+            }
+
+            _registeredIndex = (int)update.Offset;
+            _registeredThread = Environment.CurrentManagedThreadId;
+        }
+
+        return Environment.CurrentManagedThreadId == _registeredThread ? (_registeredIndex, IORING_ENTER_REGISTERED_RING) : (_fd.Fd, 0);
+    }
+
+    // The registration holds a reference on the ring until it is removed or its thread exits: remove it when that
+    // thread disposes the ring.
+    private void UnregisterRing()
+    {
+        if (_registeredThread != 0 && Environment.CurrentManagedThreadId == _registeredThread)
+        {
+            IoUringRsrcUpdate update = default;
+            update.Offset = (uint)_registeredIndex;
+            Register(_fd.Fd, IORING_UNREGISTER_RING_FDS, &update, 1);
+        }
+
+        _registeredThread = 0;
+    }
+
     /// <summary>Registers one file (the socket) at fixed index 0.</summary>
     internal void RegisterFile(int fd)
     {
@@ -137,6 +190,11 @@ internal sealed unsafe partial class UringRing : IDisposable
 
     public void Dispose()
     {
+        if (_fd is { IsClosed: false })
+        {
+            UnregisterRing();
+        }
+
         // Null the derived pointers before unmapping, so a late read faults at once.
         _sqHead = _sqTail = _sqFlags = _sqArray = _cqHead = _cqTail = null;
         _cqes = null;

@@ -86,13 +86,23 @@ public sealed class UringBackendTests
         }
     }
 
-    [Fact]
-    public async Task FlushFromAnotherThreadWorksWithoutSingleIssuer()
+    [Theory]
+    [InlineData(false)]
+    [InlineData(true)]
+    public async Task FlushFromAnotherThreadWorksWithoutSingleIssuer(bool registeredRing)
     {
         Assert.SkipWhen(UringAvailability.Reason is not null, UringAvailability.Reason ?? string.Empty);
         using PacketReceiver rx = Loopback.Receiver(AddressFamily.InterNetwork);
         using var collector = new Collector(rx, 2000, _ => 64);
-        using PacketSender tx = PacketSender.Create(new PacketSenderOptions { Backend = SendBackendKind.IoUring, ConnectTo = rx.LocalAddress, AutoFlush = false, RingSize = 1024 });
+        // A registered ring fd is the registering thread's alone: the first flushing thread uses it, the others the fd.
+        using PacketSender tx = PacketSender.Create(new PacketSenderOptions
+        {
+            Backend = SendBackendKind.IoUring,
+            ConnectTo = rx.LocalAddress,
+            AutoFlush = false,
+            RingSize = 1024,
+            IoUring = new IoUringOptions { RegisteredRing = registeredRing },
+        });
         byte[] buf = new byte[64];
         for (long seq = 0; seq < 2000; seq++)
         {

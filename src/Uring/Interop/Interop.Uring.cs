@@ -35,6 +35,7 @@ internal static unsafe partial class Interop
         // io_uring_enter flags
         internal const uint IORING_ENTER_GETEVENTS = 1u << 0;
         internal const uint IORING_ENTER_SQ_WAKEUP = 1u << 1;
+        internal const uint IORING_ENTER_REGISTERED_RING = 1u << 4; // Linux 5.18+: the fd argument is a registered ring index
 
         // sq ring flags
         internal const uint IORING_SQ_NEED_WAKEUP = 1u << 0;
@@ -56,6 +57,8 @@ internal static unsafe partial class Interop
         // io_uring_register opcodes
         internal const uint IORING_REGISTER_FILES = 2;
         internal const uint IORING_REGISTER_PROBE = 8;
+        internal const uint IORING_REGISTER_RING_FDS = 20; // Linux 5.18+; per task: valid on the registering thread only
+        internal const uint IORING_UNREGISTER_RING_FDS = 21;
         internal const ushort IO_URING_OP_SUPPORTED = 1;
 
         internal const int PROT_READ = 1;
@@ -75,11 +78,26 @@ internal static unsafe partial class Interop
         internal static int Register(int fd, uint opcode, void* arg, uint nrArgs) =>
             (int)Syscall(SYS_io_uring_register, fd, opcode, (long)arg, nrArgs, 0, 0);
 
+        /// <summary>SIOCOUTQ (= TIOCOUTQ): for a UDP socket, the send-buffer memory it has charged (sk_wmem_alloc).</summary>
+        internal const uint SIOCOUTQ = 0x5411;
+
+        [LibraryImport("libc", EntryPoint = "ioctl", SetLastError = true)]
+        internal static partial int Ioctl(int fd, nuint request, int* value);
+
         [LibraryImport("libc", EntryPoint = "mmap", SetLastError = true)]
         internal static partial void* Mmap(void* addr, nuint length, int prot, int flags, int fd, long offset);
 
         [LibraryImport("libc", EntryPoint = "munmap", SetLastError = true)]
         internal static partial int Munmap(void* addr, nuint length);
+    }
+
+    /// <summary>struct io_uring_rsrc_update: 16 bytes; IORING_REGISTER_RING_FDS takes one with offset -1 (any free slot).</summary>
+    [StructLayout(LayoutKind.Sequential)]
+    internal struct IoUringRsrcUpdate
+    {
+        public uint Offset;
+        public uint Resv;
+        public ulong Data;
     }
 
     /// <summary>struct io_sqring_offsets: 40 bytes.</summary>
