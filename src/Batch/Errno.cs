@@ -52,6 +52,11 @@ public static class Errno
     /// <summary>Operation canceled: a packet still queued when its sender was disposed.</summary>
     public const int ECANCELED = 125;
 
+    /// <summary>No such file or directory.</summary>
+    internal const int ENOENT = 2;
+    /// <summary>File exists.</summary>
+    internal const int EEXIST = 17;
+
     /// <summary>Errno values below this bound are counted individually; larger ones share the last bucket.</summary>
     internal const int CountedRange = 256;
 

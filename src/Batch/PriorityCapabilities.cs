@@ -6,8 +6,9 @@ namespace Perf.Batch;
 /// </summary>
 public sealed class PriorityCapabilities
 {
-    internal PriorityCapabilities(bool perPacketPriority, bool privilegedPriorities, int probeErrno, PriorityStrategy strategy, int maxSegments = 0)
+    internal PriorityCapabilities(bool perPacketPriority, bool privilegedPriorities, int probeErrno, PriorityStrategy strategy, int maxSegments = 0, string? strategyReason = null)
     {
+        StrategyReason = strategyReason ?? (perPacketPriority ? "the kernel takes the per-packet SO_PRIORITY cmsg (Linux 6.14+)" : "no per-packet SO_PRIORITY cmsg on this kernel (it came with Linux 6.14)");
         PerPacketPriority = perPacketPriority;
         PrivilegedPriorities = privilegedPriorities;
         ProbeErrno = probeErrno;
@@ -15,7 +16,10 @@ public sealed class PriorityCapabilities
         MaxSegments = maxSegments;
     }
 
-    internal PriorityCapabilities WithStrategy(PriorityStrategy strategy) => new(PerPacketPriority, PrivilegedPriorities, ProbeErrno, strategy, MaxSegments);
+    internal PriorityCapabilities WithStrategy(PriorityStrategy strategy, string reason) => new(PerPacketPriority, PrivilegedPriorities, ProbeErrno, strategy, MaxSegments, reason);
+
+    /// <summary>Why <see cref="Strategy"/> was chosen: the kernel's answer, the privilege, the classifier on the route.</summary>
+    public string StrategyReason { get; }
 
     /// <summary>
     /// The kernel takes a UDP_SEGMENT cmsg (UDP GSO, Linux 4.18+): one message may carry a run of equal-size datagrams.
@@ -53,6 +57,6 @@ public sealed class PriorityCapabilities
     public override string ToString() =>
         "per-packet priority: " + (PerPacketPriority ? "yes" : "no (" + Errno.Name(ProbeErrno) + ")") +
         ", priorities above 6: " + (PrivilegedPriorities ? "yes" : "no (needs CAP_NET_ADMIN or CAP_NET_RAW)") +
-        ", strategy: " + Strategy.ToString() +
+        ", strategy: " + Strategy.ToString() + " (" + StrategyReason + ")" +
         ", UDP GSO: " + (Segmentation ? "yes, up to " + MaxSegments.ToString(System.Globalization.CultureInfo.InvariantCulture) + " segments" : "no");
 }

@@ -148,7 +148,7 @@ internal static class Cli
             p.GetValue(s_quiet)));
         root.Subcommands.Add(forward);
 
-        var attach = new Command("bpf-attach", "Build and attach the mark_to_priority tc eBPF classifier to DEV's egress (clsact), for --priority-strategy mark-bpf (needs root and clang)");
+        var attach = new Command("bpf-attach", "Load and attach the mark_to_priority tc classifier to DEV's egress (tcx, or clsact before Linux 6.6), for --priority-strategy mark-bpf (needs root)");
         attach.Options.Add(s_dev);
         attach.SetAction(p => Classifier(p, attach: true));
         root.Subcommands.Add(attach);
@@ -197,7 +197,7 @@ internal static class Cli
 
             return Ok;
         }
-        catch (InvalidOperationException e)
+        catch (PerfSocketException e)
         {
             Console.Error.WriteLine("perfgen: " + e.Message);
             return BadInput;

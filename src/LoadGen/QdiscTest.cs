@@ -96,7 +96,7 @@ internal static partial class QdiscTest
             Dictionary<string, (long Packets, long Bytes)> counters = WaitForCounters(nsA, totals.Packets);
             return Compare(classes, totals, sink, counters, report, json);
         }
-        catch (InvalidOperationException e)
+        catch (Exception e) when (e is InvalidOperationException or PerfSocketException)
         {
             report.Error(Cli.OneLine(e));
             return Cli.BadInput;

@@ -11,6 +11,7 @@ internal sealed class SendTotals
 {
     internal required string Backend { get; init; }
     internal required PriorityStrategy Strategy { get; init; }
+    internal string StrategyReason { get; init; } = string.Empty;
     internal required int Threads { get; init; }
     internal required TimeSpan Elapsed { get; init; }
     internal required int IpOverhead { get; init; }
@@ -76,6 +77,7 @@ internal sealed class SendTotals
         {
             Backend = job.BackendName,
             Strategy = job.Capabilities?.Strategy ?? PriorityStrategy.Cmsg,
+            StrategyReason = job.Capabilities?.StrategyReason ?? string.Empty,
             Threads = job.Flows.Length,
             Elapsed = elapsed,
             Warmup = job.WarmupMark,
@@ -181,6 +183,7 @@ internal sealed class Report
         _console.MarkupLine(string.Format(CultureInfo.InvariantCulture,
             "batches {0:N0} (partial {1:N0}), would-block waits {2:N0}, GC collections {3}/{4}/{5}, steady-state allocated {6:N0} B",
             t.SendCalls, t.PartialSends, t.WouldBlock, t.Gen0, t.Gen1, t.Gen2, t.AllocatedBytes));
+        _console.MarkupLine("priority strategy " + t.Strategy + ": " + Markup.Escape(t.StrategyReason));
         _console.MarkupLine(SegmentationLine(t));
         foreach ((int errno, long n) in t.Failures)
         {
@@ -279,6 +282,7 @@ internal sealed class Report
                 w.WriteStartObject("send");
                 w.WriteString("backend", send.Backend);
                 w.WriteString("priority_strategy", send.Strategy.ToString());
+                w.WriteString("priority_strategy_reason", send.StrategyReason);
                 w.WriteNumber("threads", send.Threads);
                 w.WriteNumber("elapsed_s", send.Elapsed.TotalSeconds);
                 w.WriteNumber("warmup_s", send.Warmup.Elapsed.TotalSeconds);

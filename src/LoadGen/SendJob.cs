@@ -63,6 +63,7 @@ internal sealed class SendJob
     /// <summary>Creates every sender up front so setup errors surface before anything is sent.</summary>
     internal void Prepare()
     {
+        bool classifier = _settings.Strategy == PriorityStrategy.MarkAndBpf || (_settings.Strategy == PriorityStrategy.Auto && ClassifierOnRoute());
         for (int t = 0; t < _flows.Length; t++)
         {
             var options = new PacketSenderOptions
@@ -76,7 +77,7 @@ internal sealed class SendJob
                 FailureLogCapacity = 4096,
                 Backend = _settings.Backend,
                 PriorityStrategy = _settings.Strategy,
-                ClassifierAttached = _settings.Strategy == PriorityStrategy.MarkAndBpf,
+                ClassifierAttached = classifier,
                 Segmentation = _settings.Segmentation,
             };
             PacketSender sender = _settings.Namespace is { } ns
@@ -87,6 +88,25 @@ internal sealed class SendJob
     }
 
     private const int PacketSenderOptionsMinRing = 256;
+
+    // Auto on a kernel without the cmsg: the library looks for the classifier on a connected sender's route itself; an
+    // unconnected one has no route until it sends, so perfgen looks on the route to --dest for it.
+    private bool ClassifierOnRoute()
+    {
+        if (_settings.Connect || CapabilityProbe.Probe() is not { PerPacketPriority: false, PrivilegedPriorities: true })
+        {
+            return false;
+        }
+
+        try
+        {
+            return MarkClassifier.Check(_settings.Destination, out _, _settings.Namespace);
+        }
+        catch (PerfSocketException)
+        {
+            return false;
+        }
+    }
 
     // Four batches of datagrams; with runs (--burst) enough for a batch of segmented messages too. Slots beyond the
     // first batch stay within 64 MiB.

@@ -4,7 +4,8 @@
 // datagram's SO_MARK cmsg: per-packet priority on kernels before 6.14, which reject the SO_PRIORITY cmsg.
 // A mark of 0 leaves the priority alone. The clsact egress hook runs before the root qdisc's enqueue.
 //
-// Built by MarkClassifier (perfgen bpf-attach) with: clang -O2 -g -target bpf -c mark_to_priority.bpf.c
+// Documentation: MarkClassifier loads the same five instructions in-process (ClassifierProgram.MarkToPriority), with no
+// compiler; a test checks that `clang -O2 -target bpf -c mark_to_priority.bpf.c` gives exactly those.
 #include <linux/bpf.h>
 #include <linux/pkt_cls.h>
 

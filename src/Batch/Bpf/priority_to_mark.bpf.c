@@ -3,8 +3,8 @@
 // SO_RCVMARK receiver (Linux 5.19+) sees each datagram's priority on a kernel without SO_RCVPRIORITY (before 6.14).
 // Only meaningful on loopback: the priority survives lo end to end, while crossing a veth resets it to 0.
 //
-// Built by MarkClassifier (perfgen sink --echo-priority, the test suite on old kernels) with:
-//   clang -O2 -g -target bpf -c priority_to_mark.bpf.c
+// Documentation: MarkClassifier loads the same four instructions in-process (ClassifierProgram.PriorityToMark), with no
+// compiler; a test checks that `clang -O2 -target bpf -c priority_to_mark.bpf.c` gives exactly those.
 #include <linux/bpf.h>
 #include <linux/pkt_cls.h>
 

@@ -1,8 +1,8 @@
 using System.Diagnostics;
 
-namespace Perf.Batch;
+namespace Perf.LoadGen;
 
-/// <summary>Runs a host tool (tc, ip, clang), optionally inside a named network namespace, with a time bound.</summary>
+/// <summary>Runs a host tool (ip, tc) for perfgen's own lab, optionally inside a named network namespace, with a time bound.</summary>
 internal static class HostCommand
 {
     /// <summary>Exit code and stdout+stderr; -1 when the tool is missing or timed out.</summary>
@@ -30,7 +30,7 @@ internal static class HostCommand
         }
         catch (System.ComponentModel.Win32Exception e)
         {
-            return (-1, file + " is not available (install iproute2, or clang for the classifier): " + e.Message);
+            return (-1, file + " is not available (install iproute2): " + e.Message);
         }
     }
 }
