@@ -177,6 +177,7 @@ public sealed partial class PacketSender
                 while (_head != _tail && _planner.TakeDone((int)_head & _mask))
                 {
                     _head++;
+                    _endedAhead--;
                 }
             }
             else
@@ -314,6 +315,7 @@ public sealed partial class PacketSender
         if (_planner.Reordering)
         {
             _planner.MarkDone(index);
+            _endedAhead++;
         }
     }
 
@@ -332,7 +334,11 @@ public sealed partial class PacketSender
         while (_head != _tail)
         {
             int index = (int)_head & _mask;
-            if (!_planner.Reordering || !_planner.TakeDone(index))
+            if (_planner.Reordering && _planner.TakeDone(index))
+            {
+                _endedAhead--;
+            }
+            else
             {
                 RecordFailure(_head, index, errno);
                 ReleaseReference(index);

@@ -37,6 +37,7 @@ public sealed partial class PacketSender : IDisposable
 
     private long _tail;      // enqueue ordinal of the next datagram
     private long _head;      // enqueue ordinal of the oldest datagram not yet ended
+    private int _endedAhead; // a flush grouped by priority: datagrams past _head that ended before it
     private bool _reserved;  // a TryReserve is outstanding on slot _tail
 
     private readonly PriorityStrategy _strategy;
@@ -94,6 +95,7 @@ public sealed partial class PacketSender : IDisposable
         {
             socket = UdpSocket.Create(options.AddressFamily);
             UdpSocket.SetBufferSize(socket, send: true, options.SendBufferSize);
+            UdpSocket.ReportDrops(socket, options);
             if (options.PerPacketPriority && strategy == PriorityStrategy.SocketPerPriority)
             {
                 // Every priority's socket binds the same local address and port, which needs SO_REUSEPORT on all of them.
@@ -263,7 +265,7 @@ public sealed partial class PacketSender : IDisposable
         bool wantsUring = options.Backend == SendBackendKind.IoUring || options.IoUring.SqPoll || options.IoUring.ZeroCopy;
         if (options.Backend == SendBackendKind.Sendmmsg || !wantsUring)
         {
-            return new SendmmsgBackend();
+            return new SendmmsgBackend(options.ReportQdiscDrops);
         }
 
         ISendBackendProvider? uring = BackendRegistry.IoUring;
@@ -280,7 +282,7 @@ public sealed partial class PacketSender : IDisposable
             ThrowHelper.ThrowSocket("io_uring backend", errno, detail);
         }
 
-        return new SendmmsgBackend(); // Auto: io_uring unavailable here, fall back silently
+        return new SendmmsgBackend(options.ReportQdiscDrops); // Auto: io_uring unavailable here, fall back silently
     }
 
     /// <summary>What the kernel and this process allow, probed at creation.</summary>
@@ -298,6 +300,13 @@ public sealed partial class PacketSender : IDisposable
     /// <summary>How datagrams get their priority (what Auto resolved to); also in <see cref="Capabilities"/> and <see cref="Stats"/>.</summary>
     public PriorityStrategy PriorityStrategy => Capabilities.Strategy;
 
+    /// <summary>
+    /// Whether datagrams leave in exact enqueue order. False where the strategy groups a flush by priority
+    /// (SocketPerPriority and SetsockoptPerRun without <see cref="PacketSenderOptions.StrictPriorityOrder"/>): order then
+    /// holds within each priority.
+    /// </summary>
+    public bool PreservesOrder => !_planner.Reordering;
+
     /// <summary>The kernel interface in use: "sendmmsg" or "io_uring" (what Auto chose).</summary>
     public string Backend => _backend.Name;
 
@@ -311,7 +320,7 @@ public sealed partial class PacketSender : IDisposable
     public int MaxDatagramSize => _maxPayload;
 
     /// <summary>Datagrams queued and not yet ended.</summary>
-    public int PendingCount => (int)(_tail - _head);
+    public int PendingCount => (int)(_tail - _head) - _endedAhead;
 
     /// <summary>Enqueue ordinal the next datagram will get; <see cref="FailedPacket.Sequence"/> refers to it.</summary>
     public long NextSequence => _tail;

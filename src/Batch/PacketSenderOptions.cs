@@ -65,6 +65,13 @@ public sealed record PacketSenderOptions
     /// <summary>How long one flush waits for the kernel to accept more (EAGAIN, ENOBUFS) without any progress. Default 5 s.</summary>
     public TimeSpan WouldBlockTimeout { get; init; } = TimeSpan.FromSeconds(5);
 
+    /// <summary>
+    /// Turn on IP_RECVERR (IPV6_RECVERR), so a datagram the qdisc or device queue drops comes back as ENOBUFS: then a
+    /// per-datagram failure with that errno, where it is otherwise a silent success (default false). The kernel then
+    /// also queues ICMP errors on the socket and reports them on later sends (ECONNREFUSED even unconnected).
+    /// </summary>
+    public bool ReportQdiscDrops { get; init; }
+
     /// <summary>SO_SNDBUF in bytes (SO_SNDBUFFORCE when privileged); 0 keeps the kernel default.</summary>
     public int SendBufferSize { get; init; }
 

@@ -85,6 +85,18 @@ internal static unsafe class UdpSocket
         return value;
     }
 
+    /// <summary>IP_RECVERR / IPV6_RECVERR when <see cref="PacketSenderOptions.ReportQdiscDrops"/> asks for it.</summary>
+    internal static void ReportDrops(SafeFdHandle fd, PacketSenderOptions options)
+    {
+        if (!options.ReportQdiscDrops)
+        {
+            return;
+        }
+
+        bool v6 = options.AddressFamily == AddressFamily.InterNetworkV6;
+        SetInt(fd, v6 ? Interop.SOL_IPV6 : Interop.SOL_IP, v6 ? Interop.IPV6_RECVERR : Interop.IP_RECVERR, 1, v6 ? "IPV6_RECVERR" : "IP_RECVERR");
+    }
+
     /// <summary>Sets a buffer size, past net.core.[rw]mem_max with the *FORCE variant when privileged.</summary>
     internal static void SetBufferSize(SafeFdHandle fd, bool send, int bytes)
     {

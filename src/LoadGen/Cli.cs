@@ -25,7 +25,7 @@ internal static class Cli
     private static readonly Option<bool> s_connect = new("--connect") { Description = "connect() the socket to the destination" };
     private static readonly Option<string?> s_bind = new("--bind") { Description = "Local ADDR:PORT to bind" };
     private static readonly Option<bool> s_ipv6 = new("--ipv6") { Description = "Use IPv6 (localhost becomes ::1)" };
-    private static readonly Option<string> s_interval = new("--interval") { Description = "Live table interval", DefaultValueFactory = _ => "1s" };
+    private static readonly Option<string> s_interval = new("--interval") { Description = "Live table interval, and one sample per interval in the JSON and HTML reports", DefaultValueFactory = _ => "1s" };
     private static readonly Option<string?> s_json = new("--json") { Description = "Write the final report as JSON to FILE (- for stdout)", HelpName = "FILE" };
     private static readonly Option<bool> s_quiet = new("--quiet") { Description = "No live table or summary" };
     private static readonly Option<string?> s_listen = new("--listen") { Description = "HOST:PORT to receive on", HelpName = "HOST:PORT" };
@@ -41,6 +41,12 @@ internal static class Cli
     private static readonly Option<string> s_gso = new("--gso") { Description = "UDP GSO: runs of equal datagrams as one message: auto (where the kernel takes it), on, off", DefaultValueFactory = _ => "auto" };
     private static readonly Option<string> s_burst = new("--burst") { Description = "Datagrams per run: the priority (and size) is chosen for each run of N consecutive datagrams (1 to 65536)", DefaultValueFactory = _ => "1" };
     private static readonly Option<bool> s_gro = new("--gro") { Description = "Receive with UDP GRO (coalesced buffers, split again here); every datagram is still checked" };
+    private static readonly Option<string?> s_html = new("--html") { Description = "Write a self-contained HTML report (charts, verdicts) to FILE", HelpName = "FILE" };
+    private static readonly Option<string?> s_load = new("--load") { Description = "Offered load per class: CLASS=RATE|max,… e.g. \"1:10=max,1:20=20mbit,1:30=1k\" (packets/s, or bits/s as Nkbit/Nmbit or NMbps); a class not named runs at max" };
+    private static readonly Option<string> s_qdisc = new("--qdisc") { Description = "The qdisc under test: htb (rates, ceil, prio), prio or ets (bands; classes are the bands 1..N)", DefaultValueFactory = _ => "htb" };
+    private static readonly Option<string?> s_maxP99 = new("--max-p99") { Description = "Latency bound per class: CLASS=DURATION,… e.g. 1:30=2ms; a class whose p99 is above it fails" };
+    private static readonly Option<bool> s_recverr = new("--recverr") { Description = "IP_RECVERR on the senders: qdisc drops come back as ENOBUFS and are counted per class" };
+    private static readonly Option<string?> s_scenario = new("--scenario") { Description = "A named test: prio-hol (bulk traffic saturates one class while a low-rate probe of another measures latency)" };
     private static readonly Option<string> s_classes = new("--classes") { Description = "HTB classes MAJOR:MINOR[=RATE],…; each class id is also the priority that selects it", DefaultValueFactory = _ => "1:10=10mbit,1:20=50mbit,1:30" };
 
     internal static int Run(string[] args)
@@ -57,6 +63,7 @@ internal static class Cli
         {
             // Every output is checked before the first datagram leaves: a bad path is bad input, with nothing sent.
             Report.CheckWritable(parse.GetValue(s_json), "--json");
+            Report.CheckWritable(parse.GetValue(s_html), "--html");
             return parse.Invoke(new InvocationConfiguration { EnableDefaultExceptionHandler = false });
         }
         catch (Exception e) when (e is FormatException or ArgumentException)
@@ -102,21 +109,21 @@ internal static class Cli
         root.SetAction(p => Jobs.Selftest(Opt(p, s_duration) is { } d ? Parsers.ParseDuration(d) : TimeSpan.FromSeconds(5), p.GetValue(s_json), p.GetValue(s_quiet)));
 
         var send = new Command("send", "Send a priority mix to HOST:PORT");
-        foreach (Option o in new Option[] { s_dest, s_rate, s_duration, s_warmup, s_count, s_size, s_priorities, s_burst, s_gso, s_backend, s_strategy, s_batch, s_threads, s_connect, s_bind, s_ipv6, s_interval, s_json, s_quiet })
+        foreach (Option o in new Option[] { s_dest, s_rate, s_duration, s_warmup, s_count, s_size, s_priorities, s_burst, s_gso, s_backend, s_strategy, s_batch, s_threads, s_connect, s_bind, s_ipv6, s_interval, s_json, s_html, s_quiet })
         {
             send.Options.Add(o);
         }
 
-        send.SetAction(p => Jobs.Send(ReadSend(p), Parsers.ParseDuration(p.GetValue(s_interval)!), p.GetValue(s_json), p.GetValue(s_quiet)));
+        send.SetAction(p => Jobs.Send(ReadSend(p), Parsers.ParseDuration(p.GetValue(s_interval)!), p.GetValue(s_json), p.GetValue(s_html), p.GetValue(s_quiet)));
         root.Subcommands.Add(send);
 
         var sink = new Command("sink", "Receive perfgen datagrams and verify priority, loss, order and duplicates");
-        foreach (Option o in new Option[] { s_listen, s_duration, s_count, s_idle, s_verify, s_gro, s_json, s_quiet })
+        foreach (Option o in new Option[] { s_listen, s_duration, s_count, s_idle, s_verify, s_gro, s_interval, s_json, s_html, s_quiet })
         {
             sink.Options.Add(o);
         }
 
-        sink.SetAction(p => Jobs.Sink(ReadSink(p), p.GetValue(s_json), p.GetValue(s_quiet)));
+        sink.SetAction(p => Jobs.Sink(ReadSink(p), p.GetValue(s_json), p.GetValue(s_html), p.GetValue(s_quiet)));
         root.Subcommands.Add(sink);
 
         var forward = new Command("forward", "Receive on --listen and send each datagram on to --to, keeping (or remapping) its priority");
@@ -157,22 +164,13 @@ internal static class Cli
         detach.SetAction(p => Classifier(p, attach: false));
         root.Subcommands.Add(detach);
 
-        var qdisc = new Command("qdisc-test", "Build a namespace pair with HTB on the sending veth, send one priority per class, and compare HTB's counters (needs root)");
-        foreach (Option o in new Option[] { s_classes, s_count, s_size, s_burst, s_gso, s_strategy, s_backend, s_json, s_quiet })
+        var qdisc = new Command("qdisc-test", "Build a namespace pair with a qdisc on the sending veth, run one sender per class, and judge classification, rates and latency from the qdisc's counters and a sink (needs root)");
+        foreach (Option o in new Option[] { s_classes, s_qdisc, s_load, s_duration, s_count, s_size, s_burst, s_gso, s_strategy, s_backend, s_maxP99, s_recverr, s_scenario, s_interval, s_json, s_html, s_quiet })
         {
             qdisc.Options.Add(o);
         }
 
-        qdisc.SetAction(p => QdiscTest.Run(
-            Parsers.ParseClasses(p.GetValue(s_classes)!),
-            ParseStrategy(p.GetValue(s_strategy)!),
-            ParseBackend(p.GetValue(s_backend)!),
-            Opt(p, s_count) is { } c ? ParseCount(c) : 3000,
-            Parsers.ParseSize(p.GetValue(s_size)!),
-            ParseInt(p.GetValue(s_burst)!, "--burst", 1, 65536),
-            ParseGso(p.GetValue(s_gso)!),
-            p.GetValue(s_json),
-            p.GetValue(s_quiet)));
+        qdisc.SetAction(p => QdiscTest.Run(ReadQdiscTest(p)));
         root.Subcommands.Add(qdisc);
         return root;
     }
@@ -267,6 +265,48 @@ internal static class Cli
         };
     }
 
+    internal static QdiscTestSettings ReadQdiscTest(ParseResult p)
+    {
+        string qdisc = p.GetValue(s_qdisc) is "htb" or "prio" or "ets" ? p.GetValue(s_qdisc)! : throw new FormatException("bad --qdisc '" + p.GetValue(s_qdisc) + "': htb, prio or ets");
+        HtbClass[] classes = Parsers.ParseClasses(p.GetValue(s_classes)!);
+        if (qdisc != "htb" && classes.Any(c => c.Minor > 16 || c.Ceil is not null || c.Prio is not null || c.Limit is not null || c.Rate != "10gbit"))
+        {
+            throw new FormatException("--qdisc " + qdisc + " takes classes that are its bands, MAJOR:1 to MAJOR:16, with no rate, ceil, prio or limit (e.g. 1:1,1:2,1:3)");
+        }
+
+        if (Opt(p, s_count) is not null && Opt(p, s_duration) is not null)
+        {
+            throw new FormatException("give --duration or --count, not both");
+        }
+
+        var settings = new QdiscTestSettings
+        {
+            Classes = classes,
+            Qdisc = qdisc,
+            Loads = p.GetValue(s_load) is { } load ? Parsers.ParseLoads(load, classes) : [],
+            Duration = Opt(p, s_duration) is { } d ? Parsers.ParseDuration(d) : null,
+            Count = Opt(p, s_count) is { } c ? ParseCount(c) : 3000,
+            Size = Parsers.ParseSize(p.GetValue(s_size)!),
+            Burst = ParseInt(p.GetValue(s_burst)!, "--burst", 1, 65536),
+            Gso = p.GetResult(s_gso) is { Implicit: false } ? ParseGso(p.GetValue(s_gso)!) : SegmentationMode.Off, // see QdiscTestSettings.Gso
+            Strategy = ParseStrategy(p.GetValue(s_strategy)!),
+            Backend = ParseBackend(p.GetValue(s_backend)!),
+            MaxP99 = p.GetValue(s_maxP99) is { } bounds ? Parsers.ParseLatencyBounds(bounds, classes) : [],
+            RecvErr = p.GetValue(s_recverr),
+            Interval = Parsers.ParseDuration(p.GetValue(s_interval)!),
+            Json = p.GetValue(s_json),
+            Html = p.GetValue(s_html),
+            Quiet = p.GetValue(s_quiet),
+        };
+        return p.GetValue(s_scenario) switch
+        {
+            null => settings,
+            "prio-hol" when p.GetValue(s_load) is null => QdiscTest.PrioHol(settings),
+            "prio-hol" => throw new FormatException("--scenario prio-hol sets the classes and loads itself; give --max-p99, --duration or --size to change it, not --load"),
+            var other => throw new FormatException("bad --scenario '" + other + "': prio-hol"),
+        };
+    }
+
     private static SinkSettings ReadSink(ParseResult p)
     {
         string listen = p.GetValue(s_listen) ?? throw new FormatException("sink needs --listen HOST:PORT");
@@ -277,6 +317,7 @@ internal static class Cli
             Count = p.GetValue(s_count) is { } c ? ParseCount(c) : null,
             Idle = Parsers.ParseDuration(p.GetValue(s_idle)!),
             Gro = p.GetValue(s_gro),
+            Interval = Parsers.ParseDuration(p.GetValue(s_interval)!),
             Verify = p.GetValue(s_verify) switch
             {
                 "auto" => SinkVerify.Auto,

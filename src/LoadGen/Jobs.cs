@@ -78,7 +78,7 @@ internal static class Jobs
         return problems.Count == 0 ? Cli.Ok : Cli.CheckFailed;
     }
 
-    internal static int Send(SendSettings settings, TimeSpan interval, string? json, bool quiet)
+    internal static int Send(SendSettings settings, TimeSpan interval, string? json, string? html, bool quiet)
     {
         var report = new Report(quiet, humanToStderr: json == "-");
         SendTotals? totals = SendCore(settings, interval, report, out int code);
@@ -87,10 +87,15 @@ internal static class Jobs
             Report.WriteJson(json, "send", totals, sink: null);
         }
 
+        if (totals is not null && html is not null)
+        {
+            HtmlReport.Write(html, "perfgen send to " + settings.Destination, totals, sink: null);
+        }
+
         return code;
     }
 
-    internal static int Sink(SinkSettings settings, string? json, bool quiet)
+    internal static int Sink(SinkSettings settings, string? json, string? html, bool quiet)
     {
         var report = new Report(quiet, humanToStderr: json == "-");
         using var sink = new SinkJob(settings);
@@ -102,6 +107,11 @@ internal static class Jobs
         if (json is not null)
         {
             Report.WriteJson(json, "sink", send: null, sink);
+        }
+
+        if (html is not null)
+        {
+            HtmlReport.Write(html, "perfgen sink on " + sink.LocalAddress, send: null, sink);
         }
 
         var problems = new List<string>();
@@ -200,6 +210,7 @@ internal static class Jobs
 
         int ipOverhead = settings.Destination.AddressFamily == AddressFamily.InterNetworkV6 ? 48 : 28;
         SendTotals totals = SendTotals.From(job, elapsed, ipOverhead, gcBefore);
+        totals.Intervals = report.SendIntervals;
         report.SendSummary(totals);
         code = Cli.Ok;
         return totals;

@@ -21,19 +21,24 @@ internal static class PacketHeader
         BinaryPrimitives.WriteUInt64LittleEndian(dst[24..], timeNs);
     }
 
-    internal static bool TryRead(ReadOnlySpan<byte> src, out uint flow, out ulong seq, out uint priority)
+    internal static bool TryRead(ReadOnlySpan<byte> src, out uint flow, out ulong seq, out uint priority) =>
+        TryRead(src, out flow, out seq, out priority, out _);
+
+    internal static bool TryRead(ReadOnlySpan<byte> src, out uint flow, out ulong seq, out uint priority, out ulong sentNs)
     {
         if (src.Length < Size || BinaryPrimitives.ReadUInt32LittleEndian(src) != Magic)
         {
             flow = 0;
             seq = 0;
             priority = 0;
+            sentNs = 0;
             return false;
         }
 
         flow = BinaryPrimitives.ReadUInt32LittleEndian(src[4..]);
         seq = BinaryPrimitives.ReadUInt64LittleEndian(src[8..]);
         priority = BinaryPrimitives.ReadUInt32LittleEndian(src[16..]);
+        sentNs = BinaryPrimitives.ReadUInt64LittleEndian(src[24..]);
         return true;
     }
 

@@ -15,10 +15,16 @@ internal readonly record struct Rate(double Value, bool Bits)
 /// <summary>A priority and its weight in the mix.</summary>
 internal readonly record struct WeightedPriority(uint Priority, int Weight);
 
-/// <summary>An HTB class for qdisc-test: its id (also the priority that selects it) and rate.</summary>
-internal readonly record struct HtbClass(ushort Major, ushort Minor, string Rate)
+/// <summary>
+/// A class for qdisc-test: its id (also the priority that selects it), and for HTB its rate, ceil (default the rate),
+/// prio and the packet limit of its leaf queue (default the device's txqueuelen).
+/// </summary>
+internal readonly record struct HtbClass(ushort Major, ushort Minor, string Rate, string? Ceil = null, int? Prio = null, int? Limit = null)
 {
     internal uint Id => ((uint)Major << 16) | Minor;
+
+    /// <summary>The rate the class may reach: its ceil, else its rate.</summary>
+    internal string Top => Ceil ?? Rate;
 
     public override string ToString() => Major.ToString("x", CultureInfo.InvariantCulture) + ":" + Minor.ToString("x", CultureInfo.InvariantCulture);
 }
@@ -125,29 +131,59 @@ internal static class Parsers
         return [.. result];
     }
 
-    /// <summary>"1:10=10mbit,1:20=50mbit,1:30" (hex minor and major, as tc writes them; no rate = 10gbit).</summary>
+    /// <summary>
+    /// "1:10=10mbit:ceil=20mbit:prio=0:limit=50,1:20=50mbit,1:30" (hex major and minor, as tc writes them; no rate =
+    /// 10gbit). ceil, prio (0-7) and limit (leaf queue packets, 1-100000) are optional, in any order.
+    /// </summary>
     internal static HtbClass[] ParseClasses(string text)
     {
         var result = new List<HtbClass>();
         foreach (string item in text.Split(',', StringSplitOptions.TrimEntries | StringSplitOptions.RemoveEmptyEntries))
         {
-            string[] kv = item.Split('=');
-            string[] id = kv[0].Split(':');
-            if (kv.Length > 2 || id.Length != 2 ||
+            int eq = item.IndexOf('=', StringComparison.Ordinal);
+            string[] id = (eq < 0 ? item : item[..eq]).Split(':');
+            if (id.Length != 2 ||
                 !ushort.TryParse(id[0], NumberStyles.AllowHexSpecifier, CultureInfo.InvariantCulture, out ushort major) ||
                 !ushort.TryParse(id[1], NumberStyles.AllowHexSpecifier, CultureInfo.InvariantCulture, out ushort minor) ||
-                major == 0 || minor == 0)
+                major == 0 || minor == 0 || minor == 0xffff)
             {
-                throw new FormatException("bad class '" + item + "': use MAJOR:MINOR[=RATE], e.g. 1:10=10mbit");
+                throw new FormatException("bad class '" + item + "': use MAJOR:MINOR[=RATE[:ceil=RATE][:prio=N][:limit=N]], e.g. 1:10=10mbit:ceil=20mbit");
             }
 
-            string rate = kv.Length == 2 ? kv[1] : "10gbit";
+            string[] spec = eq < 0 ? ["10gbit"] : item[(eq + 1)..].Split(':');
+            string rate = spec[0];
             if (!IsTcRate(rate))
             {
                 throw new FormatException("bad rate in class '" + item + "': a tc rate such as 500kbit, 10mbit or 1gbit");
             }
 
-            result.Add(new HtbClass(major, minor, rate));
+            string? ceil = null;
+            int? prio = null, limit = null;
+            foreach (string option in spec.Skip(1))
+            {
+                string[] kv = option.Split('=');
+                switch (kv.Length == 2 ? kv[0] : string.Empty)
+                {
+                    case "ceil" when ceil is null && IsTcRate(kv[1]):
+                        ceil = kv[1];
+                        break;
+                    case "prio" when prio is null && int.TryParse(kv[1], NumberStyles.None, CultureInfo.InvariantCulture, out int p) && p <= 7:
+                        prio = p;
+                        break;
+                    case "limit" when limit is null && int.TryParse(kv[1], NumberStyles.None, CultureInfo.InvariantCulture, out int l) && l is >= 1 and <= 100_000:
+                        limit = l;
+                        break;
+                    default:
+                        throw new FormatException("bad option '" + option + "' in class '" + item + "': ceil=RATE, prio=0-7 or limit=1-100000, each once");
+                }
+            }
+
+            if (ceil is not null && TcRateBits(ceil) < TcRateBits(rate))
+            {
+                throw new FormatException("class '" + item + "': ceil " + ceil + " is below its rate " + rate);
+            }
+
+            result.Add(new HtbClass(major, minor, rate, ceil, prio, limit));
         }
 
         if (result.Count == 0)
@@ -160,7 +196,110 @@ internal static class Parsers
             throw new FormatException("all classes must share one major number (the HTB qdisc's handle)");
         }
 
+        if (result.Select(c => c.Minor).Distinct().Count() != result.Count)
+        {
+            throw new FormatException("a class is named twice");
+        }
+
         return [.. result];
+    }
+
+    /// <summary>
+    /// Offered load per class: "1:10=max,1:20=20mbit,1:30=1k". Each value is a perfgen rate (packets/s, or bits/s
+    /// with bps) or max (as fast as the sender can); null stands for max.
+    /// </summary>
+    internal static Dictionary<uint, Rate?> ParseLoads(string text, HtbClass[] classes)
+    {
+        var loads = new Dictionary<uint, Rate?>();
+        foreach (string item in text.Split(',', StringSplitOptions.TrimEntries | StringSplitOptions.RemoveEmptyEntries))
+        {
+            (uint id, string value) = ClassItem(item, classes, "--load", "CLASS=RATE|max, e.g. 1:10=max,1:20=20mbit");
+            if (!loads.TryAdd(id, value == "max" ? null : ParseLoad(value)))
+            {
+                throw new FormatException("bad --load '" + text + "': class " + item + " is named twice");
+            }
+        }
+
+        return loads;
+    }
+
+    // A load: perfgen's rate (N, Nk, NM packets/s; Nbps, Nkbps, NMbps, NGbps bits/s), or tc's way of writing bits/s
+    // (Nbit, Nkbit, Nmbit, Ngbit), as the classes are written.
+    private static Rate ParseLoad(string value)
+    {
+        if (value.EndsWith("bit", StringComparison.OrdinalIgnoreCase))
+        {
+            string number = value[..^3];
+            string unit = number.Length > 0 && char.IsAsciiLetter(number[^1]) ? char.ToLowerInvariant(number[^1]) switch { 'k' => "k", 'm' => "M", 'g' => "G", _ => "?" } : string.Empty;
+            return ParseRate((unit.Length == 0 ? number : number[..^1] + unit) + "bps");
+        }
+
+        return ParseRate(value);
+    }
+
+    /// <summary>Latency bounds per class: "1:30=2ms,1:20=500us" (ms, us or s).</summary>
+    internal static Dictionary<uint, TimeSpan> ParseLatencyBounds(string text, HtbClass[] classes)
+    {
+        var bounds = new Dictionary<uint, TimeSpan>();
+        foreach (string item in text.Split(',', StringSplitOptions.TrimEntries | StringSplitOptions.RemoveEmptyEntries))
+        {
+            (uint id, string value) = ClassItem(item, classes, "--max-p99", "CLASS=DURATION, e.g. 1:30=2ms");
+            TimeSpan bound = value.EndsWith("us", StringComparison.Ordinal) && double.TryParse(value[..^2], NumberStyles.AllowDecimalPoint, CultureInfo.InvariantCulture, out double us) && us > 0
+                ? TimeSpan.FromMicroseconds(us)
+                : ParseDuration(value);
+            if (!bounds.TryAdd(id, bound))
+            {
+                throw new FormatException("bad --max-p99 '" + text + "': class " + item + " is named twice");
+            }
+        }
+
+        return bounds;
+    }
+
+    // "CLASS=VALUE" where CLASS is one of the configured classes.
+    private static (uint Id, string Value) ClassItem(string item, HtbClass[] classes, string option, string usage)
+    {
+        int eq = item.IndexOf('=', StringComparison.Ordinal);
+        string name = eq < 0 ? item : item[..eq];
+        string[] id = name.Split(':');
+        HtbClass? match = id.Length == 2 &&
+            ushort.TryParse(id[0], NumberStyles.AllowHexSpecifier, CultureInfo.InvariantCulture, out ushort major) &&
+            ushort.TryParse(id[1], NumberStyles.AllowHexSpecifier, CultureInfo.InvariantCulture, out ushort minor)
+            ? classes.Select(c => (HtbClass?)c).FirstOrDefault(c => c!.Value.Major == major && c.Value.Minor == minor)
+            : null;
+        if (eq < 0 || eq == item.Length - 1)
+        {
+            throw new FormatException("bad " + option + " entry '" + item + "': use " + usage);
+        }
+
+        if (match is null)
+        {
+            throw new FormatException(option + " names class " + name + ", which --classes does not have (" + string.Join(", ", classes.Select(c => c.ToString())) + ")");
+        }
+
+        return (match.Value.Id, item[(eq + 1)..]);
+    }
+
+    /// <summary>A tc rate in bits per second (tc(8): bit, kbit, mbit… decimal; kibit… binary; bps, kbps… bytes).</summary>
+    internal static double TcRateBits(string text)
+    {
+        int i = 0;
+        while (i < text.Length && (char.IsAsciiDigit(text[i]) || text[i] == '.'))
+        {
+            i++;
+        }
+
+        double n = double.Parse(text.AsSpan(0, i), NumberStyles.AllowDecimalPoint, CultureInfo.InvariantCulture);
+        string unit = text[i..].ToLowerInvariant();
+        double scale = unit[0] switch
+        {
+            'k' => unit.Length > 1 && unit[1] == 'i' ? 1024 : 1e3,
+            'm' => unit.Length > 1 && unit[1] == 'i' ? 1024 * 1024 : 1e6,
+            'g' => unit.Length > 1 && unit[1] == 'i' ? 1024.0 * 1024 * 1024 : 1e9,
+            't' => unit.Length > 1 && unit[1] == 'i' ? 1024.0 * 1024 * 1024 * 1024 : 1e12,
+            _ => 1,
+        };
+        return n * scale * (unit.EndsWith("bps", StringComparison.Ordinal) ? 8 : 1);
     }
 
     // tc's rate syntax (tc(8) "RATES"): a positive number and a unit, bits (bit, kbit, mbit, gbit, tbit, and the

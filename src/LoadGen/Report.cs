@@ -17,8 +17,14 @@ internal sealed class SendTotals
     internal required int IpOverhead { get; init; }
     internal required List<(uint Priority, long Packets, long Bytes)> PerPriority { get; init; }
     internal required List<(int Errno, long Count)> Failures { get; init; }
+
+    /// <summary>Datagrams that failed, per priority (with --recverr, the qdisc's drops: ENOBUFS).</summary>
+    internal Dictionary<uint, long> FailedByPriority { get; init; } = [];
     internal long Packets { get; init; }
     internal long Bytes { get; init; }
+
+    /// <summary>One sample per --interval: per priority, what was sent in it.</summary>
+    internal IReadOnlyList<IntervalSample> Intervals { get; set; } = [];
     internal long Failed { get; init; }
     internal long SendCalls { get; init; }
     internal long PartialSends { get; init; }
@@ -73,8 +79,15 @@ internal sealed class SendTotals
             }
         }
 
+        var failedByPriority = new Dictionary<uint, long>();
+        foreach (uint p in job.DistinctPriorities)
+        {
+            failedByPriority[p] = job.Flows.Sum(f => f.Failed(p));
+        }
+
         return new SendTotals
         {
+            FailedByPriority = failedByPriority,
             Backend = job.BackendName,
             Strategy = job.Capabilities?.Strategy ?? PriorityStrategy.Cmsg,
             StrategyReason = job.Capabilities?.StrategyReason ?? string.Empty,
@@ -111,6 +124,10 @@ internal sealed class Report
     private long _lastPackets;
     private long _lastBytes;
     private TimeSpan _lastTime;
+    private readonly Dictionary<uint, (long Packets, long Bytes)> _lastPerPriority = [];
+
+    /// <summary>The send side's samples, one per live row: per priority, the packets and bytes sent in that interval.</summary>
+    internal List<IntervalSample> SendIntervals { get; } = [];
 
     internal Report(bool quiet, bool humanToStderr)
     {
@@ -156,6 +173,23 @@ internal sealed class Report
         double dt = (now - _lastTime).TotalSeconds;
         double pps = (packets - _lastPackets) / dt;
         double mbps = (bytes - _lastBytes) * 8 / dt / 1e6;
+        var perPriority = new List<PrioritySample>();
+        foreach (uint p in job.DistinctPriorities)
+        {
+            long pk = 0, by = 0;
+            foreach (FlowState f in job.Flows)
+            {
+                (long a, long b) = f.Sent(p);
+                pk += a;
+                by += b;
+            }
+
+            (long lastPk, long lastBy) = _lastPerPriority.GetValueOrDefault(p);
+            perPriority.Add(new PrioritySample(p, pk - lastPk, by - lastBy, 0, 0, 0, 0, 0));
+            _lastPerPriority[p] = (pk, by);
+        }
+
+        SendIntervals.Add(new IntervalSample(_lastTime.TotalSeconds, now.TotalSeconds, perPriority, 0));
         _lastPackets = packets;
         _lastBytes = bytes;
         _lastTime = now;
@@ -209,9 +243,16 @@ internal sealed class Report
             ? "received by the priority in each header (priorities not verified on this kernel)"
             : "received by priority (verified by " + sink.VerifiedByText + ")";
         var table = new Table().Title(Markup.Escape(title)).AddColumn("priority").AddColumn(new TableColumn("packets").RightAligned()).AddColumn(new TableColumn("bytes").RightAligned());
+        foreach (string c in (string[])["p50 µs", "p90 µs", "p99 µs", "p99.9 µs", "max µs"])
+        {
+            table.AddColumn(new TableColumn(c).RightAligned());
+        }
+
+        IReadOnlyDictionary<uint, long> bytes = sink.PerPriorityBytes;
         foreach (KeyValuePair<uint, long> kv in sink.PerPriority.OrderBy(kv => kv.Key))
         {
-            table.AddRow(FormatPriority(kv.Key), kv.Value.ToString("N0", CultureInfo.InvariantCulture), sink.PerPriorityBytes[kv.Key].ToString("N0", CultureInfo.InvariantCulture));
+            LatencyHistogram h = sink.Latency(kv.Key);
+            table.AddRow(FormatPriority(kv.Key), N(kv.Value), N(bytes[kv.Key]), N(h.Percentile(50)), N(h.Percentile(90)), N(h.Percentile(99)), N(h.Percentile(99.9)), N(h.Max));
         }
 
         _console.Write(table);
@@ -223,6 +264,8 @@ internal sealed class Report
             _console.MarkupLine(string.Format(CultureInfo.InvariantCulture, "UDP GRO: {0:N0} coalesced buffers, split here", sink.CoalescedBuffers));
         }
     }
+
+    private static string N(long v) => v.ToString("N0", CultureInfo.InvariantCulture);
 
     internal static string FormatPriority(uint p) =>
         p <= 0xFFFF ? p.ToString(CultureInfo.InvariantCulture) : "0x" + p.ToString("x", CultureInfo.InvariantCulture) + " (" + (p >> 16).ToString("x", CultureInfo.InvariantCulture) + ":" + (p & 0xFFFF).ToString("x", CultureInfo.InvariantCulture) + ")";
@@ -268,6 +311,59 @@ internal sealed class Report
         {
             throw new FormatException(option + " " + path + ": cannot be written (" + e.Message + "); nothing was sent");
         }
+    }
+
+    /// <summary>Latency percentiles in µs, as "latency_us": {"p50", "p90", "p99", "p99_9", "max"}.</summary>
+    internal static void WriteLatency(Utf8JsonWriter w, LatencyHistogram h)
+    {
+        w.WriteStartObject("latency_us");
+        w.WriteNumber("p50", h.Percentile(50));
+        w.WriteNumber("p90", h.Percentile(90));
+        w.WriteNumber("p99", h.Percentile(99));
+        w.WriteNumber("p99_9", h.Percentile(99.9));
+        w.WriteNumber("max", h.Max);
+        w.WriteEndObject();
+    }
+
+    /// <summary>One object per interval, as iperf3 -J does: start and end, per priority packets, bytes, rates (and latency where measured), loss.</summary>
+    internal static void WriteIntervals(Utf8JsonWriter w, IReadOnlyList<IntervalSample> intervals)
+    {
+        w.WriteStartArray("intervals");
+        foreach (IntervalSample i in intervals)
+        {
+            double seconds = Math.Max(i.EndS - i.StartS, 1e-9);
+            w.WriteStartObject();
+            w.WriteNumber("start_s", Math.Round(i.StartS, 6));
+            w.WriteNumber("end_s", Math.Round(i.EndS, 6));
+            w.WriteNumber("lost", i.Lost);
+            w.WriteStartArray("per_priority");
+            foreach (PrioritySample p in i.PerPriority)
+            {
+                w.WriteStartObject();
+                w.WriteNumber("priority", p.Priority);
+                w.WriteNumber("packets", p.Packets);
+                w.WriteNumber("bytes", p.Bytes);
+                w.WriteNumber("pps", Math.Round(p.Packets / seconds, 1));
+                w.WriteNumber("bps", Math.Round(p.Bytes * 8 / seconds, 1));
+                if (p.Max > 0)
+                {
+                    w.WriteStartObject("latency_us");
+                    w.WriteNumber("p50", p.P50);
+                    w.WriteNumber("p90", p.P90);
+                    w.WriteNumber("p99", p.P99);
+                    w.WriteNumber("p99_9", p.P999);
+                    w.WriteNumber("max", p.Max);
+                    w.WriteEndObject();
+                }
+
+                w.WriteEndObject();
+            }
+
+            w.WriteEndArray();
+            w.WriteEndObject();
+        }
+
+        w.WriteEndArray();
     }
 
     internal static void WriteJson(string path, string command, SendTotals? send, SinkJob? sink, Action<Utf8JsonWriter>? extra = null)
@@ -323,6 +419,7 @@ internal sealed class Report
                 }
 
                 w.WriteEndArray();
+                WriteIntervals(w, send.Intervals);
                 w.WriteStartObject("gc");
                 w.WriteNumber("gen0", send.Gen0);
                 w.WriteNumber("gen1", send.Gen1);
@@ -353,16 +450,19 @@ internal sealed class Report
                     _ => "none",
                 });
                 w.WriteStartArray("per_priority");
+                IReadOnlyDictionary<uint, long> bytes = sink.PerPriorityBytes;
                 foreach (KeyValuePair<uint, long> kv in sink.PerPriority.OrderBy(kv => kv.Key))
                 {
                     w.WriteStartObject();
                     w.WriteNumber("priority", kv.Key);
                     w.WriteNumber("packets", kv.Value);
-                    w.WriteNumber("bytes", sink.PerPriorityBytes[kv.Key]);
+                    w.WriteNumber("bytes", bytes[kv.Key]);
+                    WriteLatency(w, sink.Latency(kv.Key));
                     w.WriteEndObject();
                 }
 
                 w.WriteEndArray();
+                WriteIntervals(w, sink.Intervals);
                 w.WriteEndObject();
             }
 

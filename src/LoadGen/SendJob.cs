@@ -32,7 +32,26 @@ internal sealed record SendSettings
 
     /// <summary>Network namespace to create the sockets in (qdisc-test); null for the current one.</summary>
     public string? Namespace { get; init; }
+
+    /// <summary>
+    /// One thread (sender, socket) per entry, each with its own priority mix and rate (qdisc-test: one per class, so
+    /// classes compete only in the qdisc). Null: <see cref="Threads"/> threads share <see cref="Priorities"/> and
+    /// <see cref="Rate"/>.
+    /// </summary>
+    public IReadOnlyList<FlowSpec>? PerFlow { get; init; }
+
+    /// <summary>Per flow, at most this many datagrams (count mode with <see cref="PerFlow"/>); null: <see cref="Count"/> split evenly.</summary>
+    public long? CountPerFlow { get; init; }
+
+    /// <summary>IP_RECVERR on the senders: a qdisc drop comes back as ENOBUFS, counted per datagram.</summary>
+    public bool ReportQdiscDrops { get; init; }
+
+    /// <summary>SO_SNDBUF for the senders; 0 keeps the kernel default.</summary>
+    public int SendBufferSize { get; init; }
 }
+
+/// <summary>One sender thread's priority mix and rate.</summary>
+internal sealed record FlowSpec(WeightedPriority[] Priorities, Rate Rate);
 
 internal static class Defaults
 {
@@ -44,16 +63,27 @@ internal sealed class SendJob
 {
     private readonly SendSettings _settings;
     private readonly FlowState[] _flows;
-    private readonly uint[] _schedule;
+    private readonly uint[][] _schedules; // per thread
+    private readonly Rate[] _rates;       // per thread
     private readonly uint[] _distinct;
     private volatile bool _stop;
 
     internal SendJob(SendSettings settings)
     {
         _settings = settings;
-        _schedule = BuildSchedule(settings.Priorities);
-        _distinct = [.. settings.Priorities.Select(p => p.Priority).Distinct().Order()];
-        _flows = new FlowState[settings.Threads];
+        int threads = settings.PerFlow?.Count ?? settings.Threads;
+        _schedules = new uint[threads][];
+        _rates = new Rate[threads];
+        for (int t = 0; t < threads; t++)
+        {
+            // A shared rate is split evenly across the threads; a per-flow rate is that flow's own.
+            _schedules[t] = BuildSchedule(settings.PerFlow?[t].Priorities ?? settings.Priorities);
+            _rates[t] = settings.PerFlow?[t].Rate ?? (settings.Rate.IsUnlimited ? Rate.Unlimited : settings.Rate with { Value = settings.Rate.Value / threads });
+        }
+
+        IEnumerable<WeightedPriority> all = settings.PerFlow?.SelectMany(f => f.Priorities) ?? settings.Priorities;
+        _distinct = [.. all.Select(p => p.Priority).Distinct().Order()];
+        _flows = new FlowState[threads];
     }
 
     internal IReadOnlyList<uint> DistinctPriorities => _distinct;
@@ -74,11 +104,13 @@ internal sealed class SendJob
                 BatchSize = _settings.Batch,
                 RingSize = RingSize(_settings),
                 MaxDatagramSize = _settings.MaxSize,
-                FailureLogCapacity = 4096,
+                FailureLogCapacity = Math.Max(4096, RingSize(_settings)), // a whole ring can fail in one flush
                 Backend = _settings.Backend,
                 PriorityStrategy = _settings.Strategy,
                 ClassifierAttached = classifier,
                 Segmentation = _settings.Segmentation,
+                ReportQdiscDrops = _settings.ReportQdiscDrops,
+                SendBufferSize = _settings.SendBufferSize,
             };
             PacketSender sender = _settings.Namespace is { } ns
                 ? NetworkNamespace.Run(ns, () => PacketSender.Create(options))
@@ -135,7 +167,7 @@ internal sealed class SendJob
         for (int t = 0; t < threads.Length; t++)
         {
             FlowState flow = _flows[t];
-            long quota = _settings.Count is { } c ? (c / threads.Length) + (t < c % threads.Length ? 1 : 0) : long.MaxValue;
+            long quota = _settings.CountPerFlow ?? (_settings.Count is { } c ? (c / threads.Length) + (t < c % threads.Length ? 1 : 0) : long.MaxValue);
             threads[t] = new Thread(() => SendLoop(flow, quota, start)) { Name = "perfgen send " + t, IsBackground = true };
             threads[t].Start();
         }
@@ -202,12 +234,13 @@ internal sealed class SendJob
         PacketSender tx = flow.Sender;
         DatagramAddress dest = _settings.Destination;
         bool connected = _settings.Connect;
-        uint[] schedule = _schedule;
+        uint[] schedule = _schedules[flow.Flow];
         int minSize = _settings.MinSize;
         int span = _settings.MaxSize - minSize + 1;
         int ipOverhead = dest.AddressFamily == AddressFamily.InterNetworkV6 ? 48 : 28;
-        double rate = _settings.Rate.IsUnlimited ? 0 : _settings.Rate.Value / _flows.Length;
-        bool bits = _settings.Rate.Bits;
+        Rate flowRate = _rates[flow.Flow];
+        double rate = flowRate.IsUnlimited ? 0 : flowRate.Value;
+        bool bits = flowRate.Bits;
         long deadline = _settings.Duration is { } d ? start + (long)((d + _settings.Warmup).TotalSeconds * Stopwatch.Frequency) : long.MaxValue;
         double ticksPerUnit = rate > 0 ? Stopwatch.Frequency / rate : 0;
         double spentUnits = 0; // tokens consumed so far (packets, or bits on the wire)
@@ -238,12 +271,25 @@ internal sealed class SendJob
             int n = (int)Math.Min(batch, quota - (long)seq);
             if (rate > 0)
             {
-                // Token bucket released a batch at a time. Tokens are packets, or bits on the wire for a bps rate.
+                // Token bucket. Tokens are packets, or bits on the wire for a bps rate. A batch at a time, as long as a
+                // batch's tokens come within a millisecond; a slower flow (a low-rate probe) leaves datagram by datagram,
+                // flushed before each wait, so it goes out evenly spaced rather than as batch-sized bursts.
                 double available = ((now - start) / ticksPerUnit) - spentUnits;
-                double need = bits ? n * avgWireBits : n;
-                if (available < need)
+                double unit = bits ? avgWireBits : 1;
+                bool trickle = n * unit * ticksPerUnit > Stopwatch.Frequency / 1000;
+                if (trickle)
                 {
-                    double waitTicks = (need - available) * ticksPerUnit;
+                    n = (int)Math.Min(n, Math.Floor(available / unit));
+                }
+
+                if (n < 1 || available < n * unit)
+                {
+                    if (trickle && tx.PendingCount > 0)
+                    {
+                        tx.Flush();
+                    }
+
+                    double waitTicks = ((Math.Max(n, 1) * unit) - available) * ticksPerUnit;
                     if (waitTicks > Stopwatch.Frequency / 500)
                     {
                         Thread.Sleep(1);
@@ -257,7 +303,7 @@ internal sealed class SendJob
                 }
 
                 // Bucket depth: a descheduled thread may catch up by at most 50 ms of traffic, not burst without bound.
-                double depth = Math.Max(2 * need, rate * 0.05);
+                double depth = Math.Max(2 * batch * unit, rate * 0.05);
                 if (available > depth)
                 {
                     spentUnits += available - depth;
@@ -299,6 +345,12 @@ internal sealed class SendJob
                 flow.Count(priority, size);
                 seq++;
                 spentUnits += bits ? (size + ipOverhead) * 8.0 : 1;
+            }
+
+            // Per-priority failure counts come from the sender's bounded failure log: read it before it overflows.
+            if (tx.FailureRecordCount > 0)
+            {
+                flow.DrainFailures();
             }
         }
 
@@ -382,6 +434,9 @@ internal sealed class FlowState
         int i = IndexOf(priority);
         return (_packets[i] - _failedPackets[i], _bytes[i] - _failedBytes[i]);
     }
+
+    /// <summary>Datagrams of <paramref name="priority"/> that failed (drained so far).</summary>
+    internal long Failed(uint priority) => _failedPackets[IndexOf(priority)];
 
     internal void BeginAllocationWindow() => _allocStart = GC.GetAllocatedBytesForCurrentThread();
 

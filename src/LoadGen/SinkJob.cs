@@ -15,7 +15,16 @@ internal sealed record SinkSettings
 
     /// <summary>Receive with UDP GRO: coalesced buffers, split again before each datagram is checked.</summary>
     public bool Gro { get; init; }
+
+    /// <summary>One sample per interval for the JSON and HTML reports; zero for none.</summary>
+    public TimeSpan Interval { get; init; }
 }
+
+/// <summary>One priority's counts and latency in one interval of a sink.</summary>
+internal sealed record PrioritySample(uint Priority, long Packets, long Bytes, long P50, long P90, long P99, long P999, long Max);
+
+/// <summary>One interval of a sink: per priority, and the loss (sequence gaps) that appeared in it.</summary>
+internal sealed record IntervalSample(double StartS, double EndS, List<PrioritySample> PerPriority, long Lost);
 
 /// <summary>How a sink learns each datagram's priority, strongest first.</summary>
 internal enum SinkVerify
@@ -44,9 +53,12 @@ internal sealed class SinkJob : IDisposable
 {
     private readonly SinkSettings _settings;
     private readonly PacketReceiver _rx;
-    private readonly Dictionary<uint, long> _perPriority = [];
-    private readonly Dictionary<uint, long> _perPriorityBytes = [];
+    private readonly Dictionary<uint, PriorityStats> _perPriority = [];
     private readonly Dictionary<uint, Flow> _flows = [];
+    private readonly List<IntervalSample> _intervals = [];
+    private long _runStart;
+    private long _intervalStart;
+    private long _lostAtIntervalStart;
     private volatile bool _stop;
     private long _received;
 
@@ -174,9 +186,33 @@ internal sealed class SinkJob : IDisposable
     /// <summary>Sequence numbers never seen below each flow's highest: the loss a sender's own count confirms.</summary>
     internal long Lost => _flows.Values.Sum(f => f.Lost);
 
-    internal IReadOnlyDictionary<uint, long> PerPriority => _perPriority;
+    // Copies, safe while the sink thread receives: a new priority is added under the lock; counts are 64-bit fields.
+    internal IReadOnlyDictionary<uint, long> PerPriority
+    {
+        get
+        {
+            lock (_perPriority)
+            {
+                return _perPriority.ToDictionary(kv => kv.Key, kv => kv.Value.Packets);
+            }
+        }
+    }
 
-    internal IReadOnlyDictionary<uint, long> PerPriorityBytes => _perPriorityBytes;
+    internal IReadOnlyDictionary<uint, long> PerPriorityBytes
+    {
+        get
+        {
+            lock (_perPriority)
+            {
+                return _perPriority.ToDictionary(kv => kv.Key, kv => kv.Value.Bytes);
+            }
+        }
+    }
+
+    /// <summary>One-way latency per priority (send time in each header against arrival, CLOCK_MONOTONIC: one host).</summary>
+    internal LatencyHistogram Latency(uint priority) => _perPriority.TryGetValue(priority, out PriorityStats? p) ? p.Latency : new LatencyHistogram();
+
+    internal IReadOnlyList<IntervalSample> Intervals => _intervals;
 
     internal IReadOnlyDictionary<uint, Flow> Flows => _flows;
 
@@ -186,6 +222,10 @@ internal sealed class SinkJob : IDisposable
     internal void Run()
     {
         long start = Stopwatch.GetTimestamp();
+        _runStart = start;
+        _intervalStart = start;
+        long intervalTicks = (long)(_settings.Interval.TotalSeconds * Stopwatch.Frequency);
+        long nextInterval = intervalTicks > 0 ? start + intervalTicks : long.MaxValue;
         long lastArrival = 0;
         long idleTicks = (long)(_settings.Idle.TotalSeconds * Stopwatch.Frequency);
         long deadline = _settings.Duration is { } d ? start + (long)(d.TotalSeconds * Stopwatch.Frequency) : long.MaxValue;
@@ -193,6 +233,12 @@ internal sealed class SinkJob : IDisposable
         while (!_stop && Received < count)
         {
             long now = Stopwatch.GetTimestamp();
+            if (now >= nextInterval)
+            {
+                CloseInterval(now);
+                nextInterval += intervalTicks;
+            }
+
             if (now >= deadline || (lastArrival != 0 && now - lastArrival >= idleTicks))
             {
                 break;
@@ -201,17 +247,44 @@ internal sealed class SinkJob : IDisposable
             int n = _rx.Receive(50);
             if (n > 0)
             {
+                // One clock read per batch: every datagram in it had arrived by now. Stopwatch ticks are CLOCK_MONOTONIC ns.
                 lastArrival = Stopwatch.GetTimestamp();
             }
 
             for (int i = 0; i < n; i++)
             {
-                Account(_rx[i]);
+                Account(_rx[i], lastArrival);
             }
+        }
+
+        if (intervalTicks > 0)
+        {
+            CloseInterval(Stopwatch.GetTimestamp());
         }
     }
 
-    private void Account(ReceivedDatagram d)
+    // An interval's sample: per priority its packets, bytes and latency percentiles; the loss that appeared in it.
+    private void CloseInterval(long now)
+    {
+        var perPriority = new List<PrioritySample>();
+        foreach ((uint priority, PriorityStats p) in _perPriority.OrderBy(kv => kv.Key))
+        {
+            LatencyHistogram h = p.IntervalLatency;
+            perPriority.Add(new PrioritySample(priority, p.Packets - p.IntervalPackets, p.Bytes - p.IntervalBytes,
+                h.Percentile(50), h.Percentile(90), h.Percentile(99), h.Percentile(99.9), h.Max));
+            p.IntervalPackets = p.Packets;
+            p.IntervalBytes = p.Bytes;
+            h.Clear();
+        }
+
+        long lost = Lost;
+        _intervals.Add(new IntervalSample(
+            (_intervalStart - _runStart) / (double)Stopwatch.Frequency, (now - _runStart) / (double)Stopwatch.Frequency, perPriority, lost - _lostAtIntervalStart));
+        _lostAtIntervalStart = lost;
+        _intervalStart = now;
+    }
+
+    private void Account(ReceivedDatagram d, long arrivalNs)
     {
         Bytes += d.Payload.Length;
         if (d.Truncated)
@@ -219,7 +292,7 @@ internal sealed class SinkJob : IDisposable
             Truncated++;
         }
 
-        if (!PacketHeader.TryRead(d.Payload, out uint flowId, out ulong seq, out uint sentPriority))
+        if (!PacketHeader.TryRead(d.Payload, out uint flowId, out ulong seq, out uint sentPriority, out ulong sentNs))
         {
             Malformed++;
             Interlocked.Increment(ref _received);
@@ -244,8 +317,20 @@ internal sealed class SinkJob : IDisposable
             }
         }
 
-        _perPriority[priority] = _perPriority.GetValueOrDefault(priority) + 1;
-        _perPriorityBytes[priority] = _perPriorityBytes.GetValueOrDefault(priority) + d.Payload.Length;
+        if (!_perPriority.TryGetValue(priority, out PriorityStats? stats))
+        {
+            stats = new PriorityStats();
+            lock (_perPriority)
+            {
+                _perPriority[priority] = stats;
+            }
+        }
+
+        stats.Packets++;
+        stats.Bytes += d.Payload.Length;
+        long micros = ((long)((ulong)arrivalNs - sentNs)) / 1000;
+        stats.Latency.Record(micros);
+        stats.IntervalLatency.Record(micros);
         if (!_flows.TryGetValue(flowId, out Flow? flow))
         {
             flow = new Flow();
@@ -269,6 +354,17 @@ internal sealed class SinkJob : IDisposable
             _echoAttachedHere = false;
             MarkClassifier.DetachPriorityEcho("lo", _settings.Namespace);
         }
+    }
+
+    /// <summary>One priority's counters and latency, total and for the current interval.</summary>
+    private sealed class PriorityStats
+    {
+        internal long Packets;
+        internal long Bytes;
+        internal long IntervalPackets;
+        internal long IntervalBytes;
+        internal readonly LatencyHistogram Latency = new();
+        internal readonly LatencyHistogram IntervalLatency = new();
     }
 
     /// <summary>Sequence bookkeeping for one flow: a growable bitmap of sequences seen.</summary>

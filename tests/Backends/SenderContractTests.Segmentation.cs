@@ -46,22 +46,27 @@ public abstract partial class SenderContractTests
             Assert.Equal(Priority(seq), collector.Priority(seq));
         }
 
-        Assert.Equal(0, collector.OutOfOrder);
+        collector.AssertOrder(tx, Count, Priority);
         SenderStats s = tx.Stats;
         Assert.Equal(Count, s.Sent);
         Assert.Equal(0, s.Failed);
-        if (every == 1)
+        if (every == 1 && tx.PreservesOrder)
         {
             Assert.Equal(0, s.SegmentedMessages); // no run forms: one plain message per datagram
         }
-        else
+        else if (tx.PreservesOrder)
         {
             // A flush window can cut a run, so runs are at most `every` long; most datagrams travel segmented.
             Assert.InRange(s.AverageSegments, 2, every);
             Assert.True(s.SegmentedDatagrams > Count / 2, "segmented " + s.SegmentedDatagrams);
         }
+        else
+        {
+            // Grouping a flush by priority joins every run of one priority in the flush, whatever `every` is.
+            Assert.True(s.SegmentedDatagrams > Count / 2, "segmented " + s.SegmentedDatagrams);
+        }
 
-        Assert.Equal(gro && every > 1, rx.CoalescedBuffers > 0);
+        Assert.Equal(gro && (every > 1 || !tx.PreservesOrder), rx.CoalescedBuffers > 0);
         Assert.Equal(Count, rx.Received);
     }
 
@@ -143,10 +148,15 @@ public abstract partial class SenderContractTests
         Assert.True(tx.Flush().Completed);
         SenderStats s = tx.Stats;
         Assert.Equal(4096, s.Sent);
-        Assert.InRange(s.SegmentedMessages, 256, 320); // runs of 16, a few cut where a flush window ends
-        // After the first flush showed runs, auto-flush waits for about 8 messages' worth (8 x 16 datagrams) a call,
-        // not 8 datagrams: about 4096 / 128 = 32 calls, where flushing every 8 datagrams would take 512.
-        Assert.InRange(s.SendCalls, 32, 64);
+        Assert.Equal(4096, s.SegmentedDatagrams);
+        if (tx.PreservesOrder)
+        {
+            Assert.InRange(s.SegmentedMessages, 256, 320); // runs of 16, a few cut where a flush window ends
+        }
+
+        // After the first flush showed runs, auto-flush waits for about 8 messages' worth a call (per priority where
+        // a flush is grouped), not 8 datagrams: far fewer calls than the 512 that flushing every 8 datagrams would take.
+        Assert.InRange(s.SendCalls, 8, 64);
     }
 
     [Fact]
@@ -205,7 +215,12 @@ public abstract partial class SenderContractTests
     {
         SkipUnlessSegmentation();
         SkipUnlessNamespaces();
-        Assert.SkipUnless(File.Exists("/dev/net/tun"), "needs /dev/net/tun");
+        if (!File.Exists("/dev/net/tun"))
+        {
+            Host.Run("modprobe", ["tun"], TimeSpan.FromSeconds(10)); // a kernel with tun as a module (the lab's) makes the node on load
+        }
+
+        Assert.SkipUnless(File.Exists("/dev/net/tun"), "needs /dev/net/tun (the tun driver)");
         using NetNs ns = NetNs.Create("tun");
         using TunDevice tun = TunDevice.Create(ns, "perftun0");
         ns.Exec("ip addr add 198.18.3.1/24 dev perftun0");

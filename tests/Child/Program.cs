@@ -1,16 +1,18 @@
 using System.Globalization;
 using Perf.Batch;
 
-// Usage: Perf.Tests.Child DEST PRIORITIES BATCH [BACKEND] [SEGMENTATION]
+// Usage: Perf.Tests.Child DEST PRIORITIES BATCH [BACKEND] [SEGMENTATION] [STRATEGY]
 //   DEST          127.0.0.1:PORT
 //   PRIORITIES    comma-separated, one datagram each; payload = 8-byte LE sequence
 //   BATCH         datagrams per sendmmsg call / io_uring_enter
 //   BACKEND       Sendmmsg (default), IoUring or Auto
 //   SEGMENTATION  Auto (default), On or Off (UDP GSO)
+//   STRATEGY      Auto (default), Cmsg, SocketPerPriority, SetsockoptPerRun or MarkAndBpf
+// Prints "caps <privileged 0|1> strategy <S> ordered <0|1>", one "fail <seq> <errno>" per failed datagram, then the counts.
 // Prints "caps <privileged 0|1>", one "fail <seq> <errno>" per failed datagram, then "sent <n> failed <m>".
-if (args.Length is < 3 or > 5)
+if (args.Length is < 3 or > 6)
 {
-    Console.Error.WriteLine("usage: Perf.Tests.Child DEST PRIORITIES BATCH [BACKEND] [SEGMENTATION]");
+    Console.Error.WriteLine("usage: Perf.Tests.Child DEST PRIORITIES BATCH [BACKEND] [SEGMENTATION] [STRATEGY]");
     return 2;
 }
 
@@ -18,12 +20,13 @@ DatagramAddress dest = DatagramAddress.Parse(args[0]);
 string[] prios = args[1].Split(',');
 int batch = int.Parse(args[2], CultureInfo.InvariantCulture);
 SendBackendKind backend = args.Length >= 4 ? Enum.Parse<SendBackendKind>(args[3]) : SendBackendKind.Sendmmsg;
-SegmentationMode segmentation = args.Length == 5 ? Enum.Parse<SegmentationMode>(args[4]) : SegmentationMode.Auto;
+SegmentationMode segmentation = args.Length >= 5 ? Enum.Parse<SegmentationMode>(args[4]) : SegmentationMode.Auto;
+PriorityStrategy strategy = args.Length == 6 ? Enum.Parse<PriorityStrategy>(args[5]) : PriorityStrategy.Auto;
 using var sender = PacketSender.Create(new PacketSenderOptions
 {
-    ConnectTo = dest, BatchSize = batch, RingSize = 1024, AutoFlush = false, Backend = backend, Segmentation = segmentation,
+    ConnectTo = dest, BatchSize = batch, RingSize = 1024, AutoFlush = false, Backend = backend, Segmentation = segmentation, PriorityStrategy = strategy,
 });
-Console.WriteLine("caps " + (sender.Capabilities.PrivilegedPriorities ? "1" : "0"));
+Console.WriteLine("caps " + (sender.Capabilities.PrivilegedPriorities ? "1" : "0") + " strategy " + sender.PriorityStrategy + " ordered " + (sender.PreservesOrder ? "1" : "0"));
 Span<byte> payload = stackalloc byte[8];
 for (int i = 0; i < prios.Length; i++)
 {

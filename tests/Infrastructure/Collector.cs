@@ -54,6 +54,22 @@ internal sealed class Collector : IDisposable
     internal uint Priority(long seq) => _priorities[seq];
 
     /// <summary>
+    /// The order <paramref name="tx"/> promises: exact enqueue order, or, where it groups a flush by priority, order
+    /// within each priority (<paramref name="priorityOf"/>).
+    /// </summary>
+    internal void AssertOrder(Perf.Batch.PacketSender tx, long count, Func<long, uint> priorityOf)
+    {
+        if (tx.PreservesOrder)
+        {
+            Assert.Equal(0, OutOfOrder);
+        }
+        else
+        {
+            Assert.Equal(0, OutOfOrderWithin(count, priorityOf));
+        }
+    }
+
+    /// <summary>
     /// Datagrams that arrived before an earlier-sent one of the same class (<paramref name="classOf"/>, e.g. its priority):
     /// the order a sender that groups by priority must keep. Counts over the first <paramref name="count"/> sequences.
     /// </summary>

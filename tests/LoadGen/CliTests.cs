@@ -174,16 +174,24 @@ public sealed class CliTests
             Assert.Equal(32_000, sink.Received);
             Assert.Equal(0, sink.Mismatched);
             Assert.Equal(0, sink.Lost);
-            Assert.Equal(0, sink.Reordered);
             Assert.All(Enumerable.Range(0, 7), p => Assert.InRange(sink.PerPriority[(uint)p], 4560, 4576)); // runs of 16 cycle 0-6
             using JsonDocument doc = JsonDocument.Parse(File.ReadAllText(json));
+            if (doc.RootElement.GetProperty("send").GetProperty("priority_strategy").GetString() is "Cmsg" or "MarkAndBpf")
+            {
+                Assert.Equal(0, sink.Reordered); // one socket, enqueue order (SocketPerPriority reorders across priorities)
+            }
+
             JsonElement gso = doc.RootElement.GetProperty("send").GetProperty("gso");
             if (gso.GetProperty("on").GetBoolean())
             {
                 Assert.Equal(32_000, gso.GetProperty("segmented_datagrams").GetInt64());
-                Assert.Equal(16.0, gso.GetProperty("average_segments").GetDouble());
                 Assert.True(sink.Gro);
-                Assert.Equal(2_000, sink.CoalescedBuffers); // each run arrived over loopback as one buffer, split by the sink
+                Assert.True(sink.CoalescedBuffers > 0); // runs arrived over loopback as one buffer each, split by the sink
+                if (doc.RootElement.GetProperty("send").GetProperty("priority_strategy").GetString() == "Cmsg")
+                {
+                    Assert.Equal(16.0, gso.GetProperty("average_segments").GetDouble());
+                    Assert.Equal(2_000, sink.CoalescedBuffers);
+                }
             }
         }
         finally
@@ -314,7 +322,7 @@ public sealed class CliTests
             // --burst 16: runs of one class go out as GSO messages, and HTB counts each as its number of datagrams.
             string count = burst == "1" ? "3000" : "3072"; // whole cycles of three runs of 16
             long each = long.Parse(count, System.Globalization.CultureInfo.InvariantCulture) / 3;
-            Assert.Equal(0, Cli.Run(["qdisc-test", "--classes", "1:10=10mbit,1:20=50mbit,1:30", "--count", count, "--size", "200", "--burst", burst, "--json", json]));
+            Assert.Equal(0, Cli.Run(["qdisc-test", "--classes", "1:10=10mbit,1:20=50mbit,1:30", "--count", count, "--size", "200", "--burst", burst, "--gso", "auto", "--json", json]));
             using JsonDocument doc = JsonDocument.Parse(File.ReadAllText(json));
             Assert.True(doc.RootElement.GetProperty("pass").GetBoolean());
             JsonElement[] classes = [.. doc.RootElement.GetProperty("classes").EnumerateArray()];

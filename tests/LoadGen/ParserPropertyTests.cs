@@ -98,9 +98,15 @@ public sealed class ParserPropertyTests
             ushort major = (ushort)r.Next(1, 0x10000);
             var items = new List<HtbClass>();
             var text = new StringBuilder();
+            var minors = new HashSet<ushort>();
             for (int i = r.Next(1, 5); i > 0; i--)
             {
-                ushort minor = (ushort)r.Next(1, 0x10000);
+                ushort minor = (ushort)r.Next(1, 0xffff);
+                if (!minors.Add(minor))
+                {
+                    continue; // a class named twice is refused: the well-formed lists name each once
+                }
+
                 string rate = r.Next(1, 1000).ToString(CultureInfo.InvariantCulture) + s_units[r.Next(s_units.Length)];
                 bool bare = r.Next(4) == 0;
                 text.Append(text.Length == 0 ? "" : ",").Append(major.ToString("x", CultureInfo.InvariantCulture)).Append(':').Append(minor.ToString("x", CultureInfo.InvariantCulture));

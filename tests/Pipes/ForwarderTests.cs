@@ -86,16 +86,25 @@ public sealed class ForwarderTests
 
         Assert.True(collector.WaitFor(Count, TimeSpan.FromSeconds(10)), "received " + collector.Received);
         Assert.Empty(collector.Errors);
-        Assert.Equal(0, collector.OutOfOrder);
+        collector.AssertOrder(output, Count, Priority);
         for (long seq = 0; seq < Count; seq++)
         {
             Assert.Equal(1, collector.Arrivals(seq));
             Assert.Equal(Priority(seq), collector.Priority(seq));
         }
 
-        Assert.Equal(Count / 16, input.CoalescedBuffers); // each run arrived as one buffer...
-        Assert.Equal(Count / 16, output.Stats.SegmentedMessages); // ...and left as one message
-        Assert.Equal(16.0, output.Stats.AverageSegments);
+        if (source.PreservesOrder)
+        {
+            Assert.Equal(Count / 16, input.CoalescedBuffers); // each run arrived as one buffer...
+            Assert.Equal(Count / 16, output.Stats.SegmentedMessages); // ...and left as one message
+            Assert.Equal(16.0, output.Stats.AverageSegments);
+        }
+        else
+        {
+            // A source that groups by priority (before 6.14) joins runs of one priority: fewer, longer buffers.
+            Assert.True(input.CoalescedBuffers > 0);
+            Assert.Equal(Count, output.Stats.SegmentedDatagrams);
+        }
         Assert.Equal(0, output.QueuedReferences);
     }
 

@@ -160,11 +160,14 @@ public sealed partial class PriorityQdiscTests
                 }
 
                 PacketReceiver sink = net.ReceiverInB(); // bound, never read: no ICMP port unreachable comes back
+                // One skb per datagram: these tests read per-datagram counters (fq_codel's flows, frames on the wire),
+                // which count a UDP GSO skb once however many datagrams it carries (seen on 6.1 in the lab).
                 PacketSender sender = net.A.Run(() => PacketSender.Create(new PacketSenderOptions
                 {
                     PriorityStrategy = strategy,
                     ClassifierAttached = strategy == PriorityStrategy.MarkAndBpf,
                     AutoFlush = false,
+                    Segmentation = SegmentationMode.Off,
                 }));
                 Assert.Equal(strategy, sender.PriorityStrategy);
                 return new QdiscLab(net, sink, sender);

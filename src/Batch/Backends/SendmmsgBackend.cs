@@ -5,6 +5,11 @@ namespace Perf.Batch;
 /// <summary>Sends a planned run of messages with one sendmmsg(2) call.</summary>
 internal sealed unsafe class SendmmsgBackend : SendBackend
 {
+    private readonly bool _enobufsIsDrop;
+
+    /// <param name="enobufsIsDrop">IP_RECVERR is on: ENOBUFS reports a datagram the qdisc dropped, its own result, not back-pressure.</param>
+    internal SendmmsgBackend(bool enobufsIsDrop = false) => _enobufsIsDrop = enobufsIsDrop;
+
 
     internal override string Name => "sendmmsg";
 
@@ -29,7 +34,7 @@ internal sealed unsafe class SendmmsgBackend : SendBackend
                 case Errno.EINTR:
                     continue;
                 case Errno.EAGAIN:
-                case Errno.ENOBUFS:
+                case Errno.ENOBUFS when !_enobufsIsDrop:
                     wouldBlockErrno = errno;
                     return 0;
                 default:

@@ -27,6 +27,8 @@ internal static partial class Interop
     internal const int SO_RCVPRIORITY = 82; // Linux 6.14+
 
     internal const int IP_TOS = 1;
+    internal const int IP_RECVERR = 11;
+    internal const int IPV6_RECVERR = 25;
     internal const int IP_RECVTOS = 13;
     internal const int IPV6_RECVTCLASS = 66;
     internal const int IPV6_V6ONLY = 26;

@@ -31,6 +31,7 @@ internal sealed unsafe class UringSendBackend : SendBackend
     private readonly int[] _res;
     private readonly int _sendBuffer;  // SO_SNDBUF as the kernel keeps it (doubled), the bound EAGAIN comes from
     private bool _linkAll;             // back-pressure met an unlinked SQE after all: link everything until a clean call
+    private readonly bool _enobufsIsDrop; // IP_RECVERR: ENOBUFS is a datagram the qdisc dropped, not back-pressure
     private readonly Interop.IoUringCqe[] _cqes;
     private uint _generation;
 
@@ -75,6 +76,7 @@ internal sealed unsafe class UringSendBackend : SendBackend
         _opcode = o.ZeroCopy ? IORING_OP_SENDMSG_ZC : IORING_OP_SENDMSG;
         _res = new int[entries];
         _sendBuffer = Batch.UdpSocket.GetInt(socket, Batch.Interop.SOL_SOCKET, Batch.Interop.SO_SNDBUF, "SO_SNDBUF");
+        _enobufsIsDrop = options.ReportQdiscDrops;
         _cqes = new Interop.IoUringCqe[_ring.CqEntries];
     }
 
@@ -132,7 +134,7 @@ internal sealed unsafe class UringSendBackend : SendBackend
             }
 
             int errno = -r;
-            if (errno is Errno.EAGAIN or Errno.ENOBUFS)
+            if (errno == Errno.EAGAIN || (errno == Errno.ENOBUFS && !_enobufsIsDrop))
             {
                 if (i >= unlinked || !LaterSucceeded(i + 1, count))
                 {

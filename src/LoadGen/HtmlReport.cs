@@ -1,0 +1,243 @@
+using System.Globalization;
+using System.Net;
+using System.Text;
+
+namespace Perf.LoadGen;
+
+/// <summary>
+/// One self-contained HTML file (--html) that works offline: charts are plain SVG drawn here, the one script is inline
+/// and only lets a reader hide a series, so there is no CDN, no library and nothing for NativeAOT to trim away. It
+/// shows the rate per priority (class) over time, latency percentiles per priority over time, the latency distribution
+/// (CDF) per priority, and the verdict table where there is one. Every chart carries data-points, the number of points
+/// it plots, so a test can tell an empty chart from a drawn one.
+/// </summary>
+internal static class HtmlReport
+{
+    /// <summary>One row of the verdict table.</summary>
+    internal sealed record Verdict(string Class, string Rate, string Offered, long Sent, long QdiscPackets, long Dropped, long Enobufs, double AchievedBps, long P99Us, bool Pass, string Why);
+
+    private static readonly string[] s_colors = ["#1f77b4", "#d62728", "#2ca02c", "#ff7f0e", "#9467bd", "#8c564b", "#e377c2", "#17becf", "#7f7f7f", "#bcbd22"];
+
+    private const int Width = 760;
+    private const int Height = 300;
+    private const int Left = 70;
+    private const int Right = 20;
+    private const int Top = 20;
+    private const int Bottom = 40;
+
+    internal static void Write(string path, string title, SendTotals? send, SinkJob? sink, List<Verdict>? verdicts = null, bool? pass = null)
+    {
+        var html = new StringBuilder();
+        html.Append("<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\"><title>").Append(E(title)).Append("</title>\n<style>")
+            .Append("body{font-family:system-ui,sans-serif;margin:24px;color:#222}h1{font-size:20px}h2{font-size:16px;margin-top:28px}")
+            .Append("table{border-collapse:collapse;font-size:13px}td,th{border:1px solid #ccc;padding:3px 8px;text-align:right}th{background:#f4f4f4}")
+            .Append("td:first-child,th:first-child{text-align:left}.pass{color:#2ca02c;font-weight:bold}.fail{color:#d62728;font-weight:bold}")
+            .Append("svg.chart{border:1px solid #ddd;background:#fff}.legend span{cursor:pointer;margin-right:14px;font-size:13px}.legend span.off{opacity:.35}")
+            .Append("</style></head>\n<body>\n<h1>").Append(E(title)).Append("</h1>\n<p>").Append(E(DateTime.UtcNow.ToString("yyyy-MM-dd HH:mm:ss 'UTC'", CultureInfo.InvariantCulture)))
+            .Append(", ").Append(E(Environment.MachineName)).Append(", Linux ").Append(E(Environment.OSVersion.Version.ToString())).Append("</p>\n");
+
+        if (pass is { } p)
+        {
+            html.Append("<p class=\"").Append(p ? "pass\">PASS" : "fail\">FAIL").Append("</p>\n");
+        }
+
+        if (verdicts is { Count: > 0 })
+        {
+            AppendVerdicts(html, verdicts);
+        }
+
+        AppendSummary(html, send, sink);
+
+        // Rate over time: what the sink received where there is one, else what was sent.
+        IReadOnlyList<IntervalSample> intervals = sink?.Intervals is { Count: > 0 } received ? received : send?.Intervals ?? [];
+        string rateTitle = sink?.Intervals is { Count: > 0 } ? "Rate received per priority (Mbit/s of payload)" : "Rate sent per priority (Mbit/s of payload)";
+        Chart(html, "rate", rateTitle, "time (s)", "Mbit/s", SeriesOverTime(intervals, s => s.Bytes * 8 / 1e6), logX: false);
+
+        if (sink is not null)
+        {
+            var latency = new List<(string Name, List<(double X, double Y)> Points)>();
+            foreach ((string name, List<(double X, double Y)> points) in SeriesOverTime(sink.Intervals, s => s.P99, perSecond: false))
+            {
+                latency.Add((name + " p99", points));
+            }
+
+            foreach ((string name, List<(double X, double Y)> points) in SeriesOverTime(sink.Intervals, s => s.P50, perSecond: false))
+            {
+                latency.Add((name + " p50", points));
+            }
+
+            Chart(html, "latency", "One-way latency per priority over time (µs; p99 and p50 per interval)", "time (s)", "µs", latency, logX: false);
+
+            var cdf = new List<(string Name, List<(double X, double Y)> Points)>();
+            foreach (uint priority in sink.PerPriority.Keys.Order())
+            {
+                cdf.Add((Report.FormatPriority(priority), [.. sink.Latency(priority).Cdf().Select(c => ((double)Math.Max(c.Value, 1), c.Fraction))]));
+            }
+
+            Chart(html, "cdf", "Latency distribution per priority (CDF)", "latency (µs, log scale)", "fraction ≤", cdf, logX: true);
+        }
+
+        html.Append("<script>\n")
+            .Append("document.querySelectorAll('.legend span').forEach(function(s){s.addEventListener('click',function(){")
+            .Append("var g=document.getElementById(s.dataset.series);var off=g.style.display==='none';g.style.display=off?'':'none';s.classList.toggle('off',!off);});});\n")
+            .Append("document.body.dataset.ready='1';\n</script>\n</body></html>\n");
+        File.WriteAllText(path, html.ToString());
+    }
+
+    private static void AppendVerdicts(StringBuilder html, List<Verdict> verdicts)
+    {
+        html.Append("<h2>Verdicts</h2>\n<table id=\"verdicts\"><tr><th>class</th><th>rate</th><th>offered</th><th>sent</th><th>qdisc pkts</th><th>dropped</th><th>ENOBUFS</th><th>achieved</th><th>p99</th><th>result</th></tr>\n");
+        foreach (Verdict v in verdicts)
+        {
+            html.Append("<tr><td>").Append(E(v.Class)).Append("</td><td>").Append(E(v.Rate)).Append("</td><td>").Append(E(v.Offered)).Append("</td><td>")
+                .Append(N(v.Sent)).Append("</td><td>").Append(N(v.QdiscPackets)).Append("</td><td>").Append(N(v.Dropped)).Append("</td><td>").Append(N(v.Enobufs))
+                .Append("</td><td>").Append(v.AchievedBps > 0 ? E(Parsers.FormatSi(v.AchievedBps) + "bit/s") : "–").Append("</td><td>").Append(E(QdiscTest.Micros(v.P99Us)))
+                .Append("</td><td class=\"").Append(v.Pass ? "pass\">PASS" : "fail\">FAIL: " + E(v.Why)).Append("</td></tr>\n");
+        }
+
+        html.Append("</table>\n");
+    }
+
+    private static void AppendSummary(StringBuilder html, SendTotals? send, SinkJob? sink)
+    {
+        html.Append("<h2>Totals</h2>\n<table id=\"totals\"><tr><th>priority</th><th>sent</th><th>received</th><th>p50</th><th>p90</th><th>p99</th><th>p99.9</th><th>max</th></tr>\n");
+        var priorities = new SortedSet<uint>();
+        foreach ((uint p, long _, long _) in send?.PerPriority ?? [])
+        {
+            priorities.Add(p);
+        }
+
+        foreach (uint p in sink?.PerPriority.Keys ?? [])
+        {
+            priorities.Add(p);
+        }
+
+        IReadOnlyDictionary<uint, long>? received = sink?.PerPriority;
+        foreach (uint p in priorities)
+        {
+            long sent = send?.PerPriority.FirstOrDefault(x => x.Priority == p).Packets ?? 0;
+            html.Append("<tr><td>").Append(E(Report.FormatPriority(p))).Append("</td><td>").Append(send is null ? "–" : N(sent)).Append("</td><td>")
+                .Append(received is null ? "–" : N(received.GetValueOrDefault(p))).Append("</td>");
+            LatencyHistogram? h = sink?.Latency(p);
+            foreach (double pc in (double[])[50, 90, 99, 99.9])
+            {
+                html.Append("<td>").Append(h is null || h.Count == 0 ? "–" : E(QdiscTest.Micros(h.Percentile(pc)))).Append("</td>");
+            }
+
+            html.Append("<td>").Append(h is null || h.Count == 0 ? "–" : E(QdiscTest.Micros(h.Max))).Append("</td></tr>\n");
+        }
+
+        html.Append("</table>\n");
+        if (send is not null)
+        {
+            html.Append("<p>Sent ").Append(N(send.Packets)).Append(" datagrams in ").Append(send.Elapsed.TotalSeconds.ToString("0.00", CultureInfo.InvariantCulture))
+                .Append(" s (").Append(N((long)send.Pps)).Append(" pps), ").Append(N(send.Failed)).Append(" failed; backend ").Append(E(send.Backend))
+                .Append(", priority strategy ").Append(E(send.Strategy.ToString())).Append(".</p>\n");
+        }
+
+        if (sink is not null)
+        {
+            html.Append("<p>Received ").Append(N(sink.Received)).Append(": lost ").Append(N(sink.Lost)).Append(", reordered ").Append(N(sink.Reordered))
+                .Append(", duplicates ").Append(N(sink.Duplicates)).Append(". Latency is one-way, from each datagram's send time (CLOCK_MONOTONIC, one host) to its arrival.</p>\n");
+        }
+    }
+
+    // One series per priority: value(sample) per interval, at the interval's end.
+    private static List<(string Name, List<(double X, double Y)> Points)> SeriesOverTime(IReadOnlyList<IntervalSample> intervals, Func<PrioritySample, double> value, bool perSecond = true)
+    {
+        var series = new SortedDictionary<uint, List<(double, double)>>();
+        foreach (IntervalSample i in intervals)
+        {
+            double seconds = Math.Max(i.EndS - i.StartS, 1e-9);
+            foreach (PrioritySample s in i.PerPriority)
+            {
+                if (!series.TryGetValue(s.Priority, out List<(double, double)>? points))
+                {
+                    points = [];
+                    series[s.Priority] = points;
+                }
+
+                points.Add((i.EndS, perSecond ? value(s) / seconds : value(s)));
+            }
+        }
+
+        return [.. series.Select(kv => (Report.FormatPriority(kv.Key), kv.Value))];
+    }
+
+    private static void Chart(StringBuilder html, string id, string title, string xLabel, string yLabel, List<(string Name, List<(double X, double Y)> Points)> series, bool logX)
+    {
+        int points = series.Sum(s => s.Points.Count);
+        html.Append("<h2>").Append(E(title)).Append("</h2>\n<div class=\"legend\">");
+        for (int k = 0; k < series.Count; k++)
+        {
+            html.Append("<span data-series=\"").Append(id).Append('-').Append(k).Append("\" style=\"color:").Append(s_colors[k % s_colors.Length]).Append("\">&#9632; ")
+                .Append(E(series[k].Name)).Append("</span>");
+        }
+
+        html.Append("</div>\n<svg class=\"chart\" id=\"").Append(id).Append("\" data-points=\"").Append(points).Append("\" width=\"").Append(Width).Append("\" height=\"").Append(Height)
+            .Append("\" viewBox=\"0 0 ").Append(Width).Append(' ').Append(Height).Append("\" xmlns=\"http://www.w3.org/2000/svg\">\n");
+        if (points == 0)
+        {
+            html.Append("<text x=\"").Append(Width / 2).Append("\" y=\"").Append(Height / 2).Append("\" text-anchor=\"middle\" fill=\"#888\">no data</text></svg>\n");
+            return;
+        }
+
+        double Tx(double x) => logX ? Math.Log10(Math.Max(x, 1)) : x;
+        double minX = series.Where(s => s.Points.Count > 0).Min(s => s.Points.Min(p => Tx(p.X)));
+        double maxX = series.Where(s => s.Points.Count > 0).Max(s => s.Points.Max(p => Tx(p.X)));
+        double maxY = series.Where(s => s.Points.Count > 0).Max(s => s.Points.Max(p => p.Y));
+        if (maxX <= minX)
+        {
+            maxX = minX + 1;
+        }
+
+        maxY = maxY <= 0 ? 1 : maxY * 1.08;
+        double plotW = Width - Left - Right, plotH = Height - Top - Bottom;
+        double X(double x) => Left + ((Tx(x) - minX) / (maxX - minX) * plotW);
+        double Y(double y) => Top + plotH - (y / maxY * plotH);
+
+        // Axes, ticks and labels.
+        html.Append("<g stroke=\"#999\" fill=\"none\"><line x1=\"").Append(Left).Append("\" y1=\"").Append(Top).Append("\" x2=\"").Append(Left).Append("\" y2=\"").Append(Top + plotH)
+            .Append("\"/><line x1=\"").Append(Left).Append("\" y1=\"").Append(F(Top + plotH)).Append("\" x2=\"").Append(Left + plotW).Append("\" y2=\"").Append(F(Top + plotH)).Append("\"/></g>\n");
+        html.Append("<g font-size=\"11\" fill=\"#555\">");
+        for (int t = 0; t <= 4; t++)
+        {
+            double yv = maxY * t / 4;
+            html.Append("<text x=\"").Append(Left - 6).Append("\" y=\"").Append(F(Y(yv) + 4)).Append("\" text-anchor=\"end\">").Append(E(Tick(yv))).Append("</text>");
+            double xv = minX + ((maxX - minX) * t / 4);
+            double xShown = logX ? Math.Pow(10, xv) : xv;
+            html.Append("<text x=\"").Append(F(Left + (plotW * t / 4))).Append("\" y=\"").Append(F(Top + plotH + 16)).Append("\" text-anchor=\"middle\">").Append(E(Tick(xShown))).Append("</text>");
+        }
+
+        html.Append("<text x=\"").Append(F(Left + (plotW / 2))).Append("\" y=\"").Append(Height - 6).Append("\" text-anchor=\"middle\">").Append(E(xLabel)).Append("</text>")
+            .Append("<text x=\"14\" y=\"").Append(F(Top + (plotH / 2))).Append("\" text-anchor=\"middle\" transform=\"rotate(-90 14 ").Append(F(Top + (plotH / 2))).Append(")\">").Append(E(yLabel)).Append("</text></g>\n");
+
+        for (int k = 0; k < series.Count; k++)
+        {
+            List<(double X, double Y)> pts = series[k].Points;
+            html.Append("<g id=\"").Append(id).Append('-').Append(k).Append("\"><path fill=\"none\" stroke-width=\"1.8\" stroke=\"").Append(s_colors[k % s_colors.Length]).Append("\" d=\"");
+            for (int i = 0; i < pts.Count; i++)
+            {
+                html.Append(i == 0 ? 'M' : 'L').Append(F(X(pts[i].X))).Append(',').Append(F(Y(pts[i].Y))).Append(' ');
+            }
+
+            html.Append("\"/>");
+            if (pts.Count == 1)
+            {
+                html.Append("<circle r=\"3\" fill=\"").Append(s_colors[k % s_colors.Length]).Append("\" cx=\"").Append(F(X(pts[0].X))).Append("\" cy=\"").Append(F(Y(pts[0].Y))).Append("\"/>");
+            }
+
+            html.Append("</g>\n");
+        }
+
+        html.Append("</svg>\n");
+    }
+
+    private static string Tick(double v) => v >= 1000 ? Parsers.FormatSi(v) : v.ToString(v >= 10 ? "0" : "0.##", CultureInfo.InvariantCulture);
+
+    private static string F(double v) => v.ToString("0.#", CultureInfo.InvariantCulture);
+
+    private static string N(long v) => v.ToString("N0", CultureInfo.InvariantCulture);
+
+    private static string E(string text) => WebUtility.HtmlEncode(text);
+}

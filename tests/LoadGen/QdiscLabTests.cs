@@ -1,0 +1,183 @@
+using System.Diagnostics;
+using System.Text.Json;
+using Perf.LoadGen;
+using Perf.Tests.Infrastructure;
+
+namespace Perf.Tests.LoadGen;
+
+/// <summary>perfgen qdisc-test as a lab: rates under competition, latency, drops, the HTML report, clean-up.</summary>
+[Collection("Network")]
+public sealed class QdiscLabTests
+{
+    [Fact]
+    public void A1MbitClassAtMaxNextToA20MbitClassEachReachesItsRate()
+    {
+        SkipUnlessLab();
+        using var json = new TempFile(".json");
+        Assert.Equal(0, Cli.Run(["qdisc-test", "--classes", "1:10=1mbit,1:20=20mbit", "--load", "1:10=max,1:20=max", "--duration", "4s", "--size", "1000", "--quiet", "--json", json.Path]));
+        JsonElement[] classes = Classes(json.Path, out bool pass);
+        Assert.True(pass);
+        foreach ((JsonElement c, double rate) in classes.Zip((double[])[1e6, 20e6]))
+        {
+            Assert.True(c.GetProperty("rate_ok").GetBoolean());
+            Assert.InRange(c.GetProperty("achieved_bps_qdisc").GetDouble(), rate * 0.95, rate * 1.05);
+            Assert.True(c.GetProperty("classified").GetBoolean());
+            Assert.Equal(c.GetProperty("sent_packets").GetInt64(), c.GetProperty("htb_packets").GetInt64());
+        }
+    }
+
+    [Fact]
+    public void PrioHolKeepsTheProbesLatencyLowWhileTheBulkClassRunsAtItsRate()
+    {
+        SkipUnlessLab();
+        Assert.SkipWhen(Environment.GetEnvironmentVariable("LAB_KERNEL") is not null, "timing-bound: an emulated CPU in the kernel lab (QEMU TCG) cannot hold latencies of milliseconds; this runs on the host");
+        using var json = new TempFile(".json");
+        Assert.Equal(0, Cli.Run(["qdisc-test", "--scenario", "prio-hol", "--duration", "4s", "--quiet", "--json", json.Path]));
+        JsonElement[] classes = Classes(json.Path, out bool pass);
+        Assert.True(pass);
+        JsonElement bulk = classes[0], probe = classes[1];
+        Assert.True(bulk.GetProperty("rate_ok").GetBoolean());
+        Assert.True(probe.GetProperty("latency_ok").GetBoolean());
+        // The point of the scenario: the bulk class queues, the probe does not.
+        Assert.True(probe.GetProperty("latency_us").GetProperty("p50").GetInt64() * 10 < bulk.GetProperty("latency_us").GetProperty("p50").GetInt64());
+    }
+
+    [Fact]
+    public void RecverrCountsEachQdiscDropAsEnobufsAtItsSender()
+    {
+        SkipUnlessLab();
+        using var json = new TempFile(".json");
+        // A 5-packet queue at 1 Mbit/s fed as fast as the sender can: most datagrams are dropped by the qdisc.
+        int code = Cli.Run(["qdisc-test", "--classes", "1:10=1mbit:limit=5,1:20=10mbit", "--load", "1:10=max,1:20=1k", "--duration", "3s", "--size", "500",
+            "--recverr", "--quiet", "--json", json.Path]);
+        JsonElement[] classes = Classes(json.Path, out _);
+        JsonElement small = classes[0];
+        long dropped = small.GetProperty("qdisc_dropped").GetInt64();
+        long enobufs = small.GetProperty("enobufs").GetInt64();
+        Assert.True(enobufs > 100, "ENOBUFS " + enobufs);
+        // Each datagram the sender was told of ended there as failed: the sink misses those (gaps it can see: not the
+        // ones after its last arrival) and got every other one. The qdisc may count more drops, since sendmmsg loses the
+        // ENOBUFS of a message after the first of a call and the sender sends that one again.
+        Assert.InRange(small.GetProperty("sink_lost").GetInt64(), enobufs - 20_000, enobufs);
+        Assert.InRange(dropped, enobufs, enobufs * 2);
+        Assert.True(small.GetProperty("classified").GetBoolean());
+        Assert.Equal(0, classes[1].GetProperty("enobufs").GetInt64());
+        Assert.Equal(0, code);
+    }
+
+    [Theory]
+    [InlineData("INT")]
+    [InlineData("TERM")]
+    public void ASignalEndsTheRunAndLeavesNothingBehind(string signal)
+    {
+        SkipUnlessLab();
+        string perfgen = Path.Combine(AppContext.BaseDirectory, "perfgen");
+        Assert.SkipUnless(File.Exists(perfgen), "the perfgen apphost is not next to the tests");
+        var psi = new ProcessStartInfo(perfgen, ["qdisc-test", "--classes", "1:10=1mbit", "--load", "1:10=max", "--duration", "60s", "--quiet"]) { RedirectStandardOutput = true, RedirectStandardError = true };
+        using Process p = Process.Start(psi)!;
+        string prefix = "perfgen-" + p.Id.ToString(System.Globalization.CultureInfo.InvariantCulture) + "-";
+        long deadline = Environment.TickCount64 + 20_000;
+        while (!Host.Sh("ip netns list").Contains(prefix, StringComparison.Ordinal) && Environment.TickCount64 < deadline)
+        {
+            Thread.Sleep(100);
+        }
+
+        Assert.Contains(prefix, Host.Sh("ip netns list")); // it set up its namespaces...
+        Thread.Sleep(1500);
+        Host.Sh("kill -" + signal + " " + p.Id.ToString(System.Globalization.CultureInfo.InvariantCulture));
+        Assert.True(p.WaitForExit(30_000), "perfgen did not end after SIG" + signal);
+        Assert.DoesNotContain(prefix, Host.Sh("ip netns list")); // ...and removed them
+        Assert.DoesNotContain("   at ", p.StandardError.ReadToEnd());
+    }
+
+    [Theory]
+    [InlineData("--classes|1:10=fast")]
+    [InlineData("--classes|1:10=1mbit:ceil=500kbit")]
+    [InlineData("--classes|1:10=1mbit:quantum=3")]
+    [InlineData("--classes|1:10,1:10")]
+    [InlineData("--load|1:99=max")]
+    [InlineData("--load|1:10=warp")]
+    [InlineData("--max-p99|1:99=2ms")]
+    [InlineData("--max-p99|1:10=soon")]
+    [InlineData("--qdisc|cbq")]
+    [InlineData("--qdisc|prio")]
+    [InlineData("--scenario|bufferbloat")]
+    [InlineData("--scenario|prio-hol|--load|1:10=max")]
+    [InlineData("--html|/nonexistent/dir/x.html")]
+    public void BadInputIsOneLineExit2AndNothingSetUp(string line)
+    {
+        string before = Host.IsRoot ? Host.Sh("ip netns list") : string.Empty;
+        TextWriter stderr = Console.Error;
+        var captured = new StringWriter();
+        Console.SetError(captured);
+        int code;
+        try
+        {
+            code = Cli.Run(["qdisc-test", .. line.Split('|'), "--duration", "1s", "--quiet"]);
+        }
+        finally
+        {
+            Console.SetError(stderr);
+        }
+
+        Assert.True(code == 2, "exit " + code + ": " + captured);
+        Assert.Single(captured.ToString().Split('\n', StringSplitOptions.RemoveEmptyEntries));
+        if (Host.IsRoot)
+        {
+            Assert.Equal(before, Host.Sh("ip netns list"));
+        }
+    }
+
+    [Fact]
+    public void TheHtmlReportHasEveryChartWithDataAndTheVerdicts()
+    {
+        SkipUnlessLab();
+        using var html = new TempFile(".html");
+        Assert.Equal(0, Cli.Run(["qdisc-test", "--classes", "1:10=5mbit,1:20=10mbit", "--load", "1:10=max,1:20=500", "--duration", "3s", "--size", "500", "--quiet", "--html", html.Path]));
+        string page = File.ReadAllText(html.Path);
+        foreach (string chart in (string[])["rate", "latency", "cdf"])
+        {
+            System.Text.RegularExpressions.Match m = System.Text.RegularExpressions.Regex.Match(page, "<svg class=\"chart\" id=\"" + chart + "\" data-points=\"(\\d+)\"");
+            Assert.True(m.Success, "no " + chart + " chart");
+            Assert.True(int.Parse(m.Groups[1].Value, System.Globalization.CultureInfo.InvariantCulture) > 0, chart + " chart is empty");
+        }
+
+        Assert.Contains("id=\"verdicts\"", page);
+        Assert.Contains("PASS", page);
+        Assert.DoesNotContain("http://", page.Replace("http://www.w3.org/2000/svg", string.Empty, StringComparison.Ordinal)); // nothing fetched
+        Assert.DoesNotContain("https://", page);
+
+        // In a real browser: it loads, the script runs to its end without an error, and every chart has drawn paths.
+        string? chromium = FindTool("chromium") ?? FindTool("chromium-browser") ?? FindTool("google-chrome");
+        Assert.SkipWhen(chromium is null, "no Chromium here to open the report in (CI installs it: apt-get install chromium)");
+        (int code, string output) = Host.Run(chromium!, ["--headless", "--no-sandbox", "--disable-gpu", "--enable-logging=stderr", "--v=0", "--virtual-time-budget=2000", "--dump-dom", "file://" + html.Path], TimeSpan.FromSeconds(60));
+        Assert.True(code == 0, output);
+        Assert.Contains("data-ready=\"1\"", output); // set by the last line of the report's script
+        Assert.DoesNotContain("Uncaught", output);
+        Assert.Equal(3, System.Text.RegularExpressions.Regex.Count(output, "<svg class=\"chart\""));
+        Assert.True(System.Text.RegularExpressions.Regex.Count(output, "<path ") >= 3);
+    }
+
+    private static string? FindTool(string name) =>
+        (Environment.GetEnvironmentVariable("PATH") ?? "/usr/bin").Split(':').Select(d => Path.Combine(d, name)).FirstOrDefault(File.Exists);
+
+    private static void SkipUnlessLab()
+    {
+        string? why = NetNs.Unavailable();
+        Assert.SkipWhen(why is not null, why ?? string.Empty);
+    }
+
+    private static JsonElement[] Classes(string json, out bool pass)
+    {
+        using JsonDocument doc = JsonDocument.Parse(File.ReadAllText(json));
+        pass = doc.RootElement.GetProperty("pass").GetBoolean();
+        return [.. doc.RootElement.GetProperty("classes").EnumerateArray().Select(e => e.Clone())];
+    }
+
+    private sealed class TempFile(string extension) : IDisposable
+    {
+        internal string Path { get; } = System.IO.Path.Combine(System.IO.Path.GetTempPath(), "perf-" + Guid.NewGuid().ToString("N")[..12] + extension);
+
+        public void Dispose() => File.Delete(Path);
+    }
+}
