@@ -120,8 +120,11 @@ public sealed partial class PacketSender : IDisposable
             };
             ring = new SlotRing(options.RingSize, options.MaxDatagramSize, cmsgType);
             bool grouped = options.PerPacketPriority && strategy is PriorityStrategy.SocketPerPriority or PriorityStrategy.SetsockoptPerRun;
+            // SENDMSG_ZC with a GSO run of more iovecs than an skb has frags (17) falls back to copying, and that path lost
+            // and duplicated datagrams of runs over grouped (non-contiguous) slots, seen on 6.1 and 6.18: cap such runs.
+            int runCap = options.IoUring.ZeroCopy && options.Backend != SendBackendKind.Sendmmsg ? Math.Min(maxSegments, 16) : maxSegments;
             planner = new SendPlanner(ring, options.BatchSize, priorityCmsg: cmsgType != 0, grouped, reorder: !options.StrictPriorityOrder,
-                maxSegments, MaxSegmentSize(socket, options));
+                runCap, MaxSegmentSize(socket, options));
             backend = CreateBackend(socket, options);
             if (options.PerPacketPriority && strategy == PriorityStrategy.SocketPerPriority)
             {
@@ -306,6 +309,9 @@ public sealed partial class PacketSender : IDisposable
     /// holds within each priority.
     /// </summary>
     public bool PreservesOrder => !_planner.Reordering;
+
+    /// <summary>The backend object, for tests that look at what it did.</summary>
+    internal SendBackend BackendInstance => _backend;
 
     /// <summary>The kernel interface in use: "sendmmsg" or "io_uring" (what Auto chose).</summary>
     public string Backend => _backend.Name;

@@ -46,6 +46,101 @@ public sealed class UringBackendTests
         Assert.Equal(Count, tx.Stats.Sent);
     }
 
+    [Theory]
+    [InlineData(64)]
+    [InlineData(1200)]
+    public void ZeroCopyGsoRunsOfGroupedSlotsArriveIntact(int size)
+    {
+        // SENDMSG_ZC with a GSO run of many non-contiguous iovecs (slots grouped per priority) once duplicated and lost
+        // datagrams here; the sender caps such runs at 16 segments. Every datagram must arrive once, with its priority.
+        Assert.SkipWhen(UringAvailability.Reason is not null, UringAvailability.Reason ?? string.Empty);
+        PriorityView.Require();
+        const int PerRound = 1024;
+        using PacketReceiver rx = Loopback.Receiver(AddressFamily.InterNetwork);
+        using PacketSender tx = PacketSender.Create(new PacketSenderOptions
+        {
+            Backend = SendBackendKind.IoUring,
+            IoUring = new IoUringOptions { ZeroCopy = true },
+            PriorityStrategy = PriorityStrategy.SocketPerPriority,
+            Segmentation = SegmentationMode.Auto,
+            BatchSize = 64,
+            RingSize = PerRound,
+            MaxDatagramSize = 2048,
+        });
+        byte[] buf = new byte[size];
+        var seen = new int[PerRound];
+        for (int round = 0; round < 3; round++)
+        {
+            DatagramAddress to = rx.LocalAddress;
+            for (int i = 0; i < PerRound; i++)
+            {
+                BitConverter.TryWriteBytes(buf, i);
+                Assert.True(tx.TryEnqueue(buf, (uint)(i % 7), in to), "ring full at " + i);
+            }
+
+            Assert.True(tx.Flush().Completed);
+            Array.Clear(seen);
+            int got = 0;
+            while (got < PerRound && rx.Receive(2000) > 0)
+            {
+                for (int k = 0; k < rx.Count; k++, got++)
+                {
+                    int id = BitConverter.ToInt32(rx[k].Payload);
+                    Assert.InRange(id, 0, PerRound - 1);
+                    seen[id]++;
+                    Assert.Equal((uint)(id % 7), PriorityView.Of(rx[k]));
+                }
+            }
+
+            Assert.Equal(PerRound, got);
+            Assert.All(seen, c => Assert.Equal(1, c));
+        }
+
+        Assert.True(tx.Stats.SegmentedMessages > 0, "no GSO run was sent");
+    }
+
+    [Fact]
+    public void SqesGoUnlinkedWhereTheSendBufferHasRoomAndLinkedUnderBackPressure()
+    {
+        Assert.SkipWhen(UringAvailability.Reason is not null, UringAvailability.Reason ?? string.Empty);
+        using PacketReceiver sink = Loopback.Receiver(AddressFamily.InterNetwork); // bound, never read
+        using PacketSender roomy = PacketSender.Create(new PacketSenderOptions { Backend = SendBackendKind.IoUring, ConnectTo = sink.LocalAddress, AutoFlush = false, Segmentation = SegmentationMode.Off });
+        byte[] buf = new byte[64];
+        for (int i = 0; i < 640; i++)
+        {
+            Assert.True(roomy.TryEnqueue(buf, (uint)(i % 7)));
+        }
+
+        Assert.True(roomy.Flush().Completed);
+        var backend = (Perf.Uring.UringSendBackend)roomy.BackendInstance;
+        Assert.Equal(640, backend.UnlinkedSqes); // loopback frees each skb at once: the default buffer never fills
+        Assert.Equal(0, backend.LinkedSqes);
+
+        // A 4 KiB buffer (the kernel keeps about 9 KiB) behind a 1 Mbit/s class: most of a batch cannot fit, and goes linked.
+        SenderContractTests.SkipUnlessNamespaces();
+        using VethPair net = VethPair.CreateShaped("ulink", "1mbit");
+        using PacketReceiver rx = net.ReceiverInB();
+        using PacketSender tight = net.A.Run(() => PacketSender.Create(new PacketSenderOptions
+        {
+            Backend = SendBackendKind.IoUring,
+            ConnectTo = rx.LocalAddress,
+            SendBufferSize = 4096,
+            AutoFlush = false,
+            Segmentation = SegmentationMode.Off,
+            WouldBlockTimeout = TimeSpan.FromSeconds(10),
+        }));
+        for (int i = 0; i < 128; i++)
+        {
+            Assert.True(tight.TryEnqueue(new byte[200], (uint)(i % 7)));
+        }
+
+        Assert.True(tight.Flush().Completed);
+        var shaped = (Perf.Uring.UringSendBackend)tight.BackendInstance;
+        Assert.True(shaped.LinkedSqes > 0, "linked " + shaped.LinkedSqes);
+        Assert.True(shaped.UnlinkedSqes > 0, "unlinked " + shaped.UnlinkedSqes);
+        Assert.Equal(128, tight.Stats.Sent);
+    }
+
     [Fact]
     public void AutoPicksSendmmsgForPlainSendsAndIoUringForWhatOnlyItHas()
     {

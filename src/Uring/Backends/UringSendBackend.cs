@@ -82,6 +82,12 @@ internal sealed unsafe class UringSendBackend : SendBackend
 
     internal override string Name => "io_uring";
 
+    /// <summary>SQEs submitted without a link: the send buffer had room for them (see <see cref="UnlinkedPrefix(int, Batch.Interop.MMsgHdr*, int, int)"/>).</summary>
+    internal long UnlinkedSqes { get; private set; }
+
+    /// <summary>SQEs submitted linked, to keep order and per-datagram results under back-pressure.</summary>
+    internal long LinkedSqes { get; private set; }
+
     internal override SendBackendKind Kind => SendBackendKind.IoUring;
 
     internal override int Send(SafeFdHandle socket, Batch.Interop.MMsgHdr* msgs, int count, Span<int> results, out int wouldBlockErrno)
@@ -98,6 +104,8 @@ internal sealed unsafe class UringSendBackend : SendBackend
             // Safety: the SQEs carry the raw fd (unless registered); the ref keeps it open until the last CQE is reaped below.
             socket.DangerousAddRef(ref added);
             unlinked = _linkAll ? 0 : UnlinkedPrefix(socket.Fd, msgs, count);
+            UnlinkedSqes += unlinked;
+            LinkedSqes += count - unlinked;
             for (int i = 0; i < count; i++)
             {
                 Interop.IoUringSqe* sqe = _ring.NextSqe();
