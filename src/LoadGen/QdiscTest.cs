@@ -105,8 +105,17 @@ internal static partial class QdiscTest
         SinkJob? sink = null;
         Thread? sinkThread = null;
         SendJob? job = null;
-        using PosixSignalRegistration sigint = PosixSignalRegistration.Create(PosixSignal.SIGINT, c => { c.Cancel = true; job?.Stop(); sink?.Stop(); });
-        using PosixSignalRegistration sigterm = PosixSignalRegistration.Create(PosixSignal.SIGTERM, c => { c.Cancel = true; job?.Stop(); sink?.Stop(); });
+        bool stopped = false; // a signal while the namespaces are still being set up: remove them and send nothing
+        void Stop(PosixSignalContext c)
+        {
+            c.Cancel = true;
+            Volatile.Write(ref stopped, true);
+            job?.Stop();
+            sink?.Stop();
+        }
+
+        using PosixSignalRegistration sigint = PosixSignalRegistration.Create(PosixSignal.SIGINT, Stop);
+        using PosixSignalRegistration sigterm = PosixSignalRegistration.Create(PosixSignal.SIGTERM, Stop);
         try
         {
             Sh("ip netns add " + nsA);
@@ -158,6 +167,11 @@ internal static partial class QdiscTest
                 ReportQdiscDrops = s.RecvErr,
             };
             job = new SendJob(settings);
+            if (Volatile.Read(ref stopped))
+            {
+                report.Error("stopped by a signal during setup; nothing was sent");
+                return Cli.CheckFailed;
+            }
 
             // The qdisc's counters when the warm-up ends and when the senders stop (before what they still hold drains):
             // the window the rates are measured over.

@@ -19,6 +19,7 @@ internal sealed class PrioritySocketPool : IDisposable
     private readonly SafeFdHandle?[] _sockets;
     private readonly int[] _errnos;
     private readonly long[] _lastUsed;
+    private readonly PacketSenderOptions _options;
     private readonly string? _netnsId;
     private SafeFileHandle? _netns;
     private int _count;
@@ -29,6 +30,7 @@ internal sealed class PrioritySocketPool : IDisposable
         _local = local;
         _remote = options.ConnectTo;
         _sendBuffer = options.SendBufferSize;
+        _options = options;
         _idleTicks = (long)options.PrioritySocketIdleTimeout.TotalMilliseconds;
         _priorities = new uint[options.MaxPrioritySockets];
         _sockets = new SafeFdHandle?[options.MaxPrioritySockets];
@@ -84,6 +86,7 @@ internal sealed class PrioritySocketPool : IDisposable
         {
             UdpSocket.SetInt(socket, Interop.SOL_SOCKET, Interop.SO_REUSEPORT, 1, "SO_REUSEPORT");
             UdpSocket.SetBufferSize(socket, send: true, _sendBuffer);
+            UdpSocket.ReportDrops(socket, _options); // each pool socket reports its own qdisc drops (ENOBUFS)
             UdpSocket.Bind(socket, _local);
             if (!_remote.IsEmpty)
             {
