@@ -56,9 +56,9 @@ public abstract partial class SenderContractTests
     {
         SkipUnlessFamilyWorks(family);
         PriorityView.Require();
-        const int Count = 100_000;
+        int count = Lab.Scaled(100_000);
         using PacketReceiver rx = Loopback.Receiver(family);
-        using var collector = new Collector(rx, Count, Length);
+        using var collector = new Collector(rx, count, Length);
         DatagramAddress dest = rx.LocalAddress;
         using PacketSender tx = CreateSender(new PacketSenderOptions
         {
@@ -71,19 +71,19 @@ public abstract partial class SenderContractTests
         bool privileged = tx.Capabilities.PrivilegedPriorities;
         uint Priority(long seq) => privileged && seq % 97 == 0 ? 0x00010010u + (uint)(seq % 3) : (uint)(seq % 7);
 
-        SendAll(tx, collector, Count, Priority, Length, connected ? null : dest);
+        SendAll(tx, collector, count, Priority, Length, connected ? null : dest);
 
-        Assert.True(collector.WaitFor(Count, TimeSpan.FromSeconds(30)), "received " + collector.Received + " of " + Count);
+        Assert.True(collector.WaitFor(count, TimeSpan.FromSeconds(30)), "received " + collector.Received + " of " + count);
         Assert.Empty(collector.Errors);
-        for (long seq = 0; seq < Count; seq++)
+        for (long seq = 0; seq < count; seq++)
         {
             Assert.Equal(1, collector.Arrivals(seq));
             Assert.Equal(Priority(seq), collector.Priority(seq));
         }
 
-        collector.AssertOrder(tx, Count, Priority);
+        collector.AssertOrder(tx, count, Priority);
         SenderStats s = tx.Stats;
-        Assert.Equal(Count, s.Sent);
+        Assert.Equal(count, s.Sent);
         Assert.Equal(0, s.Failed);
         Assert.Equal(0, s.Pending);
     }

@@ -2,6 +2,7 @@ using System.Globalization;
 using System.Text;
 using Perf.Batch;
 using Perf.LoadGen;
+using Perf.Tests.Infrastructure;
 
 namespace Perf.Tests.LoadGen;
 
@@ -14,7 +15,7 @@ namespace Perf.Tests.LoadGen;
 public sealed class ParserPropertyTests
 {
     // The parsers do not depend on the kernel: the (emulated, ~20x slower) kernel lab runs a tenth of the cases.
-    private static int Cases => Environment.GetEnvironmentVariable("LAB_KERNEL") is null ? 100_000 : 10_000;
+    private static int Cases => Lab.InLab ? 10_000 : 100_000;
 
     // Pieces of real inputs and of typical mistakes; NaN and Infinity because double.TryParse takes them in any style.
     private static readonly string[] s_tokens =

@@ -22,7 +22,7 @@ public sealed class FramePropertyTests
 
     // 100,000 streams on the host; the parser does not depend on the kernel, so the (emulated, ~20x slower) kernel lab
     // runs a tenth of them.
-    private static int Cases => Environment.GetEnvironmentVariable("LAB_KERNEL") is null ? 100_000 : 10_000;
+    private static int Cases => Lab.InLab ? 10_000 : 100_000;
 
     [Fact]
     public async Task GeneratedAndMutatedFrameStreamsSendEveryGoodFrameAndNameTheBadOnesOffset()

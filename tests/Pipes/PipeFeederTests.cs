@@ -15,9 +15,9 @@ public sealed class PipeFeederTests
     public async Task HundredThousandFramesGoThroughPipeSenderReceiverInOrder()
     {
         PriorityView.Require();
-        const int Count = 100_000;
+        int count = Lab.Scaled(100_000);
         using PacketReceiver rx = Loopback.Receiver(AddressFamily.InterNetwork);
-        using var collector = new Collector(rx, Count, SenderContractTests.Length);
+        using var collector = new Collector(rx, count, SenderContractTests.Length);
         using PacketSender tx = PacketSender.Create(new PacketSenderOptions { MaxDatagramSize = 1472, RingSize = 1024, BatchSize = 64 });
         var pipe = new Pipe(new PipeOptions(pauseWriterThreshold: 256 * 1024, resumeWriterThreshold: 128 * 1024));
         var feeder = new PipeFeeder(pipe.Reader, tx);
@@ -25,7 +25,7 @@ public sealed class PipeFeederTests
         DatagramAddress dest = rx.LocalAddress;
 
         byte[] buf = new byte[1472];
-        for (long seq = 0; seq < Count; seq++)
+        for (long seq = 0; seq < count; seq++)
         {
             uint p = (uint)(seq % 7);
             int len = TestPayload.Write(buf, seq, p, SenderContractTests.Length(seq));
@@ -45,17 +45,17 @@ public sealed class PipeFeederTests
         await pipe.Writer.CompleteAsync();
         await feeding;
 
-        Assert.True(collector.WaitFor(Count, TimeSpan.FromSeconds(30)), "received " + collector.Received);
+        Assert.True(collector.WaitFor(count, TimeSpan.FromSeconds(30)), "received " + collector.Received);
         Assert.Empty(collector.Errors);
-        collector.AssertOrder(tx, Count, seq => (uint)(seq % 7));
-        for (long seq = 0; seq < Count; seq++)
+        collector.AssertOrder(tx, count, seq => (uint)(seq % 7));
+        for (long seq = 0; seq < count; seq++)
         {
             Assert.Equal(1, collector.Arrivals(seq));
             Assert.Equal((uint)(seq % 7), collector.Priority(seq));
         }
 
-        Assert.Equal(Count, feeder.Datagrams);
-        Assert.Equal(Count, tx.Stats.Sent);
+        Assert.Equal(count, feeder.Datagrams);
+        Assert.Equal(count, tx.Stats.Sent);
     }
 
     public static TheoryData<string> MalformedCases => new() { "start", "middle", "truncated", "unknown-kind", "oversize" };

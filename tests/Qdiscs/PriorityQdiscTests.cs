@@ -107,7 +107,7 @@ public sealed partial class PriorityQdiscTests
         Assert.Equal(cases.Sum(c => c.Count) + 2, backlog.Values.Sum());
     }
 
-    // prio and ets: a priority whose major is the qdisc's handle    // prio_classify and ets_classify: a priority whose major is the qdisc's handle (1:) names band minor-1, or falls
+    // prio_classify and ets_classify: a priority whose major is the qdisc's handle (1:) names band minor-1, or falls
     // back to priomap[0] when no such band exists; one with another non-zero major also takes priomap[0]; a plain
     // 0-15 (bits above 15 ignored) goes through the priomap. Returns the class minor (band + 1).
     private static int Band(uint priority, int bands, int[] priomap) =>
@@ -122,6 +122,7 @@ public sealed partial class PriorityQdiscTests
         private readonly PacketReceiver _sink;
         private readonly PacketSender _sender;
         private readonly byte[] _payload = new byte[64];
+        private Dictionary<string, (long Packets, long Bytes)>? _counters;
 
         private QdiscLab(VethPair net, PacketReceiver sink, PacketSender sender)
         {
@@ -205,6 +206,7 @@ public sealed partial class PriorityQdiscTests
         /// <summary>Sends <see cref="PerPhase"/> datagrams of <paramref name="priority"/> to <paramref name="destination"/> (default: B's sink).</summary>
         internal void Send(uint priority, DatagramAddress destination = default, int count = PerPhase)
         {
+            _counters = null;
             DatagramAddress to = destination.IsEmpty ? _sink.LocalAddress : destination;
             BitConverter.TryWriteBytes(_payload, priority);
             for (int i = 0; i < count; i++)
@@ -220,9 +222,11 @@ public sealed partial class PriorityQdiscTests
         /// <summary>One phase: the datagrams of <paramref name="priority"/> must move class <paramref name="expected"/>'s counter, and no other.</summary>
         internal void SendExpectingClass(uint priority, string expected)
         {
-            Dictionary<string, (long Packets, long Bytes)> before = _net.ClassCounters();
+            // One phase's final counters are the next one's start: each tc run counts under the lab's emulated CPU.
+            Dictionary<string, (long Packets, long Bytes)> before = _counters ?? _net.ClassCounters();
             Send(priority);
             Dictionary<string, (long Packets, long Bytes)> after = WaitForCounters(before, PerPhase);
+            _counters = after;
             foreach ((string cls, (long packets, long _)) in after)
             {
                 long delta = packets - before.GetValueOrDefault(cls).Packets;
