@@ -120,11 +120,12 @@ public sealed partial class PacketSender : IDisposable
             };
             ring = new SlotRing(options.RingSize, options.MaxDatagramSize, cmsgType);
             bool grouped = options.PerPacketPriority && strategy is PriorityStrategy.SocketPerPriority or PriorityStrategy.SetsockoptPerRun;
-            // SENDMSG_ZC with a GSO run of more iovecs than an skb has frags (17) falls back to copying, and that path lost
-            // and duplicated datagrams of runs over grouped (non-contiguous) slots, seen on 6.1 and 6.18: cap such runs.
-            int runCap = options.IoUring.ZeroCopy && options.Backend != SendBackendKind.Sendmmsg ? Math.Min(maxSegments, 16) : maxSegments;
+            // SENDMSG_ZC pins a GSO run's pages as skb frags (MAX_SKB_FRAGS, 17 by default). A run over more pages fails
+            // with EMSGSIZE on 6.12, and on 6.1 and 6.18 falls back to a copy that lost and duplicated datagrams of runs
+            // over grouped (non-contiguous) slots: cap such runs at 16 segments and 17 pages.
+            bool zeroCopy = options.IoUring.ZeroCopy && options.Backend != SendBackendKind.Sendmmsg;
             planner = new SendPlanner(ring, options.BatchSize, priorityCmsg: cmsgType != 0, grouped, reorder: !options.StrictPriorityOrder,
-                runCap, MaxSegmentSize(socket, options));
+                zeroCopy ? Math.Min(maxSegments, 16) : maxSegments, MaxSegmentSize(socket, options), maxPages: zeroCopy ? 17 : 0);
             backend = CreateBackend(socket, options);
             if (options.PerPacketPriority && strategy == PriorityStrategy.SocketPerPriority)
             {

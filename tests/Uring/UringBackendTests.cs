@@ -7,6 +7,7 @@ using Perf.Uring;
 namespace Perf.Tests.Uring;
 
 /// <summary>io_uring variants, each a round trip with every priority verified at the receiver, and the unavailable path.</summary>
+[Trait(Lab.Trait, Lab.EveryKernel)]
 [Collection("Network")]
 public sealed class UringBackendTests
 {

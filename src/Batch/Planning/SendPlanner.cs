@@ -29,6 +29,8 @@ internal sealed unsafe class SendPlanner : IDisposable
     /// <summary>At most this many priorities in one reordering plan; a queue with more is planned in several passes.</summary>
     internal const int MaxGroups = 64;
 
+    private const int PageShift = 12; // x86-64 and arm64 4 KiB pages; a larger page only overcounts, never under
+
     private readonly SlotRing _ring;
     private readonly int _mask;
     private readonly int _batch;
@@ -55,6 +57,7 @@ internal sealed unsafe class SendPlanner : IDisposable
 
     private int _maxSegments;
     private int _maxSegmentSize;
+    private readonly int _maxPages;
 
     /// <param name="ring">The sender's slots.</param>
     /// <param name="batch">Messages per backend call.</param>
@@ -63,8 +66,10 @@ internal sealed unsafe class SendPlanner : IDisposable
     /// <param name="reorder">Grouped plans gather each priority from the whole queue instead of cutting runs in ring order.</param>
     /// <param name="maxSegments">Datagrams one GSO message may carry; 0 or 1 turns segmentation off.</param>
     /// <param name="maxSegmentSize">Largest segment (the path MTU less headers where known).</param>
-    internal SendPlanner(SlotRing ring, int batch, bool priorityCmsg, bool grouped, bool reorder, int maxSegments, int maxSegmentSize)
+    /// <param name="maxPages">Most memory pages one GSO message's payload may span; 0 for no limit.</param>
+    internal SendPlanner(SlotRing ring, int batch, bool priorityCmsg, bool grouped, bool reorder, int maxSegments, int maxSegmentSize, int maxPages = 0)
     {
+        _maxPages = maxPages;
         _ring = ring;
         _mask = ring.Capacity - 1;
         _batch = batch;
@@ -366,11 +371,13 @@ internal sealed unsafe class SendPlanner : IDisposable
         uint priority = _ring.GetPriority(start);
         int n = 1;
         int bytes = segment;
+        int pages = _maxPages > 0 ? PagesOf(start) : 0;
         while (position + n < pending && n < _maxSegments)
         {
             int next = (int)(head + position + n) & _mask;
             int length = _ring.GetLength(next);
-            if (length > segment || bytes + length > MaxRunBytes || _ring.GetPriority(next) != priority || !_ring.SameDestination(start, next))
+            if (length > segment || bytes + length > MaxRunBytes || _ring.GetPriority(next) != priority || !_ring.SameDestination(start, next)
+                || (_maxPages > 0 && (pages += PagesOf(next)) > _maxPages))
             {
                 break;
             }
@@ -399,11 +406,13 @@ internal sealed unsafe class SendPlanner : IDisposable
 
         int n = 1;
         int bytes = segment;
+        int pages = _maxPages > 0 ? PagesOf(start) : 0;
         while (position + n < end && n < _maxSegments)
         {
             int next = slots[position + n];
             int length = _ring.GetLength(next);
-            if (length > segment || bytes + length > MaxRunBytes || !_ring.SameDestination(start, next))
+            if (length > segment || bytes + length > MaxRunBytes || !_ring.SameDestination(start, next)
+                || (_maxPages > 0 && (pages += PagesOf(next)) > _maxPages))
             {
                 break;
             }
@@ -417,6 +426,26 @@ internal sealed unsafe class SendPlanner : IDisposable
         }
 
         return n;
+    }
+
+    // Pages a slot's payload iovecs touch. An upper bound of the skb frags they become under zero copy: adjacent iovecs
+    // sharing a page may coalesce into one frag.
+    private int PagesOf(int slot)
+    {
+        Interop.IoVec* v = _ring.IoVecPtr(slot);
+        int count = (int)_ring.Messages[slot].Hdr.IovLen;
+        int pages = 0;
+        for (int j = 0; j < count; j++, v++)
+        {
+            if (v->Length != 0)
+            {
+                nuint first = (nuint)v->Base >> PageShift;
+                nuint last = ((nuint)v->Base + v->Length - 1) >> PageShift;
+                pages += (int)(last - first) + 1;
+            }
+        }
+
+        return pages;
     }
 
     // Writes message m into the plan's mmsghdr array: a copy of the slot's own header for a single datagram, or one

@@ -29,6 +29,7 @@ internal sealed unsafe class UringSendBackend : SendBackend
     private readonly bool _fixedFile;
     private readonly byte _opcode;
     private readonly int[] _res;
+    private readonly byte[] _notif;    // zero copy, per SQE of the run: NotifOwed, NotifArrived or both
     private readonly int _sendBuffer;  // SO_SNDBUF as the kernel keeps it (doubled), the bound EAGAIN comes from
     private bool _linkAll;             // back-pressure met an unlinked SQE after all: link everything until a clean call
     private readonly bool _enobufsIsDrop; // IP_RECVERR: ENOBUFS is a datagram the qdisc dropped, not back-pressure
@@ -75,6 +76,7 @@ internal sealed unsafe class UringSendBackend : SendBackend
         _fixedFile = o.RegisteredFile;
         _opcode = o.ZeroCopy ? IORING_OP_SENDMSG_ZC : IORING_OP_SENDMSG;
         _res = new int[entries];
+        _notif = new byte[entries];
         _sendBuffer = Batch.UdpSocket.GetInt(socket, Batch.Interop.SOL_SOCKET, Batch.Interop.SO_SNDBUF, "SO_SNDBUF");
         _enobufsIsDrop = options.ReportQdiscDrops;
         _cqes = new Interop.IoUringCqe[_ring.CqEntries];
@@ -230,11 +232,26 @@ internal sealed unsafe class UringSendBackend : SendBackend
 
     private int UnlinkedPrefix(int fd, Batch.Interop.MMsgHdr* msgs, int count) => UnlinkedPrefix(fd, msgs, count, _sendBuffer);
 
+    private const byte NotifOwed = 1;
+    private const byte NotifArrived = 2;
+
     /// <summary>Reaps until every SQE of the run has its result and every zero-copy notification has arrived.</summary>
+    /// <remarks>
+    /// Notifications are matched per SQE, not counted: on 6.12 a zero-copy SQE cancelled by a failed link completes
+    /// without IORING_CQE_F_MORE (6.18 sets it) and still posts its notification, so a plain count went negative and
+    /// the wait never ended. Such an SQE owes a notification all the same: its notif was allocated at prep and is flushed
+    /// when the request is cleaned up.
+    /// </remarks>
     private void ReapRun(uint gen, int count)
     {
         int results = 0;
-        int notifications = 0;
+        int owed = 0;
+        bool zeroCopy = _opcode == IORING_OP_SENDMSG_ZC;
+        if (zeroCopy)
+        {
+            Array.Clear(_notif, 0, count);
+        }
+
         Span<Interop.IoUringCqe> cqes = _cqes;
         while (true)
         {
@@ -247,22 +264,34 @@ internal sealed unsafe class UringSendBackend : SendBackend
                     ThrowStale(c.UserData, gen);
                 }
 
+                int i = (int)(uint)c.UserData;
                 if ((c.Flags & IORING_CQE_F_NOTIF) != 0)
                 {
-                    notifications--; // the kernel is done with the slot's pages
+                    // The kernel is done with the slot's pages.
+                    if (_notif[i] == NotifOwed)
+                    {
+                        owed--;
+                    }
+
+                    _notif[i] |= NotifArrived;
                     continue;
                 }
 
-                if ((c.Flags & IORING_CQE_F_MORE) != 0)
+                if ((c.Flags & IORING_CQE_F_MORE) != 0 || (zeroCopy && c.Res == -Errno.ECANCELED))
                 {
-                    notifications++; // a zero-copy send: a notification CQE will follow
+                    if (_notif[i] == 0)
+                    {
+                        owed++;
+                    }
+
+                    _notif[i] |= NotifOwed;
                 }
 
-                _res[(int)(uint)c.UserData] = c.Res;
+                _res[i] = c.Res;
                 results++;
             }
 
-            if (results == count && notifications == 0)
+            if (results == count && owed == 0)
             {
                 return;
             }
