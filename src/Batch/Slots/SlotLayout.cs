@@ -15,13 +15,16 @@ internal static class SlotLayout
     internal const int SockAddrStorageSize = 128;
     internal const int CmsgOffset = SockAddrOffset + SockAddrStorageSize; // 160, 8-aligned as cmsghdr needs
 
-    /// <summary>Room for four CMSG_SPACE(4) messages: SO_PRIORITY now; SO_MARK, IP_TOS/IPV6_TCLASS, UDP_SEGMENT later.</summary>
+    /// <summary>Room for four CMSG_SPACE(4) messages: on send SO_PRIORITY or SO_MARK, then a run's UDP_SEGMENT; on receive priority, mark, TOS or traffic class, GRO.</summary>
     internal const int CmsgAreaSize = 96;
 
     internal const int MetaStride = 256;
 
-    /// <summary>Payload areas start on a cache line.</summary>
-    internal const int PayloadAlign = 64;
+    /// <summary>
+    /// Payload areas are 8-aligned (the header's u64 fields) and packed: full-size datagrams in consecutive slots are
+    /// contiguous, so a GSO run of them is one iovec, as a native sender lays it out (64 made 1200-byte slots 1216 apart).
+    /// </summary>
+    internal const int PayloadAlign = 8;
 
     /// <summary>Largest UDP payload over IPv4: 65535 - 20 (IP) - 8 (UDP).</summary>
     internal const int MaxUdpPayload = 65507;
