@@ -56,17 +56,17 @@ internal static class HtmlReport
         if (sink is not null)
         {
             var latency = new List<(string Name, List<(double X, double Y)> Points)>();
-            foreach ((string name, List<(double X, double Y)> points) in SeriesOverTime(sink.Intervals, s => s.P99, perSecond: false))
+            foreach ((string name, List<(double X, double Y)> points) in SeriesOverTime(sink.Intervals, s => s.P99 / 1000.0, perSecond: false, skipEmpty: true))
             {
                 latency.Add((name + " p99", points));
             }
 
-            foreach ((string name, List<(double X, double Y)> points) in SeriesOverTime(sink.Intervals, s => s.P50, perSecond: false))
+            foreach ((string name, List<(double X, double Y)> points) in SeriesOverTime(sink.Intervals, s => s.P50 / 1000.0, perSecond: false, skipEmpty: true))
             {
                 latency.Add((name + " p50", points));
             }
 
-            Chart(html, "latency", "One-way latency per priority over time (µs; p99 and p50 per interval)", "time (s)", "µs", latency, logX: false);
+            Chart(html, "latency", "One-way latency per priority over time (ms; p99 and p50 of each interval)", "time (s)", "ms", latency, logX: false);
 
             var cdf = new List<(string Name, List<(double X, double Y)> Points)>();
             foreach (uint priority in sink.PerPriority.Keys.Order())
@@ -143,7 +143,7 @@ internal static class HtmlReport
     }
 
     // One series per priority: value(sample) per interval, at the interval's end.
-    private static List<(string Name, List<(double X, double Y)> Points)> SeriesOverTime(IReadOnlyList<IntervalSample> intervals, Func<PrioritySample, double> value, bool perSecond = true)
+    private static List<(string Name, List<(double X, double Y)> Points)> SeriesOverTime(IReadOnlyList<IntervalSample> intervals, Func<PrioritySample, double> value, bool perSecond = true, bool skipEmpty = false)
     {
         var series = new SortedDictionary<uint, List<(double, double)>>();
         foreach (IntervalSample i in intervals)
@@ -151,6 +151,11 @@ internal static class HtmlReport
             double seconds = Math.Max(i.EndS - i.StartS, 1e-9);
             foreach (PrioritySample s in i.PerPriority)
             {
+                if (skipEmpty && s.Packets == 0)
+                {
+                    continue; // no datagram, no latency: not a latency of 0
+                }
+
                 if (!series.TryGetValue(s.Priority, out List<(double, double)>? points))
                 {
                     points = [];
@@ -191,7 +196,7 @@ internal static class HtmlReport
             maxX = minX + 1;
         }
 
-        maxY = maxY <= 0 ? 1 : maxY * 1.08;
+        maxY = NiceCeiling(maxY);
         double plotW = Width - Left - Right, plotH = Height - Top - Bottom;
         double X(double x) => Left + ((Tx(x) - minX) / (maxX - minX) * plotW);
         double Y(double y) => Top + plotH - (y / maxY * plotH);
@@ -231,6 +236,26 @@ internal static class HtmlReport
         }
 
         html.Append("</svg>\n");
+    }
+
+    // The smallest 1, 2, 4 or 5 times a power of ten at or above v: round ticks at quarters of it.
+    private static double NiceCeiling(double v)
+    {
+        if (v <= 0)
+        {
+            return 1;
+        }
+
+        double power = Math.Pow(10, Math.Floor(Math.Log10(v)));
+        foreach (double step in (double[])[1, 2, 4, 5, 10])
+        {
+            if (step * power >= v)
+            {
+                return step * power;
+            }
+        }
+
+        return 10 * power;
     }
 
     private static string Tick(double v) => v >= 1000 ? Parsers.FormatSi(v) : v.ToString(v >= 10 ? "0" : "0.##", CultureInfo.InvariantCulture);
