@@ -9,6 +9,7 @@ namespace Perf.Tests.Backends;
 /// The workarounds for kernels without the per-packet SO_PRIORITY cmsg. This kernel has it, so each strategy is forced,
 /// and the probe's answer is faked through its seam where the test is about choosing.
 /// </summary>
+[Trait(Lab.Trait, Lab.EveryKernel)]
 [Collection("Network")]
 public sealed class PriorityStrategyTests
 {

@@ -84,6 +84,7 @@ public sealed class ProcessLevelTests
         }
     }
 
+    [Trait(Lab.Trait, Lab.EveryKernel)]
     [Fact]
     public void ProbeReportsWhatThisProcessMayUse()
     {

@@ -5,6 +5,7 @@ using Perf.Tests.Infrastructure;
 
 namespace Perf.Tests.Backends;
 
+[Trait(Lab.Trait, Lab.EveryKernel)]
 [Collection("Network")]
 public sealed class ReceiverTests
 {

@@ -373,6 +373,7 @@ public sealed class SendmmsgSenderTests : SenderContractTests
 }
 
 /// <summary>The contract, on the io_uring backend.</summary>
+[Trait(Lab.Trait, Lab.EveryKernel)]
 public sealed class IoUringSenderTests : SenderContractTests
 {
     protected override SendBackendKind Backend => SendBackendKind.IoUring;
@@ -394,6 +395,7 @@ public sealed class SocketPerPrioritySenderTests : SenderContractTests
 }
 
 /// <summary>The contract under Auto, which picks sendmmsg for plain sends (the faster backend here).</summary>
+[Trait(Lab.Trait, Lab.EveryKernel)]
 public sealed class AutoSenderTests : SenderContractTests
 {
     protected override SendBackendKind Backend => SendBackendKind.Auto;

@@ -1,6 +1,7 @@
 using System.Reflection;
 using BenchmarkDotNet.Attributes;
 using Perf.Bench;
+using Perf.Tests.Infrastructure;
 
 namespace Perf.Tests.Bench;
 
@@ -8,6 +9,7 @@ namespace Perf.Tests.Bench;
 /// Runs every benchmark method once, through its real [GlobalSetup] (which checks each body's output against a
 /// reading receiver) and [GlobalCleanup], so the suite cannot rot between benchmark runs. Timing is not asserted.
 /// </summary>
+[Trait(Lab.Trait, Lab.EveryKernel)]
 [Collection("Network")]
 public sealed class BenchmarkTests
 {

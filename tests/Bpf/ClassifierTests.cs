@@ -10,6 +10,7 @@ namespace Perf.Tests.Bpf;
 /// The mark_to_priority classifier, loaded and attached in-process (no clang, no tc): by tcx where the kernel has it
 /// (6.6+), as a cls_bpf filter over rtnetlink where it does not; classification checked with HTB's own counters.
 /// </summary>
+[Trait(Lab.Trait, Lab.EveryKernel)]
 [Collection("Network")]
 public sealed unsafe class ClassifierTests
 {

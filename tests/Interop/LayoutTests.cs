@@ -5,11 +5,13 @@ using Perf.Batch;
 namespace Perf.Tests.Interop;
 
 using Sys = Perf.Batch.Interop;
+using Perf.Tests.Infrastructure;
 
 /// <summary>
 /// Pins every struct mirror and constant to the Linux LP64 ABI. x86-64 and arm64 share these layouts
 /// (both LP64, natural alignment, asm-generic socket constants), so one table serves both.
 /// </summary>
+[Trait(Lab.Trait, Lab.EveryKernel)]
 public sealed class LayoutTests
 {
     [Fact]

@@ -80,6 +80,7 @@ public sealed class BadInputTests
         "sink|--listen|127.0.0.1:0|--gro|yes",
     };
 
+    [Trait(Lab.Trait, Lab.HostOnly)]
     [Theory]
     [MemberData(nameof(Table))]
     public void BadInputIsOneLineAndExit2WithNothingSent(string line)
@@ -100,6 +101,7 @@ public sealed class BadInputTests
         Assert.Equal(0, watch.Receive(100)); // nothing was sent
     }
 
+    [Trait(Lab.Trait, Lab.HostOnly)]
     [Fact]
     public void ABadJsonPathLeavesNoFileAndAnExistingOneUntouched()
     {

@@ -11,6 +11,7 @@ namespace Perf.Tests.LoadGen;
 [Collection("Network")]
 public sealed class CliTests
 {
+    [Trait(Lab.Trait, Lab.HostOnly)]
     [Theory]
     [InlineData("send", "--dest", "127.0.0.1:9", "--bogus")]
     [InlineData("send", "--dest", "127.0.0.1:9", "--rate", "fast")]
@@ -60,6 +61,7 @@ public sealed class CliTests
         Assert.Equal(0, watch.Receive(100));
     }
 
+    [Trait(Lab.Trait, Lab.EveryKernel)]
     [Theory]
     [InlineData("send")]
     [InlineData("qdisc-test")]
@@ -131,6 +133,7 @@ public sealed class CliTests
         }
     }
 
+    [Trait(Lab.Trait, Lab.EveryKernel)]
     [Theory]
     [InlineData("socket-per-priority")]
     [InlineData("setsockopt")]
@@ -159,6 +162,7 @@ public sealed class CliTests
         }
     }
 
+    [Trait(Lab.Trait, Lab.EveryKernel)]
     [Fact]
     public void BurstsGoOutSegmentedAndAGroSinkChecksEveryDatagram()
     {
@@ -202,6 +206,7 @@ public sealed class CliTests
         }
     }
 
+    [Trait(Lab.Trait, Lab.EveryKernel)]
     [Fact]
     public void GsoOnWhereTheKernelRefusesItIsOneLineAndExit2()
     {
@@ -309,6 +314,7 @@ public sealed class CliTests
         Assert.Equal(0, Cli.Run([]));
     }
 
+    [Trait(Lab.Trait, Lab.EveryKernel)]
     [Theory]
     [InlineData("1")]
     [InlineData("16")]

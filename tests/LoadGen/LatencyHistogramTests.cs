@@ -1,8 +1,10 @@
 using Perf.LoadGen;
+using Perf.Tests.Infrastructure;
 
 namespace Perf.Tests.LoadGen;
 
 /// <summary>The sink's latency histogram against exact percentiles of known inputs.</summary>
+[Trait(Lab.Trait, Lab.HostOnly)]
 public sealed class LatencyHistogramTests
 {
     [Fact]

@@ -12,6 +12,7 @@ namespace Perf.Tests.LoadGen;
 /// which may only be refused with <see cref="FormatException"/>. Anything accepted must also make sense (a finite
 /// positive rate, a positive duration, sizes in range). Seeded; a failure names the input.
 /// </summary>
+[Trait(Lab.Trait, Lab.HostOnly)]
 public sealed class ParserPropertyTests
 {
     // The parsers do not depend on the kernel: the (emulated, ~20x slower) kernel lab runs a tenth of the cases.

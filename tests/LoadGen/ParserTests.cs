@@ -1,7 +1,9 @@
 using Perf.LoadGen;
+using Perf.Tests.Infrastructure;
 
 namespace Perf.Tests.LoadGen;
 
+[Trait(Lab.Trait, Lab.HostOnly)]
 public sealed class ParserTests
 {
     [Theory]

@@ -9,6 +9,7 @@ namespace Perf.Tests.Pipes;
 /// sender → forwarder → receiver, all real sockets; priorities checked per packet through SO_RCVPRIORITY (before 6.14,
 /// through the priority_to_mark echo: see PriorityView).
 /// </summary>
+[Trait(Lab.Trait, Lab.EveryKernel)]
 [Collection("Network")]
 public sealed class ForwarderTests
 {

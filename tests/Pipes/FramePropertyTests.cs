@@ -14,6 +14,7 @@ namespace Perf.Tests.Pipes;
 /// <see cref="InvalidDataException"/>, every good frame before a bad one is sent, and the reported byte offset is the
 /// bad frame's. Seeded, so a failure names the case that reproduces it.
 /// </summary>
+[Trait(Lab.Trait, Lab.HostOnly)]
 [Collection("Network")]
 public sealed class FramePropertyTests
 {

@@ -12,6 +12,7 @@ namespace Perf.Tests.Qdiscs;
 /// reason elsewhere. Every priority is sent in its own phase, with every strategy the kernel offers, and must move
 /// exactly the counter the kernel's rules name, read from the qdisc's own statistics on the sending device.
 /// </summary>
+[Trait(Lab.Trait, Lab.EveryKernel)]
 [Collection("Network")]
 public sealed partial class PriorityQdiscTests
 {

@@ -1,7 +1,9 @@
 using Perf.Batch;
+using Perf.Tests.Infrastructure;
 
 namespace Perf.Tests.Slots;
 
+[Trait(Lab.Trait, Lab.HostOnly)]
 public sealed unsafe class CmsgWriterTests
 {
     [Fact]

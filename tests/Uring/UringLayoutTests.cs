@@ -1,9 +1,11 @@
 using System.Runtime.InteropServices;
 using static Perf.Uring.Interop;
+using Perf.Tests.Infrastructure;
 
 namespace Perf.Tests.Uring;
 
 /// <summary>io_uring ABI mirrors against include/uapi/linux/io_uring.h (same on x86-64 and arm64).</summary>
+[Trait(Lab.Trait, Lab.EveryKernel)]
 public sealed class UringLayoutTests
 {
     [Fact]
