@@ -11,7 +11,7 @@ internal sealed unsafe partial class UringRing
     internal IoUringSqe* NextSqe()
     {
         uint head = SqPoll ? LoadAcquire(_sqHead) : *_sqHead; // with SQPOLL the kernel thread moves head concurrently
-        if (_sqTailLocal - head >= SqEntries)
+        if (_sqTailLocal - head >= SqEntries && !(SqPoll && WaitForSqHead()))
         {
             return null;
         }
@@ -20,6 +20,28 @@ internal sealed unsafe partial class UringRing
         *sqe = default;
         _sqTailLocal++;
         return sqe;
+    }
+
+    /// <summary>
+    /// The SQ thread posts a batch's completions before it commits the SQ head (io_submit_sqes), so a caller that reaped
+    /// every CQE can still find the SQ full for a moment (seen under the kernel lab's emulated CPU). The head moves
+    /// without any call from us; wait for it, within a second.
+    /// </summary>
+    private bool WaitForSqHead()
+    {
+        long deadline = Environment.TickCount64 + 1000;
+        var spin = default(SpinWait);
+        while (_sqTailLocal - LoadAcquire(_sqHead) >= SqEntries)
+        {
+            if (Environment.TickCount64 > deadline)
+            {
+                return false;
+            }
+
+            spin.SpinOnce();
+        }
+
+        return true;
     }
 
     /// <summary>

@@ -1,4 +1,4 @@
-using System.Diagnostics;
+using System.Diagnostics.CodeAnalysis;
 using Perf.Batch;
 using static Perf.Uring.Interop;
 using static Perf.Uring.Interop.Uring;
@@ -31,6 +31,8 @@ internal sealed unsafe class UringSendBackend : SendBackend
     private readonly int[] _res;
     private readonly byte[] _notif;    // zero copy, per SQE of the run: NotifOwed, NotifArrived or both
     private readonly int _sendBuffer;  // SO_SNDBUF as the kernel keeps it (doubled), the bound EAGAIN comes from
+    private int _boundFd = -1;         // the socket _bound belongs to
+    private long _bound;               // upper bound of what that socket has charged (see UnlinkedPrefix)
     private bool _linkAll;             // back-pressure met an unlinked SQE after all: link everything until a clean call
     private readonly bool _enobufsIsDrop; // IP_RECVERR: ENOBUFS is a datagram the qdisc dropped, not back-pressure
     private readonly Interop.IoUringCqe[] _cqes;
@@ -84,7 +86,7 @@ internal sealed unsafe class UringSendBackend : SendBackend
 
     internal override string Name => "io_uring";
 
-    /// <summary>SQEs submitted without a link: the send buffer had room for them (see <see cref="UnlinkedPrefix(int, Batch.Interop.MMsgHdr*, int, int)"/>).</summary>
+    /// <summary>SQEs submitted without a link: the send buffer had room for them (see <see cref="UnlinkedPrefix"/>).</summary>
     internal long UnlinkedSqes { get; private set; }
 
     /// <summary>SQEs submitted linked, to keep order and per-datagram results under back-pressure.</summary>
@@ -105,13 +107,26 @@ internal sealed unsafe class UringSendBackend : SendBackend
         {
             // Safety: the SQEs carry the raw fd (unless registered); the ref keeps it open until the last CQE is reaped below.
             socket.DangerousAddRef(ref added);
-            unlinked = _linkAll ? 0 : UnlinkedPrefix(socket.Fd, msgs, count);
+            if (_linkAll)
+            {
+                _boundFd = -1; // linked sends are not counted into the bound: read SIOCOUTQ again next time
+            }
+            else
+            {
+                unlinked = UnlinkedPrefix(socket.Fd, msgs, count);
+            }
+
             UnlinkedSqes += unlinked;
             LinkedSqes += count - unlinked;
             for (int i = 0; i < count; i++)
             {
+                // The SQ holds a whole run: count <= SqEntries and every earlier run was reaped.
                 Interop.IoUringSqe* sqe = _ring.NextSqe();
-                Debug.Assert(sqe != null, "the SQ holds a whole run: count <= SqEntries and every earlier run was reaped");
+                if (sqe == null)
+                {
+                    ThrowSqFull();
+                }
+
                 sqe->Opcode = _opcode;
                 sqe->Fd = fixedFile ? 0 : socket.Fd;
                 sqe->Flags = (byte)((fixedFile ? IOSQE_FIXED_FILE : 0) | (i >= unlinked && i < count - 1 ? IOSQE_IO_LINK : 0));
@@ -201,36 +216,62 @@ internal sealed unsafe class UringSendBackend : SendBackend
     /// (SIOCOUTQ for UDP) is at or above SO_SNDBUF, so message i is safe while what is charged before it stays below.
     /// Each message counts at twice its length plus 1 KiB, above its skb's truesize (data, sk_buff, shared info).
     /// </summary>
-    private static int UnlinkedPrefix(int fd, Batch.Interop.MMsgHdr* msgs, int count, int sendBuffer)
+    /// <remarks>
+    /// SIOCOUTQ is a syscall (about 1.5 µs here, 2% of a batch of 64 small datagrams). Charged memory only falls between
+    /// calls, and only this sender sends on its socket, so the reading plus every message counted since is an upper
+    /// bound: while that bound and this call stay under SO_SNDBUF, no new reading is needed.
+    /// </remarks>
+    private int UnlinkedPrefix(int fd, Batch.Interop.MMsgHdr* msgs, int count)
     {
+        if (fd == _boundFd)
+        {
+            long bound = _bound;
+            for (int i = 0; i < count; i++)
+            {
+                bound += Charge(ref msgs[i].Hdr);
+            }
+
+            if (bound < _sendBuffer)
+            {
+                _bound = bound;
+                return count;
+            }
+        }
+
         int queued;
         if (Ioctl(fd, SIOCOUTQ, &queued) != 0)
         {
+            _boundFd = -1;
             return 0;
         }
 
         long charged = queued;
+        int safe = count;
         for (int i = 0; i < count; i++)
         {
-            if (charged >= sendBuffer)
+            if (charged >= _sendBuffer && safe == count)
             {
-                return i;
+                safe = i;
             }
 
-            ref Batch.Interop.MsgHdr h = ref msgs[i].Hdr;
-            long length = 0;
-            for (nuint k = 0; k < h.IovLen; k++)
-            {
-                length += (long)h.Iov[k].Length;
-            }
-
-            charged += (2 * length) + 1024;
+            charged += Charge(ref msgs[i].Hdr);
         }
 
-        return count;
+        _boundFd = fd;
+        _bound = charged;
+        return safe;
     }
 
-    private int UnlinkedPrefix(int fd, Batch.Interop.MMsgHdr* msgs, int count) => UnlinkedPrefix(fd, msgs, count, _sendBuffer);
+    private static long Charge(ref Batch.Interop.MsgHdr h)
+    {
+        long length = 0;
+        for (nuint k = 0; k < h.IovLen; k++)
+        {
+            length += (long)h.Iov[k].Length;
+        }
+
+        return (2 * length) + 1024;
+    }
 
     private const byte NotifOwed = 1;
     private const byte NotifArrived = 2;
@@ -302,6 +343,10 @@ internal sealed unsafe class UringSendBackend : SendBackend
             }
         }
     }
+
+    [DoesNotReturn]
+    private static void ThrowSqFull() =>
+        throw new InvalidOperationException("io_uring: the submission queue stayed full for a second after every earlier request completed; the SQ thread is not consuming it.");
 
     private static void ThrowStale(ulong userData, uint gen) =>
         throw new InvalidOperationException("io_uring: a completion of generation " + (userData >> 32) + " arrived during generation " + gen + "; a slot would have been reused too early.");
