@@ -267,9 +267,10 @@ internal static partial class QdiscTest
             // Classification: every datagram the kernel took is in this class's counters, sent or dropped there. With
             // --recverr a dropped one comes back to its sender as ENOBUFS, except where sendmmsg loses that error (a
             // message after the first of a call): the sender then sends it again, so the qdisc counts a drop and then
-            // the datagram, and drops can only exceed the ENOBUFS.
+            // the datagram. And on 7.3 (not 6.1 or 6.18) a few drops under concurrent senders came back as success.
+            // So: the class passed no more than its sender sent, and saw at least every attempt the sender knows of.
             bool classified = packets > 0 && (s.RecvErr
-                ? q.Packets == packets && q.Dropped >= enobufs
+                ? q.Packets <= packets && q.Packets + q.Dropped >= packets + enobufs
                 : q.Packets + q.Dropped == packets && (q.Dropped > 0 || q.Bytes == l2));
 
             Rate? load = s.Loads.GetValueOrDefault(c.Id);
@@ -485,8 +486,11 @@ internal static partial class QdiscTest
         Dictionary<string, ClassStats> counters;
         while (true)
         {
+            // Drained: nothing queued in any class. The sum alone can reach `sent` early, as drops that sendmmsg did not
+            // report (and the sender sent again) count on top of the datagrams.
             counters = ReadStats(ns);
-            if (counters.Values.Sum(c => c.Packets + c.Dropped) >= sent || deadline.Elapsed > TimeSpan.FromSeconds(30))
+            bool drained = counters.Values.All(c => c.BacklogPackets == 0) && counters.Values.Sum(c => c.Packets + c.Dropped) >= sent;
+            if (drained || deadline.Elapsed > TimeSpan.FromSeconds(30))
             {
                 return counters;
             }

@@ -62,9 +62,13 @@ public sealed class QdiscLabTests
         long enobufs = small.GetProperty("enobufs").GetInt64();
         Assert.True(enobufs > 100, "ENOBUFS " + enobufs);
         // Each datagram the sender was told of ended there as failed: the sink misses those (gaps it can see: not the
-        // ones after its last arrival) and got every other one. The qdisc may count more drops, since sendmmsg loses the
-        // ENOBUFS of a message after the first of a call and the sender sends that one again.
-        Assert.InRange(small.GetProperty("sink_lost").GetInt64(), enobufs - 20_000, enobufs);
+        // ones after its last arrival) and got every other one, except drops the kernel reported as sent (a few on 7.3,
+        // under two senders; none on 6.1 or 6.18): what the sender counted as sent and the class did not pass. The
+        // qdisc may count more drops, since sendmmsg loses the ENOBUFS of a message after the first of a call and the
+        // sender sends that one again.
+        long unreported = small.GetProperty("sent_packets").GetInt64() - small.GetProperty("htb_packets").GetInt64();
+        Assert.InRange(unreported, 0, Math.Max(100, enobufs / 100));
+        Assert.InRange(small.GetProperty("sink_lost").GetInt64(), enobufs - 20_000, enobufs + unreported);
         Assert.InRange(dropped, enobufs, enobufs * 2);
         Assert.True(small.GetProperty("classified").GetBoolean());
         Assert.Equal(0, classes[1].GetProperty("enobufs").GetInt64());
