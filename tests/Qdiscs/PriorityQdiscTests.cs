@@ -98,14 +98,18 @@ public sealed partial class PriorityQdiscTests
             lab.Send(p, count: count);
         }
 
-        lab.Send(6, count: 2); // a foreign major: fq_codel hashes the flow
         Dictionary<string, long> backlog = lab.FqCodelBacklog();
         foreach ((uint p, string flow, int count) in cases)
         {
             Assert.True(backlog.GetValueOrDefault(flow) == count, "priority 0x" + p.ToString("x", CultureInfo.InvariantCulture) + ": flow " + flow + " holds " + backlog.GetValueOrDefault(flow) + " of " + count + " (" + string.Join(", ", backlog) + ")");
         }
 
-        Assert.Equal(cases.Sum(c => c.Count) + 2, backlog.Values.Sum());
+        Assert.Equal(cases.Sum(c => c.Count), backlog.Values.Sum());
+
+        // A foreign major: fq_codel hashes the flow. Its hash is perturbed at random when the qdisc is created, so it can
+        // land on one of the named flows (about 4 runs in 1024): counted after them, only by the total.
+        lab.Send(6, count: 2);
+        Assert.Equal(cases.Sum(c => c.Count) + 2, lab.FqCodelBacklog().Values.Sum());
     }
 
     // prio_classify and ets_classify: a priority whose major is the qdisc's handle (1:) names band minor-1, or falls
