@@ -15,6 +15,8 @@
 //   sender forward LISTEN_PORT DEST_IP DEST_PORT SECONDS WARMUP -> the reference forwarder: recvmmsg (64, with
 //       SO_RCVPRIORITY) on 127.0.0.1:LISTEN_PORT, each datagram's received priority into its send cmsg, sendmmsg on a
 //       connected socket; prints "in_pps=N out_pps=N" over the time after the warm-up
+//   sender forward-gso ...     -> the same, each received batch grouped by priority and sent as UDP GSO runs over the
+//       receive buffers (the best C configuration for interleaved priorities)
 #define _GNU_SOURCE
 #include <arpa/inet.h>
 #include <errno.h>
@@ -130,7 +132,53 @@ static int hold(int port, int seconds) {
 #define SO_RCVPRIORITY 82
 #endif
 
-static int forward(int listen_port, const char *dest_ip, int dest_port, double seconds, double warmup) {
+#ifndef UDP_SEGMENT
+#define UDP_SEGMENT 103
+#endif
+#ifndef SOL_UDP
+#define SOL_UDP 17
+#endif
+
+// The grouping forwarder's send side: the received batch gathered by priority (order kept within each), each
+// priority's datagrams cut into UDP GSO runs of equal size (the last may be shorter), one message per run over the
+// receive buffers in place (an iovec per datagram), a priority cmsg and a UDP_SEGMENT cmsg on each.
+static int group_runs(struct mmsghdr *in, int n, const uint32_t *prio, char (*buf)[2048], struct mmsghdr *out,
+                      struct iovec *iov, char (*ctl)[CMSG_SPACE(4) + CMSG_SPACE(2)], int max_segs) {
+    static int order[1024], taken[1024];
+    int m = 0, v = 0, placed = 0;
+    memset(taken, 0, sizeof(int) * (size_t)n);
+    for (int i = 0; i < n; i++) {
+        if (taken[i]) continue;
+        for (int j = i; j < n; j++) if (!taken[j] && prio[j] == prio[i]) { taken[j] = 1; order[placed++] = j; }
+    }
+    for (int p = 0; p < placed; ) {
+        int first = order[p], k = 1, len = (int)in[first].msg_len, bytes = len;
+        while (p + k < placed && k < max_segs && prio[order[p + k]] == prio[first]) {
+            int l = (int)in[order[p + k]].msg_len;
+            if (l > len || bytes + l > 65507) break;
+            bytes += l; k++;
+            if (l < len) break;
+        }
+        struct msghdr *h = &out[m].msg_hdr;
+        memset(h, 0, sizeof *h);
+        h->msg_iov = &iov[v]; h->msg_iovlen = (size_t)k;
+        for (int s = 0; s < k; s++) iov[v++] = (struct iovec){buf[order[p + s]], in[order[p + s]].msg_len};
+        h->msg_control = ctl[m]; h->msg_controllen = CMSG_SPACE(4) + (k > 1 ? CMSG_SPACE(2) : 0);
+        struct cmsghdr *c = CMSG_FIRSTHDR(h);
+        c->cmsg_level = SOL_SOCKET; c->cmsg_type = SO_PRIORITY; c->cmsg_len = CMSG_LEN(4);
+        memcpy(CMSG_DATA(c), &prio[first], 4);
+        if (k > 1) {
+            struct cmsghdr *g = CMSG_NXTHDR(h, c);
+            g->cmsg_level = SOL_UDP; g->cmsg_type = UDP_SEGMENT; g->cmsg_len = CMSG_LEN(2);
+            uint16_t gso = (uint16_t)len;
+            memcpy(CMSG_DATA(g), &gso, 2);
+        }
+        p += k; m++;
+    }
+    return m;
+}
+
+static int forward(int listen_port, const char *dest_ip, int dest_port, double seconds, double warmup, int grouped) {
     enum { B = 64, MAXLEN = 2048 };
     int rx = socket(AF_INET, SOCK_DGRAM | SOCK_NONBLOCK, 0), tx = socket(AF_INET, SOCK_DGRAM | SOCK_NONBLOCK, 0), one = 1, big = 16 << 20;
     setsockopt(rx, SOL_SOCKET, SO_RCVPRIORITY, &one, sizeof one);
@@ -167,31 +215,36 @@ static int forward(int listen_port, const char *dest_ip, int dest_port, double s
             iout[i].iov_len = in[i].msg_len;
             memcpy(CMSG_DATA(CMSG_FIRSTHDR(&out[i].msg_hdr)), &prio, 4);
         }
+        int msgs = n;
+        struct mmsghdr *send = out;
+        if (grouped) {
+            static struct mmsghdr gout[B];
+            static struct iovec giov[B];
+            static char gctl[B][CMSG_SPACE(4) + CMSG_SPACE(2)];
+            static uint32_t prio[B];
+            for (int i = 0; i < n; i++) memcpy(&prio[i], CMSG_DATA(CMSG_FIRSTHDR(&out[i].msg_hdr)), 4);
+            msgs = group_runs(in, n, prio, buf, gout, giov, gctl, 128);
+            send = gout;
+        }
         int sent = 0;
-        while (sent < n) {
-            int k = sendmmsg(tx, out + sent, n - sent, MSG_DONTWAIT);
+        while (sent < msgs) {
+            int k = sendmmsg(tx, send + sent, msgs - sent, MSG_DONTWAIT);
             if (k > 0) { sent += k; continue; }
             if (errno == EINTR) continue;
             if (errno == EAGAIN || errno == ENOBUFS) { struct pollfd p = {tx, POLLOUT, 0}; poll(&p, 1, 100); continue; }
             sent++;
         }
-        nout += sent;
+        nout += (uint64_t)n; // datagrams: every one was handed to the kernel (a failed message is skipped, as C# does)
     }
     double secs = (double)(t - from) / 1e9;
     printf("in_pps=%.0f out_pps=%.0f\n", (nin - in0) / secs, (nout - out0) / secs);
     return 0;
 }
 
-#ifndef UDP_SEGMENT
-#define UDP_SEGMENT 103
-#endif
-#ifndef SOL_UDP
-#define SOL_UDP 17
-#endif
-
 int main(int argc, char **argv) {
     if (argc == 4 && strcmp(argv[1], "hold") == 0) return hold(atoi(argv[2]), atoi(argv[3]));
-    if (argc == 7 && strcmp(argv[1], "forward") == 0) return forward(atoi(argv[2]), argv[3], atoi(argv[4]), atof(argv[5]), atof(argv[6]));
+    if (argc == 7 && strcmp(argv[1], "forward") == 0) return forward(atoi(argv[2]), argv[3], atoi(argv[4]), atof(argv[5]), atof(argv[6]), 0);
+    if (argc == 7 && strcmp(argv[1], "forward-gso") == 0) return forward(atoi(argv[2]), argv[3], atoi(argv[4]), atof(argv[5]), atof(argv[6]), 1);
     int segs = 1;
     if (argc > 1 && strncmp(argv[1], "gso:", 4) == 0) { segs = atoi(argv[1] + 4); argv++; argc--; }
     if (argc < 8) {

@@ -305,9 +305,9 @@ public sealed partial class PacketSender : IDisposable
     public PriorityStrategy PriorityStrategy => Capabilities.Strategy;
 
     /// <summary>
-    /// Whether datagrams leave in exact enqueue order. False where the strategy groups a flush by priority
-    /// (SocketPerPriority and SetsockoptPerRun without <see cref="PacketSenderOptions.StrictPriorityOrder"/>): order then
-    /// holds within each priority.
+    /// Whether datagrams leave in exact enqueue order. False where a flush gathers the queue by priority and destination
+    /// (the default wherever that makes GSO runs or saves socket changes; see
+    /// <see cref="PacketSenderOptions.StrictPriorityOrder"/>): order then holds within each priority and destination.
     /// </summary>
     public bool PreservesOrder => !_planner.Reordering;
 

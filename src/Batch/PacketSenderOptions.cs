@@ -42,16 +42,17 @@ public sealed record PacketSenderOptions
     public bool ClassifierAttached { get; init; }
 
     /// <summary>
-    /// SocketPerPriority and SetsockoptPerRun: when true, datagrams leave in exact enqueue order, one send call per run of
-    /// equal priority. When false (default), a flush groups what is queued by priority, one send call per priority,
-    /// keeping the order within each priority; across priorities it reorders, as any priority qdisc would. Cmsg and
-    /// MarkAndBpf always keep enqueue order.
+    /// When false (default), a flush gathers what is queued by (priority, destination), keeping the order within each,
+    /// so datagrams of one priority leave together: as UDP GSO runs where segmentation is on, and in one call per
+    /// priority under SocketPerPriority and SetsockoptPerRun. Across priorities it reorders, as any priority qdisc would.
+    /// When true, datagrams leave in exact enqueue order: runs form only from neighbours, and the socket strategies pay
+    /// one call per run of equal priority.
     /// </summary>
     public bool StrictPriorityOrder { get; init; }
 
     /// <summary>
-    /// UDP GSO (Auto by default: on where the kernel takes it). Runs of consecutive datagrams with the same priority,
-    /// destination and length (the last may be shorter) leave as one UDP_SEGMENT message, up to the kernel's segment
+    /// UDP GSO (Auto by default: on where the kernel takes it). Runs of datagrams with the same priority, destination and
+    /// length (the last may be shorter; neighbours after grouping, see <see cref="StrictPriorityOrder"/>) leave as one UDP_SEGMENT message, up to the kernel's segment
     /// limit and 65507 bytes; each datagram keeps its priority and its own result.
     /// </summary>
     public SegmentationMode Segmentation { get; init; } = SegmentationMode.Auto;

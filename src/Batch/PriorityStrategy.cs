@@ -14,8 +14,9 @@ public enum PriorityStrategy
 
     /// <summary>
     /// One socket per distinct priority (setsockopt SO_PRIORITY once each, all bound to the same local address with
-    /// SO_REUSEPORT, connected alike). A batch is cut into same-priority runs, each sent on its priority's socket.
-    /// The ring's order is kept: runs leave one after another in enqueue order.
+    /// SO_REUSEPORT, connected alike). A flush sends each priority's datagrams on its priority's socket, one call per
+    /// priority; with <see cref="PacketSenderOptions.StrictPriorityOrder"/>, one call per run of equal priority in
+    /// enqueue order instead.
     /// </summary>
     SocketPerPriority,
 

@@ -40,6 +40,8 @@ internal static class Cli
     private static readonly Option<string?> s_dev = new("--dev") { Description = "Network device", HelpName = "DEV" };
     private static readonly Option<string> s_gso = new("--gso") { Description = "UDP GSO: runs of equal datagrams as one message: auto (where the kernel takes it), on, off", DefaultValueFactory = _ => "auto" };
     private static readonly Option<string> s_burst = new("--burst") { Description = "Datagrams per run: the priority (and size) is chosen for each run of N consecutive datagrams (1 to 65536)", DefaultValueFactory = _ => "1" };
+    private static readonly Option<string?> s_ring = new("--ring") { Description = "Slots per sender, a power of two (64 to 65536); default: enough for full GSO runs of every priority" };
+    private static readonly Option<bool> s_strictOrder = new("--strict-order") { Description = "Send in exact enqueue order: no grouping by priority, so runs form only from neighbours (see --burst)" };
     private static readonly Option<bool> s_gro = new("--gro") { Description = "Receive with UDP GRO (coalesced buffers, split again here); every datagram is still checked" };
     private static readonly Option<string?> s_html = new("--html") { Description = "Write a self-contained HTML report (charts, verdicts) to FILE", HelpName = "FILE" };
     private static readonly Option<string?> s_load = new("--load") { Description = "Offered load per class: CLASS=RATE|max,… e.g. \"1:10=max,1:20=20mbit,1:30=1k\" (packets/s, or bits/s as Nkbit/Nmbit or NMbps); a class not named runs at max" };
@@ -109,7 +111,7 @@ internal static class Cli
         root.SetAction(p => Jobs.Selftest(Opt(p, s_duration) is { } d ? Parsers.ParseDuration(d) : TimeSpan.FromSeconds(5), p.GetValue(s_json), p.GetValue(s_quiet)));
 
         var send = new Command("send", "Send a priority mix to HOST:PORT");
-        foreach (Option o in new Option[] { s_dest, s_rate, s_duration, s_warmup, s_count, s_size, s_priorities, s_burst, s_gso, s_backend, s_strategy, s_batch, s_threads, s_connect, s_bind, s_ipv6, s_interval, s_json, s_html, s_quiet })
+        foreach (Option o in new Option[] { s_dest, s_rate, s_duration, s_warmup, s_count, s_size, s_priorities, s_burst, s_gso, s_strictOrder, s_ring, s_backend, s_strategy, s_batch, s_threads, s_connect, s_bind, s_ipv6, s_interval, s_json, s_html, s_quiet })
         {
             send.Options.Add(o);
         }
@@ -260,9 +262,22 @@ internal static class Cli
             Threads = threads,
             Segmentation = ParseGso(p.GetValue(s_gso)!),
             Burst = ParseInt(p.GetValue(s_burst)!, "--burst", 1, 65536),
+            StrictOrder = p.GetValue(s_strictOrder),
+            Ring = p.GetValue(s_ring) is { } ring ? ParseRing(ring, batch) : 0,
             Connect = p.GetValue(s_connect),
             Bind = p.GetValue(s_bind) is { } b ? ParseAddress(b, ipv6, "--bind") : default,
         };
+    }
+
+    private static int ParseRing(string text, int batch)
+    {
+        int ring = ParseInt(text, "--ring", 64, 65536);
+        if ((ring & (ring - 1)) != 0 || ring < batch)
+        {
+            throw new FormatException("bad --ring '" + text + "': a power of two from 64 to 65536, and at least --batch");
+        }
+
+        return ring;
     }
 
     internal static QdiscTestSettings ReadQdiscTest(ParseResult p)

@@ -137,7 +137,7 @@ internal static class HtmlReport
 
         if (sink is not null)
         {
-            html.Append("<p>Received ").Append(N(sink.Received)).Append(": lost ").Append(N(sink.Lost)).Append(", reordered ").Append(N(sink.Reordered))
+            html.Append("<p>Received ").Append(N(sink.Received)).Append(": lost ").Append(N(sink.Lost)).Append(", reordered ").Append(N(sink.Reordered)).Append(" (").Append(N(sink.ReorderedWithinPriority)).Append(" within a priority)")
                 .Append(", duplicates ").Append(N(sink.Duplicates)).Append(". Latency is one-way, from each datagram's send time (CLOCK_MONOTONIC, one host) to its arrival.</p>\n");
         }
     }

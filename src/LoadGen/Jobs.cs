@@ -136,6 +136,11 @@ internal static class Jobs
             problems.Add(sink.Lost + " datagrams lost (sequence gaps)");
         }
 
+        if (sink.ReorderedWithinPriority > 0)
+        {
+            problems.Add(sink.ReorderedWithinPriority + " datagrams arrived out of order within their priority");
+        }
+
         if (sink.Duplicates > 0)
         {
             problems.Add(sink.Duplicates + " duplicates");

@@ -257,8 +257,8 @@ internal sealed class Report
 
         _console.Write(table);
         _console.MarkupLine(string.Format(CultureInfo.InvariantCulture,
-            "received {0:N0}: priority mismatches {1:N0}, lost {2:N0}, reordered {3:N0}, duplicates {4:N0}, malformed {5:N0}, no priority {6:N0}",
-            sink.Received, sink.Mismatched, sink.Lost, sink.Reordered, sink.Duplicates, sink.Malformed, sink.MissingPriority));
+            "received {0:N0}: priority mismatches {1:N0}, lost {2:N0}, reordered {3:N0} ({7:N0} within a priority), duplicates {4:N0}, malformed {5:N0}, no priority {6:N0}",
+            sink.Received, sink.Mismatched, sink.Lost, sink.Reordered, sink.Duplicates, sink.Malformed, sink.MissingPriority, sink.ReorderedWithinPriority));
         if (sink.Gro)
         {
             _console.MarkupLine(string.Format(CultureInfo.InvariantCulture, "UDP GRO: {0:N0} coalesced buffers, split here", sink.CoalescedBuffers));
@@ -437,6 +437,7 @@ internal sealed class Report
                 w.WriteNumber("priority_mismatches", sink.Mismatched);
                 w.WriteNumber("lost", sink.Lost);
                 w.WriteNumber("reordered", sink.Reordered);
+                w.WriteNumber("reordered_within_priority", sink.ReorderedWithinPriority);
                 w.WriteNumber("duplicates", sink.Duplicates);
                 w.WriteNumber("malformed", sink.Malformed);
                 w.WriteNumber("missing_priority", sink.MissingPriority);

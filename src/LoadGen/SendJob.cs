@@ -24,6 +24,12 @@ internal sealed record SendSettings
 
     /// <summary>Datagrams per run: the weighted choice picks a priority (and a size) for each run of this many.</summary>
     public int Burst { get; init; } = 1;
+
+    /// <summary>Exact enqueue order: the sender does not group a flush by priority (PacketSenderOptions.StrictPriorityOrder).</summary>
+    public bool StrictOrder { get; init; }
+
+    /// <summary>Slots per sender; 0 sizes the ring for full runs (<see cref="SendJob"/>).</summary>
+    public int Ring { get; init; }
     public bool Connect { get; init; }
     public DatagramAddress Bind { get; init; }
 
@@ -109,6 +115,7 @@ internal sealed class SendJob
                 PriorityStrategy = _settings.Strategy,
                 ClassifierAttached = classifier,
                 Segmentation = _settings.Segmentation,
+                StrictPriorityOrder = _settings.StrictOrder,
                 ReportQdiscDrops = _settings.ReportQdiscDrops,
                 SendBufferSize = _settings.SendBufferSize,
             };
@@ -140,13 +147,36 @@ internal sealed class SendJob
         }
     }
 
-    // Four batches of datagrams; with runs (--burst) enough for a batch of segmented messages too. Slots beyond the
-    // first batch stay within 64 MiB.
+    // Four batches of datagrams, and room for a full GSO run of every distinct priority: a flush groups by priority, so
+    // seven interleaved priorities of 64 B make runs of 128 (the kernel's limit here) from 896 queued datagrams. With
+    // --strict-order only neighbours form runs: as many as --burst makes. Slots stay within 64 MiB.
     private static int RingSize(SendSettings s)
     {
-        int wanted = NextPow2(s.Batch * 4 * (s.Burst > 1 && s.Segmentation != SegmentationMode.Off ? Math.Min(s.Burst, 64) : 1));
+        if (s.Ring > 0)
+        {
+            return s.Ring;
+        }
+
+        int run = s.Segmentation == SegmentationMode.Off ? 1 : Math.Clamp(Math.Min(CapabilityProbe.Probe().MaxSegments, SlotLayout.MaxUdpPayload / s.MaxSize), 1, 128);
+        int keys = s.StrictOrder ? 1 : PrioritiesPerFlow(s);
+        int perKey = s.StrictOrder ? Math.Min(s.Burst, run) : run;
+        int wanted = NextPow2(Math.Max(s.Batch * 4, keys * perKey));
         int byMemory = 1 << System.Numerics.BitOperations.Log2((uint)Math.Max(1, (64L << 20) / (s.MaxSize + 320)));
         return Math.Max(Math.Max(PacketSenderOptionsMinRing, NextPow2(s.Batch)), Math.Min(wanted, Math.Min(byMemory, 65536)));
+    }
+
+    private static int PrioritiesPerFlow(SendSettings s)
+    {
+        var seen = new HashSet<uint>();
+        foreach (FlowSpec f in s.PerFlow ?? [new FlowSpec(s.Priorities, s.Rate)])
+        {
+            foreach (WeightedPriority p in f.Priorities)
+            {
+                seen.Add(p.Priority);
+            }
+        }
+
+        return Math.Max(1, seen.Count / Math.Max(1, s.PerFlow?.Count ?? 1));
     }
 
     internal FlowState[] Flows => _flows;
@@ -273,7 +303,7 @@ internal sealed class SendJob
             {
                 // Token bucket. Tokens are packets, or bits on the wire for a bps rate. A batch at a time, as long as a
                 // batch's tokens come within a millisecond; a slower flow (a low-rate probe) leaves datagram by datagram,
-                // flushed before each wait, so it goes out evenly spaced rather than as batch-sized bursts.
+                // so it goes out evenly spaced rather than as batch-sized bursts.
                 double available = ((now - start) / ticksPerUnit) - spentUnits;
                 double unit = bits ? avgWireBits : 1;
                 bool trickle = n * unit * ticksPerUnit > Stopwatch.Frequency / 1000;
@@ -284,7 +314,9 @@ internal sealed class SendJob
 
                 if (n < 1 || available < n * unit)
                 {
-                    if (trickle && tx.PendingCount > 0)
+                    // Nothing more to send for now: what is queued leaves before the wait, so no datagram waits for a
+                    // grouping window to fill (a gateway flushes when its input runs dry, the same way).
+                    if (tx.PendingCount > 0)
                     {
                         tx.Flush();
                     }

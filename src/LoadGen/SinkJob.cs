@@ -177,7 +177,11 @@ internal sealed class SinkJob : IDisposable
 
     internal long MissingPriority { get; private set; }
 
+    /// <summary>Datagrams that arrived below their flow's highest sequence: grouping by priority does this, and is no failure.</summary>
     internal long Reordered { get; private set; }
+
+    /// <summary>Of <see cref="Reordered"/>, those below the highest of their own flow and priority: a sender error.</summary>
+    internal long ReorderedWithinPriority { get; private set; }
 
     internal long Duplicates { get; private set; }
 
@@ -337,10 +341,11 @@ internal sealed class SinkJob : IDisposable
             _flows[flowId] = flow;
         }
 
-        switch (flow.See(seq))
+        switch (flow.See(seq, priority))
         {
             case Flow.Outcome.Duplicate: Duplicates++; break;
-            case Flow.Outcome.Reordered: Reordered++; break;
+            case Flow.Outcome.ReorderedAcrossPriorities: Reordered++; break;
+            case Flow.Outcome.ReorderedWithinPriority: Reordered++; ReorderedWithinPriority++; break;
         }
 
         Interlocked.Increment(ref _received);
@@ -367,15 +372,20 @@ internal sealed class SinkJob : IDisposable
         internal readonly LatencyHistogram IntervalLatency = new();
     }
 
-    /// <summary>Sequence bookkeeping for one flow: a growable bitmap of sequences seen.</summary>
+    /// <summary>
+    /// Sequence bookkeeping for one flow: a growable bitmap of sequences seen (loss and duplicates are exact whatever the
+    /// order), and the highest sequence per priority, since a sender that groups by priority reorders across them.
+    /// </summary>
     internal sealed class Flow
     {
         private ulong[] _seen = new ulong[1024];
+        private readonly Dictionary<uint, ulong> _highestByPriority = [];
 
         internal enum Outcome
         {
             InOrder,
-            Reordered,
+            ReorderedAcrossPriorities,
+            ReorderedWithinPriority,
             Duplicate,
         }
 
@@ -385,7 +395,7 @@ internal sealed class SinkJob : IDisposable
 
         internal long Lost => Unique == 0 ? 0 : (long)(Highest + 1) - Unique;
 
-        internal Outcome See(ulong seq)
+        internal Outcome See(ulong seq, uint priority)
         {
             int word = (int)(seq >> 6);
             if (word >= _seen.Length)
@@ -402,13 +412,19 @@ internal sealed class SinkJob : IDisposable
             _seen[word] |= bit;
             bool first = Unique == 0;
             Unique++;
+            bool withinOrder = !_highestByPriority.TryGetValue(priority, out ulong highest) || seq > highest;
+            if (withinOrder)
+            {
+                _highestByPriority[priority] = seq;
+            }
+
             if (first || seq > Highest)
             {
                 Highest = seq;
                 return Outcome.InOrder;
             }
 
-            return Outcome.Reordered;
+            return withinOrder ? Outcome.ReorderedAcrossPriorities : Outcome.ReorderedWithinPriority;
         }
     }
 }

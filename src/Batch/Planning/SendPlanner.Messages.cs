@@ -1,0 +1,156 @@
+namespace Perf.Batch;
+
+internal sealed unsafe partial class SendPlanner
+{
+    // How many datagrams from queue position `position` (ring index `start`) form one message in ring order.
+    private int RunLength(long head, int position, int pending, int start)
+    {
+        int segment = _ring.GetLength(start);
+        if (_maxSegments <= 1 || segment > _maxSegmentSize)
+        {
+            return 1;
+        }
+
+        uint priority = _ring.GetPriority(start);
+        int n = 1;
+        int bytes = segment;
+        int pages = _maxPages > 0 ? PagesOf(start) : 0;
+        while (position + n < pending && n < _maxSegments)
+        {
+            int next = (int)(head + position + n) & _mask;
+            if ((_priorityKeyed && _ring.GetPriority(next) != priority) || !_ring.SameDestination(start, next)
+                || !Extends(next, segment, ref bytes, ref pages))
+            {
+                break;
+            }
+
+            n++;
+            if (_ring.GetLength(next) < segment)
+            {
+                break; // a shorter datagram ends the run
+            }
+        }
+
+        return n;
+    }
+
+    // The same rule inside one key's slots, listed in _slots[position, end): priority and destination are equal there.
+    private int KeyRunLength(int position, int end)
+    {
+        int[] slots = _slots!;
+        int start = slots[position];
+        int segment = _ring.GetLength(start);
+        if (_maxSegments <= 1 || segment > _maxSegmentSize)
+        {
+            return 1;
+        }
+
+        int n = 1;
+        int bytes = segment;
+        int pages = _maxPages > 0 ? PagesOf(start) : 0;
+        while (position + n < end && n < _maxSegments)
+        {
+            int next = slots[position + n];
+            if (!Extends(next, segment, ref bytes, ref pages))
+            {
+                break;
+            }
+
+            n++;
+            if (_ring.GetLength(next) < segment)
+            {
+                break;
+            }
+        }
+
+        return n;
+    }
+
+    // Whether slot `next` may join a run of `segment`-byte segments that holds `bytes` bytes over `pages` pages so far
+    // (and if so, counts it in): no longer than the segment, within one IP datagram and, under zero copy, the page cap.
+    private bool Extends(int next, int segment, ref int bytes, ref int pages)
+    {
+        int length = _ring.GetLength(next);
+        if (length > segment || bytes + length > MaxRunBytes)
+        {
+            return false;
+        }
+
+        if (_maxPages > 0 && (pages += PagesOf(next)) > _maxPages)
+        {
+            return false;
+        }
+
+        bytes += length;
+        return true;
+    }
+
+    // Pages a slot's payload iovecs touch. An upper bound of the skb frags they become under zero copy: adjacent iovecs
+    // sharing a page may coalesce into one frag.
+    private int PagesOf(int slot)
+    {
+        Interop.IoVec* v = _ring.IoVecPtr(slot);
+        int count = (int)_ring.Messages[slot].Hdr.IovLen;
+        int pages = 0;
+        for (int j = 0; j < count; j++, v++)
+        {
+            if (v->Length != 0)
+            {
+                nuint first = (nuint)v->Base >> PageShift;
+                nuint last = ((nuint)v->Base + v->Length - 1) >> PageShift;
+                pages += (int)(last - first) + 1;
+            }
+        }
+
+        return pages;
+    }
+
+    // Writes message m into the plan's mmsghdr array: a copy of the slot's own header for a single datagram, or one
+    // header over the run's payloads (adjacent payload areas merged into one iovec) with a UDP_SEGMENT cmsg.
+    private int BuildMessage(int m, int iov)
+    {
+        int n = _msgCount![m];
+        int start = _slots![_msgFirst![m]];
+        Interop.MMsgHdr* dst = _msgs + m;
+        if (n == 1)
+        {
+            *dst = _ring.Messages[start];
+            return iov;
+        }
+
+        // Safety: the iovecs and the cmsg stay untouched until the backend call that sends this plan returns; the
+        // segment cmsg goes in the first slot's cmsg area after its priority cmsg, which a single send never covers.
+        ref Interop.MsgHdr src = ref _ring.Messages[start].Hdr;
+        Interop.IoVec* vectors = _iovs + iov;
+        int used = 0;
+        for (int k = 0; k < n; k++)
+        {
+            int slot = _slots[_msgFirst[m] + k];
+            Interop.IoVec* v = _ring.IoVecPtr(slot);
+            int count = (int)_ring.Messages[slot].Hdr.IovLen;
+            for (int j = 0; j < count; j++, v++)
+            {
+                if (used > 0 && vectors[used - 1].Base + vectors[used - 1].Length == v->Base)
+                {
+                    vectors[used - 1].Length += v->Length; // adjacent memory (a received GRO buffer, small slots): one iovec
+                }
+                else
+                {
+                    vectors[used++] = *v;
+                }
+            }
+        }
+
+        byte* area = _ring.CmsgArea(start);
+        CmsgWriter.WriteSegment(area + SlotLayout.SegmentCmsgOffset, (ushort)_ring.GetLength(start));
+        dst->Hdr.Name = src.Name;
+        dst->Hdr.NameLen = src.NameLen;
+        dst->Hdr.Iov = vectors;
+        dst->Hdr.IovLen = (nuint)used;
+        dst->Hdr.Control = _priorityCmsg ? area : area + SlotLayout.SegmentCmsgOffset;
+        dst->Hdr.ControlLen = (nuint)((_priorityCmsg ? SlotLayout.PriorityCmsgSpace : 0) + SlotLayout.SegmentCmsgSpace);
+        dst->Hdr.Flags = 0;
+        dst->Len = 0;
+        return iov + used;
+    }
+}
