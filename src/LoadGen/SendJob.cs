@@ -277,7 +277,10 @@ internal sealed class SendJob
         double avgWireBits = (minSize + ((span - 1) / 2.0) + ipOverhead) * 8.0;
         uint rng = 0x9E3779B9u ^ (flow.Flow * 0x85EBCA6Bu) ^ 1;
         int batch = _settings.Batch;
-        ulong burst = (ulong)_settings.Burst;
+        int burst = _settings.Burst;
+        int runLeft = 0;        // datagrams left in the current run
+        int scheduleAt = -1;    // the current run's place in the schedule
+        int counter = 0;        // the current run's priority's counter in the flow
         uint priority = 0;
         int size = minSize;
         ulong seq = 0;
@@ -344,10 +347,14 @@ internal sealed class SendJob
 
             for (int i = 0; i < n; i++)
             {
-                if (seq % burst == 0)
+                if (runLeft-- == 0)
                 {
                     // A new run: its priority from the weighted schedule, its size drawn once, so a run has equal sizes.
-                    priority = schedule[(int)(seq / burst % (ulong)schedule.Length)];
+                    // Counted down, not divided: a 64-bit division per datagram cost more than the planner.
+                    runLeft = burst - 1;
+                    scheduleAt = scheduleAt + 1 == schedule.Length ? 0 : scheduleAt + 1;
+                    priority = schedule[scheduleAt];
+                    counter = flow.CounterOf(priority);
                     size = minSize;
                     if (span > 1)
                     {
@@ -374,7 +381,7 @@ internal sealed class SendJob
                     tx.Commit(size, priority, in dest);
                 }
 
-                flow.Count(priority, size);
+                flow.Count(counter, size);
                 seq++;
                 spentUnits += bits ? (size + ipOverhead) * 8.0 : 1;
             }
@@ -453,22 +460,25 @@ internal sealed class FlowState
     /// <summary>Bytes this thread allocated in steady state (after a 0.5 s warm-up).</summary>
     internal long AllocatedBytes { get; private set; }
 
-    internal void Count(uint priority, int size)
+    /// <summary>The counter <see cref="Count"/> takes for <paramref name="priority"/>: looked up once a run, not per datagram.</summary>
+    internal int CounterOf(uint priority) =>
+        IndexOf(priority) is int i and >= 0 ? i : throw new InvalidOperationException("priority " + priority + " is not in this flow's mix");
+
+    internal void Count(int counter, int size)
     {
-        int i = IndexOf(priority);
-        _packets[i]++;
-        _bytes[i] += size;
+        _packets[counter]++;
+        _bytes[counter] += size;
     }
 
     /// <summary>Packets and bytes enqueued for <paramref name="priority"/> that did not fail.</summary>
     internal (long Packets, long Bytes) Sent(uint priority)
     {
         int i = IndexOf(priority);
-        return (_packets[i] - _failedPackets[i], _bytes[i] - _failedBytes[i]);
+        return i < 0 ? (0, 0) : (_packets[i] - _failedPackets[i], _bytes[i] - _failedBytes[i]);
     }
 
     /// <summary>Datagrams of <paramref name="priority"/> that failed (drained so far).</summary>
-    internal long Failed(uint priority) => _failedPackets[IndexOf(priority)];
+    internal long Failed(uint priority) => IndexOf(priority) is int i and >= 0 ? _failedPackets[i] : 0;
 
     internal void BeginAllocationWindow() => _allocStart = GC.GetAllocatedBytesForCurrentThread();
 
@@ -482,8 +492,11 @@ internal sealed class FlowState
             for (int k = 0; k < n; k++)
             {
                 int i = IndexOf(_drain[k].Priority);
-                _failedPackets[i]++;
-                _failedBytes[i] += _drain[k].Length;
+                if (i >= 0)
+                {
+                    _failedPackets[i]++;
+                    _failedBytes[i] += _drain[k].Length;
+                }
             }
         }
     }
@@ -500,6 +513,6 @@ internal sealed class FlowState
             }
         }
 
-        return 0;
+        return -1; // not one of this run's priorities: counted nowhere rather than under another priority
     }
 }

@@ -78,6 +78,7 @@ public sealed unsafe class SendPlannerPropertyTests
         planner.Plan(0, 64);
         Assert.Equal(64, planner.PlannedMessages); // no two neighbours share a priority: no run
         Assert.False(planner.Reordering);
+        Assert.True(planner.Ordered);
     }
 
     [Fact]
@@ -244,7 +245,7 @@ public sealed unsafe class SendPlannerPropertyTests
                     int roll = r.Next(100);
                     if (roll < 4)
                     {
-                        if (!planner.Reordering)
+                        if (planner.Ordered)
                         {
                             return completed;
                         }
@@ -282,7 +283,7 @@ public sealed unsafe class SendPlannerPropertyTests
             }
 
             _lastEnded[key] = ordinal;
-            if (planner.Reordering)
+            if (!planner.Ordered)
             {
                 planner.MarkDone(slot);
             }
@@ -290,7 +291,7 @@ public sealed unsafe class SendPlannerPropertyTests
 
         private void Advance(int completed)
         {
-            if (planner.Reordering)
+            if (!planner.Ordered)
             {
                 while (_head != _tail && planner.TakeDone((int)_head & _mask))
                 {

@@ -1,3 +1,6 @@
+using System.Diagnostics;
+using System.Runtime.CompilerServices;
+
 namespace Perf.Batch;
 
 internal sealed unsafe partial class SendPlanner
@@ -8,6 +11,7 @@ internal sealed unsafe partial class SendPlanner
     private readonly int[] _keySlots = new int[MaxGroups];
     private readonly int[] _keyOrder = new int[MaxGroups];
     private byte[]? _keyOf; // per queue position in the window: its key
+    private const int HintMask = 15;
 
     /// <summary>
     /// Gathers the queue by (priority, destination), order kept within each key, cuts each key's datagrams into GSO runs
@@ -16,10 +20,12 @@ internal sealed unsafe partial class SendPlanner
     /// </summary>
     private bool PlanGrouped(long head, int pending)
     {
+        Debug.Assert(!_done![(int)head & _mask], "the sender advances its head over ended slots before planning");
         byte[] keyOf = _keyOf ??= new byte[_mask + 1];
+        Span<byte> hint = stackalloc byte[HintMask + 1]; // the last key seen per low priority bits: interleaved priorities hit it
+        hint.Fill(byte.MaxValue);
         bool[] done = _done!;
         int keys = 0;
-        int last = -1;
         bool skipped = false;
         int window = 0;
 
@@ -34,7 +40,8 @@ internal sealed unsafe partial class SendPlanner
                 continue;
             }
 
-            int k = last >= 0 && IsKey(last, index) ? last : FindKey(index, keys);
+            uint priority = _priorityKeyed ? _ring.GetPriority(index) : 0;
+            int k = FindKey(index, priority, keys, hint);
             if (k < 0)
             {
                 if (keys == MaxGroups)
@@ -44,13 +51,13 @@ internal sealed unsafe partial class SendPlanner
 
                 k = keys++;
                 _keyRep[k] = index;
-                _keyPriority[k] = _priorityKeyed ? _ring.GetPriority(index) : 0;
+                _keyPriority[k] = priority;
                 _keySlots[k] = 0;
             }
 
             _keySlots[k]++;
             keyOf[window] = (byte)k;
-            last = k;
+            hint[(int)(priority & HintMask)] = (byte)k;
         }
 
         if (!skipped && (keys == 1 || (_maxSegments <= 1 && !_socketGroups)))
@@ -64,15 +71,20 @@ internal sealed unsafe partial class SendPlanner
         return true;
     }
 
-    [System.Runtime.CompilerServices.MethodImpl(System.Runtime.CompilerServices.MethodImplOptions.AggressiveInlining)]
-    private bool IsKey(int key, int index) =>
-        (!_priorityKeyed || _keyPriority[key] == _ring.GetPriority(index)) && _ring.SameDestination(_keyRep[key], index);
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private bool IsKey(int key, int index, uint priority) => _keyPriority[key] == priority && _ring.SameDestination(_keyRep[key], index);
 
-    private int FindKey(int index, int keys)
+    private int FindKey(int index, uint priority, int keys, Span<byte> hint)
     {
+        int h = hint[(int)(priority & HintMask)];
+        if (h < keys && IsKey(h, index, priority))
+        {
+            return h;
+        }
+
         for (int k = 0; k < keys; k++)
         {
-            if (IsKey(k, index))
+            if (IsKey(k, index, priority))
             {
                 return k;
             }
@@ -153,13 +165,21 @@ internal sealed unsafe partial class SendPlanner
                 int n = KeyRunLength(position, end);
                 first[messages] = position;
                 count[messages] = n;
-                iov = BuildMessage(messages, iov);
+                iov = BuildMessage(messages, iov, stage: true);
                 position += n;
                 messages++;
             }
         }
 
         _groupEnd[groups - 1] = messages;
+        int full = 0;
+        for (int k = 0; k < keys; k++)
+        {
+            full += _maxSegments <= 1 ? 1 : Math.Min(_maxSegments, MaxRunBytes / Math.Max(1, _ring.GetLength(_keyRep[k])));
+        }
+
+        FullRunWindow = full;
+        Ordered = false;
         _direct = false;
         _groups = groups;
         PlannedMessages = messages;

@@ -2,12 +2,15 @@ namespace Perf.Batch;
 
 internal sealed unsafe partial class SendPlanner
 {
-    // How many datagrams from queue position `position` (ring index `start`) form one message in ring order.
-    private int RunLength(long head, int position, int pending, int start)
+    // How many datagrams from queue position `position` (ring index `start`) form one message in ring order;
+    // keyChange: the run ended because the next datagram has another priority or destination.
+    private int RunLength(long head, int position, int pending, int start, out bool keyChange)
     {
+        keyChange = false;
         int segment = _ring.GetLength(start);
         if (_maxSegments <= 1 || segment > _maxSegmentSize)
         {
+            keyChange = position + 1 < pending && !SameKey(start, (int)(head + position + 1) & _mask);
             return 1;
         }
 
@@ -18,8 +21,13 @@ internal sealed unsafe partial class SendPlanner
         while (position + n < pending && n < _maxSegments)
         {
             int next = (int)(head + position + n) & _mask;
-            if ((_priorityKeyed && _ring.GetPriority(next) != priority) || !_ring.SameDestination(start, next)
-                || !Extends(next, segment, ref bytes, ref pages))
+            if ((_priorityKeyed && _ring.GetPriority(next) != priority) || !_ring.SameDestination(start, next))
+            {
+                keyChange = true;
+                break;
+            }
+
+            if (!Extends(next, segment, ref bytes, ref pages))
             {
                 break;
             }
@@ -34,6 +42,8 @@ internal sealed unsafe partial class SendPlanner
         return n;
     }
 
+    private bool SameKey(int a, int b) => (!_priorityKeyed || _ring.GetPriority(a) == _ring.GetPriority(b)) && _ring.SameDestination(a, b);
+
     // The same rule inside one key's slots, listed in _slots[position, end): priority and destination are equal there.
     private int KeyRunLength(int position, int end)
     {
@@ -47,6 +57,7 @@ internal sealed unsafe partial class SendPlanner
 
         int n = 1;
         int bytes = segment;
+        int previous = bytes;
         int pages = _maxPages > 0 ? PagesOf(start) : 0;
         while (position + n < end && n < _maxSegments)
         {
@@ -57,10 +68,12 @@ internal sealed unsafe partial class SendPlanner
             }
 
             n++;
-            if (_ring.GetLength(next) < segment)
+            if (bytes - previous < segment)
             {
                 break;
             }
+
+            previous = bytes;
         }
 
         return n;
@@ -105,9 +118,61 @@ internal sealed unsafe partial class SendPlanner
         return pages;
     }
 
+    // The run's payload iovecs, adjacent memory merged (consecutive packed slots, a received GRO buffer): one iovec
+    // where the run lies in one piece.
+    private int GatherIoVecs(int position, int n, Interop.IoVec* vectors)
+    {
+        int used = 0;
+        for (int k = 0; k < n; k++)
+        {
+            int slot = _slots![position + k];
+            Interop.IoVec* v = _ring.IoVecPtr(slot);
+            int count = (int)_ring.Messages[slot].Hdr.IovLen;
+            for (int j = 0; j < count; j++, v++)
+            {
+                if (used > 0 && vectors[used - 1].Base + vectors[used - 1].Length == v->Base)
+                {
+                    vectors[used - 1].Length += v->Length;
+                }
+                else
+                {
+                    vectors[used++] = *v;
+                }
+            }
+        }
+
+        return used;
+    }
+
+    // A run of small datagrams in scattered slots (grouping gathers non-neighbours) copied into one piece of the staging
+    // area: the kernel walks one iovec instead of one per datagram. Returns 1, the iovec count.
+    private int Stage(int position, int n, Interop.IoVec* vectors)
+    {
+        byte* dst = _stage + _staged;
+        byte* p = dst;
+        for (int k = 0; k < n; k++)
+        {
+            int slot = _slots![position + k];
+            Interop.IoVec* v = _ring.IoVecPtr(slot);
+            int count = (int)_ring.Messages[slot].Hdr.IovLen;
+            for (int j = 0; j < count; j++, v++)
+            {
+                Buffer.MemoryCopy(v->Base, p, (long)v->Length, (long)v->Length);
+                p += v->Length;
+            }
+        }
+
+        _staged += (int)(p - dst);
+        vectors[0].Base = dst;
+        vectors[0].Length = (nuint)(p - dst);
+        return 1;
+    }
+
     // Writes message m into the plan's mmsghdr array: a copy of the slot's own header for a single datagram, or one
-    // header over the run's payloads (adjacent payload areas merged into one iovec) with a UDP_SEGMENT cmsg.
-    private int BuildMessage(int m, int iov)
+    // header over the run's payloads (adjacent payload areas merged into one iovec) with a UDP_SEGMENT cmsg. A grouped
+    // plan stages runs of small datagrams (its slots are rarely neighbours); a ring-order plan's runs are neighbours,
+    // packed into one piece already.
+    private int BuildMessage(int m, int iov, bool stage)
     {
         int n = _msgCount![m];
         int start = _slots![_msgFirst![m]];
@@ -118,28 +183,14 @@ internal sealed unsafe partial class SendPlanner
             return iov;
         }
 
-        // Safety: the iovecs and the cmsg stay untouched until the backend call that sends this plan returns; the
-        // segment cmsg goes in the first slot's cmsg area after its priority cmsg, which a single send never covers.
+        // Safety: the iovecs, the staged copy and the cmsg stay untouched until the backend call that sends this plan
+        // returns; the segment cmsg goes in the first slot's cmsg area after its priority cmsg, which a single send
+        // never covers.
         ref Interop.MsgHdr src = ref _ring.Messages[start].Hdr;
         Interop.IoVec* vectors = _iovs + iov;
-        int used = 0;
-        for (int k = 0; k < n; k++)
-        {
-            int slot = _slots[_msgFirst[m] + k];
-            Interop.IoVec* v = _ring.IoVecPtr(slot);
-            int count = (int)_ring.Messages[slot].Hdr.IovLen;
-            for (int j = 0; j < count; j++, v++)
-            {
-                if (used > 0 && vectors[used - 1].Base + vectors[used - 1].Length == v->Base)
-                {
-                    vectors[used - 1].Length += v->Length; // adjacent memory (a received GRO buffer, small slots): one iovec
-                }
-                else
-                {
-                    vectors[used++] = *v;
-                }
-            }
-        }
+        int used = stage && _stage != null && _ring.GetLength(start) <= StageLimit
+            ? Stage(_msgFirst[m], n, vectors)
+            : GatherIoVecs(_msgFirst[m], n, vectors);
 
         byte* area = _ring.CmsgArea(start);
         CmsgWriter.WriteSegment(area + SlotLayout.SegmentCmsgOffset, (ushort)_ring.GetLength(start));
