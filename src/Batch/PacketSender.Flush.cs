@@ -265,33 +265,12 @@ public sealed partial class PacketSender
 
             for (int k = 0; k < done; k++)
             {
-                int m = message + k;
-                int result = results[k];
-                int segments = _planner.Segments(m);
-                if (segments > 1)
+                if (!EndMessage(message + k, results[k], ref progress))
                 {
-                    if (result is Errno.EIO or Errno.EINVAL or Errno.EMSGSIZE)
-                    {
-                        // The route cannot take this segmented message, and nothing of it left: its datagrams stay
-                        // queued and go again. EIO (the egress device cannot checksum it) or EINVAL: segmentation off
-                        // for good. EMSGSIZE: a segment does not fit the path MTU; smaller segments still may.
-                        RefuseSegmented(result, _planner.SegmentSize(m));
-                        return GroupOutcome.Replan;
-                    }
-
-                    if (result == SendBackend.Sent)
-                    {
-                        _segmentedMessages++;
-                        _segmentedDatagrams += segments;
-                    }
+                    return GroupOutcome.Replan;
                 }
 
-                for (int s = 0; s < segments; s++)
-                {
-                    EndDatagram(_planner.Slot(m, s), result, ref progress);
-                }
-
-                completed += segments;
+                completed += _planner.Segments(message + k);
             }
 
             message += done;
@@ -300,21 +279,59 @@ public sealed partial class PacketSender
         return GroupOutcome.Done;
     }
 
+    /// <summary>
+    /// Ends the datagrams of message <paramref name="m"/> with its result. False, ending nothing, where the route refused
+    /// a segmented message: its datagrams stay queued and go again. EIO (the egress device cannot checksum it) or
+    /// EINVAL turn segmentation off for good; EMSGSIZE (a segment does not fit the path MTU) only for that size and up.
+    /// </summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private void EndDatagram(int index, int result, ref Progress progress)
+    private bool EndMessage(int m, int result, ref Progress progress)
     {
+        int segments = _planner.Segments(m);
         if (result == SendBackend.Sent)
         {
-            progress.Sent++;
-            _sent++;
-            _sentBytes += _ring.GetLength(index);
-        }
-        else
-        {
-            progress.Failed++;
-            RecordFailure(_head + ((index - _head) & _mask), index, result);
+            // Counted per message: a run's datagrams all left.
+            if (segments > 1)
+            {
+                _segmentedMessages++;
+                _segmentedDatagrams += segments;
+            }
+
+            progress.Sent += segments;
+            _sent += segments;
+            _sentBytes += _planner.MessageBytes(m);
+            if (_references != 0 || !_planner.Ordered)
+            {
+                for (int s = 0; s < segments; s++)
+                {
+                    EndSlot(_planner.Slot(m, s));
+                }
+            }
+
+            return true;
         }
 
+        if (segments > 1 && result is Errno.EIO or Errno.EINVAL or Errno.EMSGSIZE)
+        {
+            RefuseSegmented(result, _planner.SegmentSize(m));
+            return false;
+        }
+
+        for (int s = 0; s < segments; s++)
+        {
+            int index = _planner.Slot(m, s);
+            progress.Failed++;
+            RecordFailure(_head + ((index - _head) & _mask), index, result);
+            EndSlot(index);
+        }
+
+        return true;
+    }
+
+    // What an ended slot leaves behind: a reference to outside memory given back; out of ring order, a mark for the head.
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private void EndSlot(int index)
+    {
         if (_references != 0)
         {
             ReleaseReference(index);

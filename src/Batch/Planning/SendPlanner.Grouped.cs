@@ -41,7 +41,12 @@ internal sealed unsafe partial class SendPlanner
             }
 
             uint priority = _priorityKeyed ? _ring.GetPriority(index) : 0;
-            int k = FindKey(index, priority, keys, hint);
+            int k = hint[(int)(priority & HintMask)];
+            if (k >= keys || !IsKey(k, index, priority))
+            {
+                k = FindKey(index, priority, keys);
+            }
+
             if (k < 0)
             {
                 if (keys == MaxGroups)
@@ -74,14 +79,8 @@ internal sealed unsafe partial class SendPlanner
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     private bool IsKey(int key, int index, uint priority) => _keyPriority[key] == priority && _ring.SameDestination(_keyRep[key], index);
 
-    private int FindKey(int index, uint priority, int keys, Span<byte> hint)
+    private int FindKey(int index, uint priority, int keys)
     {
-        int h = hint[(int)(priority & HintMask)];
-        if (h < keys && IsKey(h, index, priority))
-        {
-            return h;
-        }
-
         for (int k = 0; k < keys; k++)
         {
             if (IsKey(k, index, priority))

@@ -180,6 +180,7 @@ internal sealed unsafe partial class SendPlanner
         if (n == 1)
         {
             *dst = _ring.Messages[start];
+            _msgBytes![m] = _ring.GetLength(start);
             return iov;
         }
 
@@ -191,6 +192,13 @@ internal sealed unsafe partial class SendPlanner
         int used = stage && _stage != null && _ring.GetLength(start) <= StageLimit
             ? Stage(_msgFirst[m], n, vectors)
             : GatherIoVecs(_msgFirst[m], n, vectors);
+        nuint bytes = 0;
+        for (int j = 0; j < used; j++)
+        {
+            bytes += vectors[j].Length;
+        }
+
+        _msgBytes![m] = (int)bytes;
 
         byte* area = _ring.CmsgArea(start);
         CmsgWriter.WriteSegment(area + SlotLayout.SegmentCmsgOffset, (ushort)_ring.GetLength(start));

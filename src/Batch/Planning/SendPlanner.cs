@@ -55,6 +55,7 @@ internal sealed unsafe partial class SendPlanner : IDisposable
     private int _staged;                 // bytes of _stage used by the current plan
     private readonly int[]? _msgFirst;   // per message: first position in _slots
     private readonly int[]? _msgCount;   // per message: datagrams (segments)
+    private readonly int[]? _msgBytes;   // per message: payload bytes, all segments
     private readonly int[]? _slots;      // ring indices, message by message
     private readonly bool[]? _done;      // grouping plans: slots that ended out of ring order
 
@@ -101,6 +102,7 @@ internal sealed unsafe partial class SendPlanner : IDisposable
             _iovs = (Interop.IoVec*)NativeMemory.AlignedAlloc(2 * (nuint)capacity * (nuint)sizeof(Interop.IoVec), 64);
             _msgFirst = new int[capacity];
             _msgCount = new int[capacity];
+            _msgBytes = new int[capacity];
             _slots = new int[capacity];
             _done = _reorder ? new bool[capacity] : null;
             if (_reorder && maxSegments > 1 && maxPages == 0)
@@ -165,6 +167,10 @@ internal sealed unsafe partial class SendPlanner : IDisposable
     /// <summary>The kernel messages from <paramref name="message"/> on, contiguous up to the end of its group.</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     internal Interop.MMsgHdr* Messages(int message) => _direct ? _ring.Messages + _directFirst + message : _msgs + message;
+
+    /// <summary>Payload bytes of <paramref name="message"/>, all its datagrams.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    internal int MessageBytes(int message) => _direct ? _ring.GetLength(_directFirst + message) : _msgBytes![message];
 
     /// <summary>Datagrams carried by <paramref name="message"/>: 1, or a GSO run's segments.</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
