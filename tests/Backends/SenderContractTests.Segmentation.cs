@@ -158,10 +158,16 @@ public abstract partial class SenderContractTests
         {
             Assert.InRange(s.SegmentedMessages, 256, 320); // runs of 16, a few cut where a flush window ends
         }
+        else
+        {
+            // Grouped: runs of 16 of one priority join into longer runs, up to the segment limit.
+            Assert.InRange(s.SegmentedMessages, 4096 / tx.Capabilities.MaxSegments, 255);
+        }
 
-        // After the first flush showed runs, auto-flush waits for about 8 messages' worth a call (per priority where
-        // a flush is grouped), not 8 datagrams: far fewer calls than the 512 that flushing every 8 datagrams would take.
-        Assert.InRange(s.SendCalls, 8, 64);
+        // After the first flush showed runs, auto-flush waits for about 8 messages' worth a call (a full run per
+        // priority where a flush is grouped), not 8 datagrams: far fewer calls than the 512 that flushing every 8
+        // datagrams would take.
+        Assert.InRange(s.SendCalls, 1, 64);
     }
 
     [Fact]

@@ -25,6 +25,7 @@ internal sealed unsafe partial class SendPlanner
         Span<byte> hint = stackalloc byte[HintMask + 1]; // the last key seen per low priority bits: interleaved priorities hit it
         hint.Fill(byte.MaxValue);
         bool[] done = _done!;
+        bool anyDone = _doneCount != 0;
         int keys = 0;
         bool skipped = false;
         int window = 0;
@@ -33,7 +34,7 @@ internal sealed unsafe partial class SendPlanner
         for (; window < pending; window++)
         {
             int index = (int)(head + window) & _mask;
-            if (done[index])
+            if (anyDone && done[index])
             {
                 skipped = true;
                 keyOf[window] = byte.MaxValue;

@@ -153,6 +153,14 @@ internal sealed unsafe partial class SendPlanner
         for (int k = 0; k < n; k++)
         {
             int slot = _slots![position + k];
+            if (_ring.OwnsPayload(slot))
+            {
+                int length = _ring.GetLength(slot);
+                Buffer.MemoryCopy(_ring.PayloadPtr(slot), p, length, length);
+                p += length;
+                continue;
+            }
+
             Interop.IoVec* v = _ring.IoVecPtr(slot);
             int count = (int)_ring.Messages[slot].Hdr.IovLen;
             for (int j = 0; j < count; j++, v++)

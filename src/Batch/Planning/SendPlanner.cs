@@ -58,6 +58,7 @@ internal sealed unsafe partial class SendPlanner : IDisposable
     private readonly int[]? _msgBytes;   // per message: payload bytes, all segments
     private readonly int[]? _slots;      // ring indices, message by message
     private readonly bool[]? _done;      // grouping plans: slots that ended out of ring order
+    private int _doneCount;              // how many of them are marked (none: a plan need not look)
 
     // Send groups: [first, end) messages and the priority to put in place.
     private readonly int[] _groupFirst = new int[MaxGroups];
@@ -181,7 +182,11 @@ internal sealed unsafe partial class SendPlanner : IDisposable
     internal int Slot(int message, int segment) => _direct ? _directFirst + message : _slots![_msgFirst![message] + segment];
 
     /// <summary>Reordering planners: marks a slot as ended.</summary>
-    internal void MarkDone(int index) => _done![index] = true;
+    internal void MarkDone(int index)
+    {
+        _done![index] = true;
+        _doneCount++;
+    }
 
     /// <summary>Reordering planners: whether the slot ended (and forgets it, so the slot can be reused).</summary>
     internal bool TakeDone(int index)
@@ -192,6 +197,7 @@ internal sealed unsafe partial class SendPlanner : IDisposable
         }
 
         _done[index] = false;
+        _doneCount--;
         return true;
     }
 

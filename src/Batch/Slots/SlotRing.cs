@@ -22,6 +22,13 @@ internal sealed unsafe class SlotRing : IDisposable
     private byte* _payload;
     private readonly int _payloadStride;
 
+    // Managed shadows of what the planner reads per slot on every flush, so its passes touch a few KB instead of the
+    // slots' native metadata lines. The native fields stay the kernel's truth; these are written alongside them.
+    private readonly int[] _lengths;
+    private readonly uint[] _priorities;
+    private readonly bool[] _referenced;
+    private bool _addressed; // some slot has had a destination (msg_name) written
+
     internal SlotRing(int capacity, int maxPayload, bool priorityCmsg)
         : this(capacity, maxPayload, priorityCmsg ? Interop.SO_PRIORITY : 0)
     {
@@ -36,6 +43,9 @@ internal sealed unsafe class SlotRing : IDisposable
         Capacity = capacity;
         MaxPayload = maxPayload;
         _payloadStride = SlotLayout.PayloadStride(maxPayload);
+        _lengths = new int[capacity];
+        _priorities = new uint[capacity];
+        _referenced = new bool[capacity];
         nuint msgsBytes = (nuint)capacity * (nuint)sizeof(Interop.MMsgHdr);
         nuint metaBytes = (nuint)capacity * SlotLayout.MetaStride;
         nuint payloadBytes = (nuint)capacity * (nuint)_payloadStride;
@@ -90,7 +100,15 @@ internal sealed unsafe class SlotRing : IDisposable
     internal Span<byte> Payload(int index) => new(PayloadPtr(index), MaxPayload);
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    internal void SetLength(int index, int length) => ((Interop.IoVec*)(MetaPtr(index) + SlotLayout.IoVecOffset))->Length = (nuint)length;
+    internal void SetLength(int index, int length)
+    {
+        ((Interop.IoVec*)(MetaPtr(index) + SlotLayout.IoVecOffset))->Length = (nuint)length;
+        _lengths[index] = length;
+    }
+
+    /// <summary>Whether the slot's datagram is its own payload area alone (one iovec at <see cref="PayloadPtr"/>).</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    internal bool OwnsPayload(int index) => !_referenced[index];
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     internal Interop.IoVec* IoVecPtr(int index) => (Interop.IoVec*)(MetaPtr(index) + SlotLayout.IoVecOffset);
@@ -102,6 +120,11 @@ internal sealed unsafe class SlotRing : IDisposable
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     internal bool SameDestination(int a, int b)
     {
+        if (!_addressed)
+        {
+            return true; // no slot ever had an address (a connected sender): no msghdr to read
+        }
+
         ref Interop.MsgHdr ha = ref _msgs[a].Hdr;
         ref Interop.MsgHdr hb = ref _msgs[b].Hdr;
         if (ha.NameLen != hb.NameLen)
@@ -115,11 +138,7 @@ internal sealed unsafe class SlotRing : IDisposable
 
     /// <summary>The datagram's length: both iovecs (the second is empty unless a header precedes a referenced payload).</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    internal int GetLength(int index)
-    {
-        var iov = (Interop.IoVec*)(MetaPtr(index) + SlotLayout.IoVecOffset);
-        return (int)(iov[0].Length + iov[1].Length);
-    }
+    internal int GetLength(int index) => _lengths[index];
 
     /// <summary>
     /// Points the slot at a payload outside the ring (<paramref name="header"/>, if any, in iovec[0], the payload after
@@ -129,6 +148,8 @@ internal sealed unsafe class SlotRing : IDisposable
     internal void SetReference(int index, byte* payload, int length, byte* header, int headerLength)
     {
         var iov = (Interop.IoVec*)(MetaPtr(index) + SlotLayout.IoVecOffset);
+        _referenced[index] = true;
+        _lengths[index] = headerLength + length;
         if (headerLength == 0)
         {
             iov[0].Base = payload;
@@ -151,14 +172,19 @@ internal sealed unsafe class SlotRing : IDisposable
         iov[1].Base = null;
         iov[1].Length = 0;
         _msgs[index].Hdr.IovLen = 1;
+        _referenced[index] = false;
     }
 
     /// <summary>Writes the priority value into the slot's constant cmsg (SO_PRIORITY, or SO_MARK for MarkAndBpf).</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    internal void SetPriority(int index, uint priority) => *CmsgWriter.DataU32(MetaPtr(index) + SlotLayout.CmsgOffset) = priority;
+    internal void SetPriority(int index, uint priority)
+    {
+        *CmsgWriter.DataU32(MetaPtr(index) + SlotLayout.CmsgOffset) = priority;
+        _priorities[index] = priority;
+    }
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    internal uint GetPriority(int index) => *CmsgWriter.DataU32(MetaPtr(index) + SlotLayout.CmsgOffset);
+    internal uint GetPriority(int index) => _priorities[index];
 
     /// <summary>Points the slot's msg_name at its sockaddr area and copies <paramref name="address"/> there.</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
@@ -169,6 +195,7 @@ internal sealed unsafe class SlotRing : IDisposable
         ref Interop.MsgHdr h = ref _msgs[index].Hdr;
         h.Name = sa;
         h.NameLen = (uint)address.Length;
+        _addressed = true;
     }
 
     internal DatagramAddress GetDestination(int index)
@@ -183,6 +210,7 @@ internal sealed unsafe class SlotRing : IDisposable
         for (int i = 0; i < count; i++)
         {
             byte* meta = MetaPtr(i);
+            _addressed = true;
             ref Interop.MsgHdr h = ref _msgs[i].Hdr;
             h.Name = meta + SlotLayout.SockAddrOffset;
             h.NameLen = SlotLayout.SockAddrStorageSize;
