@@ -298,8 +298,9 @@ internal sealed class Report
         bool existed = File.Exists(full);
         try
         {
-            using (new FileStream(full, FileMode.OpenOrCreate, FileAccess.Write))
+            using (var fs = new FileStream(full, FileMode.OpenOrCreate, FileAccess.Write))
             {
+                ProbeWrite(fs);
             }
 
             if (!existed)
@@ -310,6 +311,29 @@ internal sealed class Report
         catch (Exception e) when (e is IOException or UnauthorizedAccessException)
         {
             throw new FormatException(option + " " + path + ": cannot be written (" + e.Message + "); nothing was sent");
+        }
+    }
+
+    // Opening is not enough: /proc/version opens for writing as root and fails only at the write (EIO). One byte is
+    // written at the end and taken back, so a file that exists keeps its contents until the report replaces them.
+    private static void ProbeWrite(FileStream fs)
+    {
+        if (!fs.CanSeek)
+        {
+            return; // a pipe or terminal: writing now would be output
+        }
+
+        long length = fs.Length;
+        fs.Seek(length, SeekOrigin.Begin);
+        fs.WriteByte((byte)'\n');
+        fs.Flush(flushToDisk: false);
+        try
+        {
+            fs.SetLength(length);
+        }
+        catch (IOException)
+        {
+            // A device such as /dev/null takes the byte and cannot be truncated: nothing to take back.
         }
     }
 

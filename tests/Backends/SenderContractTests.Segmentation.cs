@@ -335,8 +335,10 @@ public abstract partial class SenderContractTests
         Assert.Equal(0, connected.Stats.SegmentedMessages);
     }
 
-    [Fact]
-    public void ZeroAllocationWithSegmentedRuns()
+    [Theory]
+    [InlineData(16)]
+    [InlineData(1)]
+    public void ZeroAllocationWithSegmentedRuns(int burst)
     {
         SkipUnlessSegmentation();
         using PacketReceiver sink = Loopback.Receiver(AddressFamily.InterNetwork); // bound, never read
@@ -347,7 +349,7 @@ public abstract partial class SenderContractTests
         {
             for (int i = 0; i < n; i++)
             {
-                uint p = (uint)(i / 16 % 7); // runs of 16
+                uint p = (uint)(i / burst % 7); // runs of 16, or interleaved (grouped into runs by the flush)
                 if (!tx.TryEnqueue(buf, p))
                 {
                     tx.Flush();

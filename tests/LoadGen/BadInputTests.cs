@@ -45,6 +45,7 @@ public sealed class BadInputTests
         "send|--dest|{dest}|--bind|127.0.0.1:{busy}|--count|1",
         "send|--dest|{dest}|--json|/nonexistent/dir/x.json|--count|1",
         "send|--dest|{dest}|--json|/proc/perf-not-writable.json|--count|1",
+        "send|--dest|{dest}|--json|/proc/version|--count|1",
         "send|--dest|{dest}|--priority-strategy|mark-bpf|--count|1",
         "send|--dest|{dest}|--ipv6|--count|1",
         "send|--dest|{dest}|--burst|0",

@@ -102,10 +102,69 @@ public sealed class ForwarderTests
         }
         else
         {
-            // A source that groups by priority (before 6.14) joins runs of one priority: fewer, longer buffers.
+            // A source that groups by priority (the default) joins runs of one priority: fewer, longer buffers.
             Assert.True(input.CoalescedBuffers > 0);
             Assert.Equal(Count, output.Stats.SegmentedDatagrams);
         }
+        Assert.Equal(0, output.QueuedReferences);
+    }
+
+    [Fact]
+    public void InterleavedPrioritiesLeaveTheForwarderGroupedAsGsoRuns()
+    {
+        PriorityView.Require();
+        const int Count = 7168;
+        const int Size = 200;
+        static uint Priority(long seq) => (uint)(seq % 7); // a new priority on every datagram
+        using PacketReceiver final = Loopback.Receiver(AddressFamily.InterNetwork);
+        using var collector = new Collector(final, Count, _ => Size);
+        using PacketReceiver input = PacketReceiver.Create(new PacketReceiverOptions
+        {
+            LocalAddress = new DatagramAddress(IPAddress.Loopback, 0),
+            ReceiveMark = PriorityView.ThroughMark,
+            ReceiveBufferSize = 32 << 20,
+            BatchSize = 256,
+        });
+        using PacketSender output = PacketSender.Create(new PacketSenderOptions { ConnectTo = final.LocalAddress, AutoFlush = false });
+        Assert.SkipUnless(output.Segmenting, "this kernel takes no UDP_SEGMENT cmsg");
+        // The source sends every datagram on its own, in order: the forwarder receives them interleaved.
+        using PacketSender source = PacketSender.Create(new PacketSenderOptions
+        {
+            ConnectTo = input.LocalAddress,
+            AutoFlush = false,
+            StrictPriorityOrder = true,
+            Segmentation = SegmentationMode.Off,
+        });
+        var forwarder = new PacketForwarder(input, output);
+        byte[] buf = new byte[Size];
+        for (long seq = 0; seq < Count;)
+        {
+            for (int k = 0; k < 256; k++, seq++)
+            {
+                TestPayload.Write(buf, seq, Priority(seq), Size);
+                Assert.True(source.TryEnqueue(buf, Priority(seq)));
+            }
+
+            Assert.True(source.Flush().Completed);
+            long deadline = Environment.TickCount64 + 10_000;
+            while (forwarder.Stats.Received < seq && Environment.TickCount64 < deadline)
+            {
+                forwarder.RunOnce(100, TestContext.Current.CancellationToken);
+            }
+        }
+
+        Assert.True(collector.WaitFor(Count, TimeSpan.FromSeconds(10)), "received " + collector.Received);
+        Assert.Empty(collector.Errors);
+        Assert.Equal(0, collector.OutOfOrderWithin(Count, Priority)); // grouped: order holds within each priority
+        for (long seq = 0; seq < Count; seq++)
+        {
+            Assert.Equal(1, collector.Arrivals(seq));
+            Assert.Equal(Priority(seq), collector.Priority(seq));
+        }
+
+        // Each received batch left grouped by priority: runs of one priority, not one message per datagram.
+        Assert.False(output.PreservesOrder);
+        Assert.True(output.Stats.AverageSegments >= 4, "average run " + output.Stats.AverageSegments);
         Assert.Equal(0, output.QueuedReferences);
     }
 
