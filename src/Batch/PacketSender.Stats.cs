@@ -34,6 +34,9 @@ public sealed partial class PacketSender
     /// <summary>Whether runs of equal datagrams go out as UDP GSO messages now (asked for, taken by the kernel, not stopped by an EIO or EINVAL).</summary>
     public bool Segmenting => _planner.Segmenting;
 
+    /// <summary>Most datagrams one GSO message carries here: <see cref="PacketSenderOptions.MaxSegments"/> within the kernel's limit; 0 when not segmenting.</summary>
+    public int MaxSegments => _planner.Segmenting ? _planner.MaxSegments : 0;
+
     /// <summary>The errno (EIO or EINVAL) with which the kernel refused a segmented message, turning segmentation off for good; 0 if it never did.</summary>
     public int SegmentationStoppedBy => _segmentationStoppedBy;
 

@@ -235,7 +235,7 @@ public sealed partial class PacketSender : IDisposable
                     "This kernel does not take UDP GSO (it needs Linux 4.18 or later); use Segmentation Auto or Off.");
                 return 0;
             default:
-                return caps.MaxSegments;
+                return Math.Min(caps.MaxSegments, options.MaxSegments);
         }
     }
 

@@ -57,6 +57,12 @@ public sealed record PacketSenderOptions
     /// </summary>
     public SegmentationMode Segmentation { get; init; } = SegmentationMode.Auto;
 
+    /// <summary>
+    /// Most datagrams one UDP GSO message carries, 2 to 128; the kernel's own limit (probed) caps it. Default 64, the
+    /// fastest measured here: 64-byte runs of 64 left 1.02-1.04x as fast as runs of 128, in C and in C# alike.
+    /// </summary>
+    public int MaxSegments { get; init; } = 64;
+
     /// <summary>SocketPerPriority: at most this many sockets (distinct priorities) at once, 1 to 1024. Default 16.</summary>
     public int MaxPrioritySockets { get; init; } = 16;
 
@@ -149,6 +155,11 @@ public sealed record PacketSenderOptions
         if (!Enum.IsDefined(Segmentation))
         {
             ThrowHelper.ThrowArgumentOutOfRange(nameof(Segmentation), "Segmentation must be Auto, On or Off.");
+        }
+
+        if (MaxSegments is < 2 or > 128)
+        {
+            ThrowHelper.ThrowArgumentOutOfRange(nameof(MaxSegments), "MaxSegments must be 2 to 128.");
         }
 
         if (MaxPrioritySockets is < 1 or > 1024)

@@ -148,7 +148,7 @@ internal sealed class SendJob
     }
 
     // Four batches of datagrams, and room for a full GSO run of every distinct priority: a flush groups by priority, so
-    // seven interleaved priorities of 64 B make runs of 128 (the kernel's limit here) from 896 queued datagrams. With
+    // seven interleaved priorities of 64 B make runs of 64 (the library's default) from 448 queued datagrams. With
     // --strict-order only neighbours form runs: as many as --burst makes. Slots stay within 64 MiB.
     private static int RingSize(SendSettings s)
     {
@@ -157,7 +157,7 @@ internal sealed class SendJob
             return s.Ring;
         }
 
-        int run = s.Segmentation == SegmentationMode.Off ? 1 : Math.Clamp(Math.Min(CapabilityProbe.Probe().MaxSegments, SlotLayout.MaxUdpPayload / s.MaxSize), 1, 128);
+        int run = s.Segmentation == SegmentationMode.Off ? 1 : Math.Clamp(Math.Min(Math.Min(CapabilityProbe.Probe().MaxSegments, new PacketSenderOptions().MaxSegments), SlotLayout.MaxUdpPayload / s.MaxSize), 1, 128);
         int keys = s.StrictOrder ? 1 : PrioritiesPerFlow(s);
         int perKey = s.StrictOrder ? Math.Min(s.Burst, run) : run;
         int wanted = NextPow2(Math.Max(s.Batch * 4, keys * perKey));

@@ -77,7 +77,7 @@ public abstract partial class SenderContractTests
         using PacketReceiver rx = Loopback.Receiver(AddressFamily.InterNetwork, maxDatagram: 8192);
         using var collector = new Collector(rx, 1080, seq => seq < 1000 ? 100 : 8000);
         using PacketSender tx = CreateSender(new PacketSenderOptions { ConnectTo = rx.LocalAddress, RingSize = 2048, BatchSize = 64, AutoFlush = false, MaxDatagramSize = 8000 });
-        int max = tx.Capabilities.MaxSegments;
+        int max = tx.MaxSegments;
         byte[] buf = new byte[8000];
         for (long seq = 0; seq < 1080; seq++)
         {
@@ -118,7 +118,7 @@ public abstract partial class SenderContractTests
 
         Assert.Equal(new FlushOutcome(1000, 0, 0), tx.Flush());
         // Strict: every destination change ends a run. Grouped: each destination's 500 gathered, in runs of the limit.
-        int perRun = Math.Min(tx.Capabilities.MaxSegments, SendPlanner.MaxRunBytes / buf.Length);
+        int perRun = Math.Min(tx.MaxSegments, SendPlanner.MaxRunBytes / buf.Length);
         long messages = strict ? 100 : 2 * ((500 + perRun - 1) / perRun);
         Assert.Equal(messages, tx.Stats.SegmentedMessages);
         Assert.Equal(1000.0 / messages, tx.Stats.AverageSegments, 3);
@@ -161,7 +161,7 @@ public abstract partial class SenderContractTests
         else
         {
             // Grouped: runs of 16 of one priority join into longer runs, up to the segment limit.
-            Assert.InRange(s.SegmentedMessages, 4096 / tx.Capabilities.MaxSegments, 255);
+            Assert.InRange(s.SegmentedMessages, 4096 / tx.MaxSegments, 255);
         }
 
         // After the first flush showed runs, auto-flush waits for about 8 messages' worth a call (a full run per

@@ -45,7 +45,8 @@ public sealed unsafe class SendPlannerPropertyTests
     [Fact]
     public void InterleavedPrioritiesBecomeFullRunsOnePerKey()
     {
-        // Seven priorities interleaved datagram by datagram, 896 of them: every key holds 128, one full run each.
+        // Seven priorities interleaved datagram by datagram, 896 of them: every key holds 128, one full run each (at the
+        // kernel's limit; PacketSenderOptions.MaxSegments is 64 by default).
         using var ring = new SlotRing(1024, 64, priorityCmsg: true);
         using var planner = new SendPlanner(ring, batch: 64, priorityCmsg: true, grouped: false, reorder: true, maxSegments: 128, maxSegmentSize: int.MaxValue);
         for (int i = 0; i < 896; i++)
