@@ -1,21 +1,9 @@
 using System.Runtime.CompilerServices;
-using System.Threading.Tasks.Sources;
 
 namespace Perf.Batch;
 
 public sealed partial class PacketSender
 {
-    private const int Idle = 0;
-    private const int Busy = 1;
-    private const int BusyDisposeRequested = 2;
-    private const int Disposed = 3;
-
-    // Longest single wait, so a Dispose from another thread or a cancellation is seen promptly.
-    private const int WaitSliceMs = 100;
-
-    private readonly WritableWaiter _waiter;
-    private int _state;
-
     /// <summary>
     /// Sends everything queued. When the kernel pushes back (EAGAIN, ENOBUFS) it waits for POLLOUT and retries, for at most
     /// <see cref="PacketSenderOptions.WouldBlockTimeout"/> without progress; what is still queued then stays queued.
@@ -50,7 +38,7 @@ public sealed partial class PacketSender
             WritableWaiter.Wait(p.BlockedSocket ?? _socket, p.WouldBlockErrno, waitMs);
         }
 
-        CloseIdlePrioritySockets();
+        IdleWhenEmpty();
         return new FlushOutcome(total.Sent, total.Failed, PendingCount);
     }
 
@@ -117,12 +105,12 @@ public sealed partial class PacketSender
         }
     }
 
-    private void CloseIdlePrioritySockets()
+    private void IdleWhenEmpty()
     {
         // Only with an empty ring: no queued datagram can still need a socket that closes.
-        if (_pool is not null && _tail == _head)
+        if (_tail == _head)
         {
-            _pool.CloseIdle();
+            _path.Idle();
         }
     }
 
@@ -230,7 +218,9 @@ public sealed partial class PacketSender
     /// <summary>Sends one planned group: its socket and priority first, then its messages, a batch per call.</summary>
     private unsafe GroupOutcome SendGroup(int group, ref Progress progress, ref int completed)
     {
-        SafeFdHandle socket = PrepareGroup(_planner.GroupPriority(group), out int groupErrno);
+        // The strategy puts the group's priority in place: nothing where each datagram's cmsg carries it, the priority's
+        // pool socket, or setsockopt on the sender's own; a priority that cannot be set fails the group's datagrams.
+        SafeFdHandle socket = _path.BeforeGroup(_socket, _planner.GroupPriority(group), out int groupErrno);
         Span<int> results = _results;
         (int message, int end) = _planner.GroupMessages(group);
         while (message < end)
@@ -300,7 +290,7 @@ public sealed partial class PacketSender
             progress.Sent += segments;
             _sent += segments;
             _sentBytes += _planner.MessageBytes(m);
-            if (_references != 0 || !_planner.Ordered)
+            if (_ring.References != 0 || !_planner.Ordered)
             {
                 for (int s = 0; s < segments; s++)
                 {
@@ -332,44 +322,12 @@ public sealed partial class PacketSender
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     private void EndSlot(int index)
     {
-        if (_references != 0)
-        {
-            ReleaseReference(index);
-        }
+        ReleaseReference(index);
 
         if (!_planner.Ordered)
         {
             _planner.MarkDone(index);
             _endedAhead++;
-        }
-    }
-
-    /// <summary>
-    /// Ends every queued datagram as failed with <paramref name="errno"/> (the forwarder on shutdown: it may not keep
-    /// references to its receive buffers past its call).
-    /// </summary>
-    internal void FailQueued(int errno)
-    {
-        ThrowIfDisposed();
-        FailQueuedCore(errno);
-    }
-
-    private void FailQueuedCore(int errno)
-    {
-        while (_head != _tail)
-        {
-            int index = (int)_head & _mask;
-            if (_planner.Reordering && _planner.TakeDone(index))
-            {
-                _endedAhead--;
-            }
-            else
-            {
-                RecordFailure(_head, index, errno);
-                ReleaseReference(index);
-            }
-
-            _head++;
         }
     }
 
@@ -386,138 +344,6 @@ public sealed partial class PacketSender
         _segmentationStoppedBy = errno;
     }
 
-    /// <summary>
-    /// The socket a group goes out on, with the group's priority in place: the sender's own (Cmsg, MarkAndBpf: the
-    /// priority rides in each datagram's cmsg), the priority's pool socket (SocketPerPriority), or the sender's own after
-    /// setsockopt(SO_PRIORITY) when the priority changes (SetsockoptPerRun). A priority that cannot be set gives the errno
-    /// its datagrams fail with.
-    /// </summary>
-    private SafeFdHandle PrepareGroup(uint priority, out int errno)
-    {
-        errno = 0;
-        if (_pool is not null)
-        {
-            return _pool.Get(priority, out errno);
-        }
-
-        if (_strategy == PriorityStrategy.SetsockoptPerRun && _socketPriority != priority)
-        {
-            errno = UdpSocket.TrySetInt(_socket, Interop.SOL_SOCKET, Interop.SO_PRIORITY, (int)priority);
-            _socketPriority = errno == 0 ? priority : -1;
-            _setsockoptCalls++;
-        }
-
-        return _socket;
-    }
-
-    /// <summary>True while the wait bound allows another wait; progress since the last check restarts the bound.</summary>
-    private bool KeepWaiting(ref long progressHead, ref long deadline, out int waitMs)
-    {
-        long now = Environment.TickCount64;
-        if (_head != progressHead)
-        {
-            progressHead = _head;
-            deadline = now + _wouldBlockTimeoutMs;
-        }
-
-        long remaining = deadline - now;
-        waitMs = (int)Math.Min(remaining, WaitSliceMs);
-        return remaining > 0 && Volatile.Read(ref _state) != BusyDisposeRequested;
-    }
-
-    private void EnterBusy()
-    {
-        int prior = Interlocked.CompareExchange(ref _state, Busy, Idle);
-        if (prior != Idle)
-        {
-            ThrowNotIdle(prior);
-        }
-    }
-
-    private void ExitBusy()
-    {
-        if (Interlocked.CompareExchange(ref _state, Idle, Busy) != Busy)
-        {
-            // Dispose arrived during the flush: this flush was the last attempt.
-            Teardown(finalFlush: false);
-        }
-    }
-
-    [MethodImpl(MethodImplOptions.NoInlining)]
-    private void ThrowNotIdle(int state)
-    {
-        if (state == Disposed)
-        {
-            ThrowHelper.ThrowObjectDisposed(this);
-        }
-
-        ThrowHelper.ThrowInvalidOperation("A flush is already running on this sender; a sender is driven by one caller at a time.");
-    }
-
-    [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private void ThrowIfDisposed()
-    {
-        if (_state == Disposed)
-        {
-            ThrowHelper.ThrowObjectDisposed(this);
-        }
-    }
-
-    /// <summary>
-    /// Sends what is still queued (bounded by <see cref="PacketSenderOptions.WouldBlockTimeout"/>), records anything left as
-    /// failed with ECANCELED, then closes the socket and frees the ring. Counters and failure records stay readable.
-    /// </summary>
-    public void Dispose()
-    {
-        while (true)
-        {
-            int state = Volatile.Read(ref _state);
-            if (state == Idle)
-            {
-                if (Interlocked.CompareExchange(ref _state, Busy, Idle) == Idle)
-                {
-                    Teardown(finalFlush: true);
-                    return;
-                }
-            }
-            else if (state == Busy)
-            {
-                if (Interlocked.CompareExchange(ref _state, BusyDisposeRequested, Busy) == Busy)
-                {
-                    return; // the running flush tears down on its way out
-                }
-            }
-            else
-            {
-                return;
-            }
-        }
-    }
-
-    private void Teardown(bool finalFlush)
-    {
-        try
-        {
-            if (finalFlush && _tail != _head)
-            {
-                FlushBlocking();
-            }
-        }
-        finally
-        {
-            // The datagrams that never left end as failed, so every one is accounted for (a reordering plan may have
-            // ended some past the head already).
-            FailQueuedCore(Errno.ECANCELED);
-
-            Volatile.Write(ref _state, Disposed);
-            _pool?.Dispose();
-            _backend.Dispose();
-            _socket.Dispose();
-            _planner.Dispose();
-            _ring.Dispose();
-        }
-    }
-
     private struct Progress
     {
         public int Sent;
@@ -532,57 +358,4 @@ public sealed partial class PacketSender
         }
     }
 
-    /// <summary>A reusable, allocation-free wait for POLLOUT that runs on the thread pool.</summary>
-    private sealed class WritableWaiter : IValueTaskSource, IThreadPoolWorkItem
-    {
-        private SafeFdHandle? _socket;
-        private ManualResetValueTaskSourceCore<bool> _core;
-        private int _errno;
-        private int _timeoutMs;
-
-        internal WritableWaiter() => _core.RunContinuationsAsynchronously = true;
-
-        internal ValueTask WaitAsync(SafeFdHandle socket, int wouldBlockErrno, int timeoutMs)
-        {
-            _core.Reset();
-            _socket = socket;
-            _errno = wouldBlockErrno;
-            _timeoutMs = timeoutMs;
-            ThreadPool.UnsafeQueueUserWorkItem(this, preferLocal: false);
-            return new ValueTask(this, _core.Version);
-        }
-
-        void IThreadPoolWorkItem.Execute()
-        {
-            try
-            {
-                Wait(_socket!, _errno, _timeoutMs);
-                _core.SetResult(true);
-            }
-            catch (Exception e)
-            {
-                _core.SetException(e);
-            }
-        }
-
-        internal static void Wait(SafeFdHandle socket, int wouldBlockErrno, int timeoutMs)
-        {
-            // ENOBUFS comes from a qdisc or device queue, not the send buffer, so POLLOUT would return at once: back off instead.
-            if (wouldBlockErrno == Errno.ENOBUFS)
-            {
-                Thread.Sleep(1);
-            }
-            else
-            {
-                UdpSocket.Poll(socket, Interop.POLLOUT, timeoutMs);
-            }
-        }
-
-        void IValueTaskSource.GetResult(short token) => _core.GetResult(token);
-
-        ValueTaskSourceStatus IValueTaskSource.GetStatus(short token) => _core.GetStatus(token);
-
-        void IValueTaskSource.OnCompleted(Action<object?> continuation, object? state, short token, ValueTaskSourceOnCompletedFlags flags) =>
-            _core.OnCompleted(continuation, state, token, flags);
-    }
 }

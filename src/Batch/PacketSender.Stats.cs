@@ -14,7 +14,6 @@ public sealed partial class PacketSender
     private long _partialSends;
     private long _wouldBlock;
     private long _failureRecordsDropped;
-    private long _setsockoptCalls;
     private long _segmentedMessages;
     private long _segmentedDatagrams;
     private int _segmentationStoppedBy;
@@ -23,8 +22,8 @@ public sealed partial class PacketSender
     public SenderStats Stats => new(_tail, _sent, _sentBytes, _failed, _sendCalls, _partialSends, _wouldBlock, _failureRecordsDropped)
     {
         Strategy = Capabilities.Strategy,
-        PrioritySockets = _pool?.Count ?? 0,
-        SetsockoptCalls = _setsockoptCalls,
+        PrioritySockets = _path.Sockets,
+        SetsockoptCalls = _path.SetsockoptCalls,
         Segmenting = _planner.Segmenting,
         SegmentedMessages = _segmentedMessages,
         SegmentedDatagrams = _segmentedDatagrams,

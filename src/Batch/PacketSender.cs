@@ -32,28 +32,24 @@ public sealed partial class PacketSender : IDisposable
     private readonly AddressFamily _family;
     private readonly int _wouldBlockTimeoutMs;
 
-    private readonly bool[] _referenced; // slots pointing at a payload outside the ring (TryEnqueueReference)
-    private int _references;             // how many of them are queued
 
     private long _tail;      // enqueue ordinal of the next datagram
     private long _head;      // enqueue ordinal of the oldest datagram not yet ended
     private int _endedAhead; // a flush grouped by priority: datagrams past _head that ended before it
     private bool _reserved;  // a TryReserve is outstanding on slot _tail
 
-    private readonly PriorityStrategy _strategy;
-    private readonly PrioritySocketPool? _pool;   // SocketPerPriority only
-    private long _socketPriority = -1;             // SetsockoptPerRun: the priority last set on _socket
+    private readonly PriorityPath _path;
+    private readonly bool _admits; // the path checks each datagram's priority before it is queued (SocketPerPriority)
 
-    private PacketSender(PacketSenderOptions options, SafeFdHandle socket, SlotRing ring, SendPlanner planner, SendBackend backend, PrioritySocketPool? pool, PriorityCapabilities caps, DatagramAddress local)
+    private PacketSender(PacketSenderOptions options, SafeFdHandle socket, SlotRing ring, SendPlanner planner, SendBackend backend, PriorityPath path, PriorityCapabilities caps, DatagramAddress local)
     {
         _planner = planner;
-        _strategy = options.PerPacketPriority ? caps.Strategy : PriorityStrategy.Auto;
-        _pool = pool;
+        _path = path;
+        _admits = path.Admits;
         _socket = socket;
         _ring = ring;
         _backend = backend;
         _results = new int[options.BatchSize];
-        _referenced = new bool[options.RingSize];
         _mask = options.RingSize - 1;
         _batch = options.BatchSize;
         _autoFlushAt = options.BatchSize;
@@ -68,225 +64,6 @@ public sealed partial class PacketSender : IDisposable
         LocalAddress = local;
         RemoteAddress = options.ConnectTo;
         PerPacketPriority = options.PerPacketPriority;
-    }
-
-    /// <summary>
-    /// Creates a sender: probes the kernel's priority capabilities, opens and binds (and optionally connects) a
-    /// non-blocking UDP socket, and allocates the slot ring.
-    /// </summary>
-    /// <exception cref="ArgumentException">An option is out of range or inconsistent.</exception>
-    /// <exception cref="PerfSocketException">A setup call failed, or the kernel lacks the per-packet SO_PRIORITY cmsg (before 6.14).</exception>
-    public static PacketSender Create(PacketSenderOptions options)
-    {
-        ArgumentNullException.ThrowIfNull(options);
-        options.Validate();
-
-        PriorityCapabilities caps = CapabilityProbe.Probe();
-        PriorityStrategy strategy = ResolveStrategy(options, caps, out string reason);
-        caps = caps.WithStrategy(strategy, reason);
-
-        int maxSegments = ResolveSegmentation(options, caps);
-        SafeFdHandle? socket = null;
-        SlotRing? ring = null;
-        SendPlanner? planner = null;
-        SendBackend? backend = null;
-        PrioritySocketPool? pool = null;
-        try
-        {
-            socket = UdpSocket.Create(options.AddressFamily);
-            UdpSocket.SetBufferSize(socket, send: true, options.SendBufferSize);
-            UdpSocket.ReportDrops(socket, options);
-            if (options.PerPacketPriority && strategy == PriorityStrategy.SocketPerPriority)
-            {
-                // Every priority's socket binds the same local address and port, which needs SO_REUSEPORT on all of them.
-                UdpSocket.SetInt(socket, Interop.SOL_SOCKET, Interop.SO_REUSEPORT, 1, "SO_REUSEPORT");
-            }
-
-            DatagramAddress bindTo = options.LocalAddress.IsEmpty
-                ? new DatagramAddress(options.AddressFamily == AddressFamily.InterNetworkV6 ? System.Net.IPAddress.IPv6Any : System.Net.IPAddress.Any, 0)
-                : options.LocalAddress;
-            UdpSocket.Bind(socket, bindTo);
-            if (!options.ConnectTo.IsEmpty)
-            {
-                UdpSocket.Connect(socket, options.ConnectTo);
-            }
-
-            DatagramAddress local = UdpSocket.GetLocalAddress(socket);
-            int cmsgType = !options.PerPacketPriority ? 0 : strategy switch
-            {
-                PriorityStrategy.Cmsg => Interop.SO_PRIORITY,
-                PriorityStrategy.MarkAndBpf => Interop.SO_MARK,
-                _ => 0,
-            };
-            ring = new SlotRing(options.RingSize, options.MaxDatagramSize, cmsgType);
-            bool grouped = options.PerPacketPriority && strategy is PriorityStrategy.SocketPerPriority or PriorityStrategy.SetsockoptPerRun;
-            // SENDMSG_ZC pins a GSO run's pages as skb frags (MAX_SKB_FRAGS, 17 by default). A run over more pages fails
-            // with EMSGSIZE on 6.12, and on 6.1 and 6.18 falls back to a copy that lost and duplicated datagrams of runs
-            // over grouped (non-contiguous) slots: cap such runs at 16 segments and 17 pages.
-            bool zeroCopy = options.IoUring.ZeroCopy && options.Backend != SendBackendKind.Sendmmsg;
-            planner = new SendPlanner(ring, options.BatchSize, priorityCmsg: cmsgType != 0, grouped, reorder: !options.StrictPriorityOrder,
-                zeroCopy ? Math.Min(maxSegments, 16) : maxSegments, MaxSegmentSize(socket, options), maxPages: zeroCopy ? 17 : 0);
-            backend = CreateBackend(socket, options);
-            if (options.PerPacketPriority && strategy == PriorityStrategy.SocketPerPriority)
-            {
-                pool = new PrioritySocketPool(options, local);
-            }
-
-            return new PacketSender(options, socket, ring, planner, backend, pool, caps, local);
-        }
-        catch
-        {
-            // Reverse order of acquisition.
-            pool?.Dispose();
-            backend?.Dispose();
-            planner?.Dispose();
-            ring?.Dispose();
-            socket?.Dispose();
-            throw;
-        }
-    }
-
-    private static PriorityStrategy ResolveStrategy(PacketSenderOptions options, PriorityCapabilities caps, out string reason)
-    {
-        if (!options.PerPacketPriority)
-        {
-            reason = "per-packet priority is off (PerPacketPriority = false): datagrams take the socket's priority";
-            return caps.Strategy;
-        }
-
-        PriorityStrategy strategy = options.PriorityStrategy;
-        reason = "asked for (PriorityStrategy = " + strategy.ToString() + ")";
-        if (strategy == PriorityStrategy.Auto)
-        {
-            strategy = AutoStrategy(options, caps, out reason);
-        }
-
-        if (strategy == PriorityStrategy.Cmsg && !caps.PerPacketPriority)
-        {
-            ThrowHelper.ThrowSocket("sendmsg with a SOL_SOCKET/SO_PRIORITY cmsg", caps.ProbeErrno,
-                "This kernel does not accept a per-packet priority (it needs Linux 6.14 or later); use PriorityStrategy Auto, SocketPerPriority, SetsockoptPerRun or MarkAndBpf.");
-        }
-
-        if (strategy == PriorityStrategy.MarkAndBpf && !caps.PrivilegedPriorities)
-        {
-            ThrowHelper.ThrowSocket("sendmsg with a SOL_SOCKET/SO_MARK cmsg", Errno.EPERM,
-                "MarkAndBpf puts an SO_MARK cmsg on every datagram, which needs CAP_NET_RAW or CAP_NET_ADMIN; this process has neither. Use SocketPerPriority instead.");
-        }
-
-        return strategy;
-    }
-
-    // Auto: the cmsg where the kernel takes it; before 6.14 the fastest fallback that works here: MarkAndBpf when the
-    // classifier is on the route's egress device (0.98x of cmsg in bench/results), else SocketPerPriority.
-    private static PriorityStrategy AutoStrategy(PacketSenderOptions options, PriorityCapabilities caps, out string reason)
-    {
-        if (caps.PerPacketPriority)
-        {
-            reason = "the kernel takes the per-packet SO_PRIORITY cmsg (Linux 6.14+)";
-            return PriorityStrategy.Cmsg;
-        }
-
-        const string NoCmsg = "no per-packet SO_PRIORITY cmsg on this kernel (it came with Linux 6.14)";
-        if (options.ClassifierAttached)
-        {
-            reason = NoCmsg + "; ClassifierAttached says mark_to_priority is on the egress device";
-            return PriorityStrategy.MarkAndBpf;
-        }
-
-        string why;
-        if (!caps.PrivilegedPriorities)
-        {
-            why = "MarkAndBpf needs CAP_NET_RAW or CAP_NET_ADMIN";
-        }
-        else if (options.ConnectTo.IsEmpty)
-        {
-            why = "an unconnected sender has no one route to look for the classifier on (set ClassifierAttached where it is attached)";
-        }
-        else
-        {
-            try
-            {
-                if (MarkClassifier.Check(options.ConnectTo, out string report))
-                {
-                    reason = NoCmsg + "; " + report;
-                    return PriorityStrategy.MarkAndBpf;
-                }
-
-                why = report;
-            }
-            catch (PerfSocketException e)
-            {
-                why = "cannot look for the classifier: " + e.Message;
-            }
-        }
-
-        reason = NoCmsg + "; " + why + "; SocketPerPriority needs nothing";
-        return PriorityStrategy.SocketPerPriority;
-    }
-
-    private static int ResolveSegmentation(PacketSenderOptions options, PriorityCapabilities caps)
-    {
-        switch (options.Segmentation)
-        {
-            case SegmentationMode.Off:
-                return 0;
-            case SegmentationMode.On when !caps.Segmentation:
-                ThrowHelper.ThrowSocket("sendmsg with a SOL_UDP/UDP_SEGMENT cmsg", Errno.EINVAL,
-                    "This kernel does not take UDP GSO (it needs Linux 4.18 or later); use Segmentation Auto or Off.");
-                return 0;
-            default:
-                return Math.Min(caps.MaxSegments, options.MaxSegments);
-        }
-    }
-
-    // GSO cuts segments at the path MTU and refuses (EINVAL) a segment that does not fit it. A connected socket knows
-    // its path MTU, so runs of larger datagrams are not formed there; elsewhere a refusal turns segmentation off.
-    private static int MaxSegmentSize(SafeFdHandle socket, PacketSenderOptions options)
-    {
-        if (options.ConnectTo.IsEmpty || options.Segmentation == SegmentationMode.Off)
-        {
-            return int.MaxValue;
-        }
-
-        bool v6 = options.AddressFamily == AddressFamily.InterNetworkV6;
-        int mtu = 0;
-        uint len = sizeof(int);
-        unsafe
-        {
-            if (Interop.Sys.GetSockOpt(socket, v6 ? Interop.SOL_IPV6 : Interop.SOL_IP, v6 ? Interop.IPV6_MTU : Interop.IP_MTU, &mtu, &len) != 0)
-            {
-                return int.MaxValue;
-            }
-        }
-
-        return mtu - (v6 ? 48 : 28);
-    }
-
-    private static SendBackend CreateBackend(SafeFdHandle socket, PacketSenderOptions options)
-    {
-        // Auto takes io_uring only for what only it has: plain sends are faster through sendmmsg on every sink measured
-        // (bench/results: io_uring SENDMSG at 0.79-0.86x of it, in C and C# alike).
-        bool wantsUring = options.Backend == SendBackendKind.IoUring || options.IoUring.SqPoll || options.IoUring.ZeroCopy;
-        if (options.Backend == SendBackendKind.Sendmmsg || !wantsUring)
-        {
-            return new SendmmsgBackend(options.ReportQdiscDrops);
-        }
-
-        ISendBackendProvider? uring = BackendRegistry.IoUring;
-        int errno = Errno.ENOSYS;
-        string? detail = "the Perf.Uring assembly is not part of this application";
-        SendBackend? backend = uring?.TryCreate(socket, options, out errno, out detail);
-        if (backend is not null)
-        {
-            return backend;
-        }
-
-        if (options.Backend == SendBackendKind.IoUring)
-        {
-            ThrowHelper.ThrowSocket("io_uring backend", errno, detail);
-        }
-
-        return new SendmmsgBackend(options.ReportQdiscDrops); // Auto: io_uring unavailable here, fall back silently
     }
 
     /// <summary>What the kernel and this process allow, probed at creation.</summary>
@@ -459,14 +236,12 @@ public sealed partial class PacketSender : IDisposable
 
         int index = (int)_tail & _mask;
         _ring.SetReference(index, payload, length, header, headerLength);
-        _referenced[index] = true;
-        _references++;
         Publish(index, priority, in Unsafe.NullRef<DatagramAddress>());
         return true;
     }
 
     /// <summary>Queued datagrams whose payload lies outside the ring (<see cref="TryEnqueueReference"/>).</summary>
-    internal int QueuedReferences => _references;
+    internal int QueuedReferences => _ring.References;
 
     private void CommitCore(int length, uint priority, ref readonly DatagramAddress destination)
     {
@@ -493,9 +268,9 @@ public sealed partial class PacketSender : IDisposable
     {
         // SocketPerPriority: the priority's socket must exist before the datagram is queued; a full pool throws here,
         // with nothing queued (a referenced slot is pointed back at its own payload area first).
-        if (_pool is not null)
+        if (_admits)
         {
-            EnsurePrioritySocket(index, priority);
+            Admit(index, priority);
         }
 
         _ring.SetPriority(index, priority);
@@ -511,11 +286,11 @@ public sealed partial class PacketSender : IDisposable
         }
     }
 
-    private void EnsurePrioritySocket(int index, uint priority)
+    private void Admit(int index, uint priority)
     {
         try
         {
-            _pool!.Ensure(priority);
+            _path.Admit(priority);
         }
         catch
         {
@@ -528,10 +303,8 @@ public sealed partial class PacketSender : IDisposable
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     private void ReleaseReference(int index)
     {
-        if (_referenced[index])
+        if (_ring.References != 0)
         {
-            _referenced[index] = false;
-            _references--;
             _ring.Restore(index);
         }
     }

@@ -96,6 +96,13 @@ public sealed record PacketSenderOptions
 
     internal void Validate()
     {
+        ValidateAddresses();
+        ValidateSizes();
+        ValidateChoices();
+    }
+
+    private void ValidateAddresses()
+    {
         if (AddressFamily is not (AddressFamily.InterNetwork or AddressFamily.InterNetworkV6))
         {
             ThrowHelper.ThrowArgument("AddressFamily must be InterNetwork or InterNetworkV6.", nameof(AddressFamily));
@@ -110,7 +117,10 @@ public sealed record PacketSenderOptions
         {
             ThrowHelper.ThrowArgument("ConnectTo " + ConnectTo.ToString() + " is not of AddressFamily " + AddressFamily.ToString() + ".", nameof(ConnectTo));
         }
+    }
 
+    private void ValidateSizes()
+    {
         if (RingSize < MinRingSize || RingSize > MaxRingSize || (RingSize & (RingSize - 1)) != 0)
         {
             ThrowHelper.ThrowArgumentOutOfRange(nameof(RingSize), "RingSize must be a power of two from 64 to 65536.");
@@ -136,6 +146,24 @@ public sealed record PacketSenderOptions
             ThrowHelper.ThrowArgumentOutOfRange(nameof(SendBufferSize), "SendBufferSize must not be negative.");
         }
 
+        if (MaxSegments is < 2 or > 128)
+        {
+            ThrowHelper.ThrowArgumentOutOfRange(nameof(MaxSegments), "MaxSegments must be 2 to 128.");
+        }
+
+        if (MaxPrioritySockets is < 1 or > 1024)
+        {
+            ThrowHelper.ThrowArgumentOutOfRange(nameof(MaxPrioritySockets), "MaxPrioritySockets must be 1 to 1024.");
+        }
+
+        if (FailureLogCapacity < 0)
+        {
+            ThrowHelper.ThrowArgumentOutOfRange(nameof(FailureLogCapacity), "FailureLogCapacity must not be negative.");
+        }
+    }
+
+    private void ValidateChoices()
+    {
         if (!Enum.IsDefined(Backend))
         {
             ThrowHelper.ThrowArgumentOutOfRange(nameof(Backend), "Backend must be Auto, Sendmmsg or IoUring.");
@@ -155,21 +183,6 @@ public sealed record PacketSenderOptions
         if (!Enum.IsDefined(Segmentation))
         {
             ThrowHelper.ThrowArgumentOutOfRange(nameof(Segmentation), "Segmentation must be Auto, On or Off.");
-        }
-
-        if (MaxSegments is < 2 or > 128)
-        {
-            ThrowHelper.ThrowArgumentOutOfRange(nameof(MaxSegments), "MaxSegments must be 2 to 128.");
-        }
-
-        if (MaxPrioritySockets is < 1 or > 1024)
-        {
-            ThrowHelper.ThrowArgumentOutOfRange(nameof(MaxPrioritySockets), "MaxPrioritySockets must be 1 to 1024.");
-        }
-
-        if (FailureLogCapacity < 0)
-        {
-            ThrowHelper.ThrowArgumentOutOfRange(nameof(FailureLogCapacity), "FailureLogCapacity must not be negative.");
         }
     }
 }

@@ -119,7 +119,16 @@ internal static class Jobs
         return problems.Count == 0 ? Cli.Ok : Cli.CheckFailed;
     }
 
-    internal static void AddSinkProblems(SinkJob sink, List<string> problems, bool checkPriority = true)
+    /// <param name="sink">The sink that counted.</param>
+    /// <param name="problems">Where each problem goes, one line each.</param>
+    /// <param name="checkPriority">Whether the sink could see priorities (not across a veth, which resets them).</param>
+    /// <param name="checkOrder">
+    /// Whether order within a priority is the sender's to keep. Over lo a datagram is delivered inside the send call, so
+    /// the order it arrives in is the order it left in. Behind a shaping qdisc on a veth it is not: the qdisc is run from
+    /// whichever CPU's timer or softirq comes next, and each hands its packets to that CPU's backlog, so the kernel
+    /// itself can reorder one flow (seen in the kernel lab: two 64-datagram runs swapped behind HTB).
+    /// </param>
+    internal static void AddSinkProblems(SinkJob sink, List<string> problems, bool checkPriority = true, bool checkOrder = true)
     {
         if (checkPriority && sink.Mismatched > 0)
         {
@@ -136,7 +145,7 @@ internal static class Jobs
             problems.Add(sink.Lost + " datagrams lost (sequence gaps)");
         }
 
-        if (sink.ReorderedWithinPriority > 0)
+        if (checkOrder && sink.ReorderedWithinPriority > 0)
         {
             problems.Add(sink.ReorderedWithinPriority + " datagrams arrived out of order within their priority");
         }

@@ -264,29 +264,15 @@ internal sealed class SendJob
         PacketSender tx = flow.Sender;
         DatagramAddress dest = _settings.Destination;
         bool connected = _settings.Connect;
-        uint[] schedule = _schedules[flow.Flow];
         int minSize = _settings.MinSize;
-        int span = _settings.MaxSize - minSize + 1;
         int ipOverhead = dest.AddressFamily == AddressFamily.InterNetworkV6 ? 48 : 28;
-        Rate flowRate = _rates[flow.Flow];
-        double rate = flowRate.IsUnlimited ? 0 : flowRate.Value;
-        bool bits = flowRate.Bits;
+        double meanWireBits = (minSize + ((_settings.MaxSize - minSize) / 2.0) + ipOverhead) * 8.0;
+        var bucket = new TokenBucket(_rates[flow.Flow], start, meanWireBits, ipOverhead, _settings.Batch);
+        var runs = new RunSchedule(_schedules[flow.Flow], _settings.Burst, minSize, _settings.MaxSize, 0x9E3779B9u ^ (flow.Flow * 0x85EBCA6Bu) ^ 1);
         long deadline = _settings.Duration is { } d ? start + (long)((d + _settings.Warmup).TotalSeconds * Stopwatch.Frequency) : long.MaxValue;
-        double ticksPerUnit = rate > 0 ? Stopwatch.Frequency / rate : 0;
-        double spentUnits = 0; // tokens consumed so far (packets, or bits on the wire)
-        double avgWireBits = (minSize + ((span - 1) / 2.0) + ipOverhead) * 8.0;
-        uint rng = 0x9E3779B9u ^ (flow.Flow * 0x85EBCA6Bu) ^ 1;
-        int batch = _settings.Batch;
-        int burst = _settings.Burst;
-        int runLeft = 0;        // datagrams left in the current run
-        int scheduleAt = -1;    // the current run's place in the schedule
-        int counter = 0;        // the current run's priority's counter in the flow
-        uint priority = 0;
-        int size = minSize;
-        ulong seq = 0;
         long warmupEnd = start + (Stopwatch.Frequency / 2);
         bool measuring = false;
-
+        ulong seq = 0;
         while (!_stop && (long)seq < quota)
         {
             long now = Stopwatch.GetTimestamp();
@@ -301,89 +287,13 @@ internal sealed class SendJob
                 flow.BeginAllocationWindow();
             }
 
-            int n = (int)Math.Min(batch, quota - (long)seq);
-            if (rate > 0)
-            {
-                // Token bucket. Tokens are packets, or bits on the wire for a bps rate. A batch at a time, as long as a
-                // batch's tokens come within a millisecond; a slower flow (a low-rate probe) leaves datagram by datagram,
-                // so it goes out evenly spaced rather than as batch-sized bursts.
-                double available = ((now - start) / ticksPerUnit) - spentUnits;
-                double unit = bits ? avgWireBits : 1;
-                bool trickle = n * unit * ticksPerUnit > Stopwatch.Frequency / 1000;
-                if (trickle)
-                {
-                    n = (int)Math.Min(n, Math.Floor(available / unit));
-                }
-
-                if (n < 1 || available < n * unit)
-                {
-                    // Nothing more to send for now: what is queued leaves before the wait, so no datagram waits for a
-                    // grouping window to fill (a gateway flushes when its input runs dry, the same way).
-                    if (tx.PendingCount > 0)
-                    {
-                        tx.Flush();
-                    }
-
-                    double waitTicks = ((Math.Max(n, 1) * unit) - available) * ticksPerUnit;
-                    if (waitTicks > Stopwatch.Frequency / 500)
-                    {
-                        Thread.Sleep(1);
-                    }
-                    else
-                    {
-                        Thread.SpinWait(20);
-                    }
-
-                    continue;
-                }
-
-                // Bucket depth: a descheduled thread may catch up by at most 50 ms of traffic, not burst without bound.
-                double depth = Math.Max(2 * batch * unit, rate * 0.05);
-                if (available > depth)
-                {
-                    spentUnits += available - depth;
-                }
-            }
-
+            int n = bucket.Grant(now, (int)Math.Min(_settings.Batch, quota - (long)seq), tx);
             for (int i = 0; i < n; i++)
             {
-                if (runLeft-- == 0)
-                {
-                    // A new run: its priority from the weighted schedule, its size drawn once, so a run has equal sizes.
-                    // Counted down, not divided: a 64-bit division per datagram cost more than the planner.
-                    runLeft = burst - 1;
-                    scheduleAt = scheduleAt + 1 == schedule.Length ? 0 : scheduleAt + 1;
-                    priority = schedule[scheduleAt];
-                    counter = flow.CounterOf(priority);
-                    size = minSize;
-                    if (span > 1)
-                    {
-                        rng ^= rng << 13;
-                        rng ^= rng >> 17;
-                        rng ^= rng << 5;
-                        size += (int)(rng % (uint)span);
-                    }
-                }
-
-                Span<byte> slot;
-                while (!tx.TryReserve(out slot))
-                {
-                    tx.Flush();
-                }
-
-                PacketHeader.Write(slot, flow.Flow, seq, priority, PacketHeader.MonotonicNs());
-                if (connected)
-                {
-                    tx.Commit(size, priority);
-                }
-                else
-                {
-                    tx.Commit(size, priority, in dest);
-                }
-
-                flow.Count(counter, size);
-                seq++;
-                spentUnits += bits ? (size + ipOverhead) * 8.0 : 1;
+                runs.Next(flow);
+                Enqueue(flow, seq++, runs.Priority, runs.Size, connected, in dest);
+                flow.Count(runs.Counter, runs.Size);
+                bucket.Spend(runs.Size);
             }
 
             // Per-priority failure counts come from the sender's bounded failure log: read it before it overflows.
@@ -396,6 +306,28 @@ internal sealed class SendJob
         tx.Flush();
         flow.EndAllocationWindow(measuring);
         flow.DrainFailures();
+    }
+
+    // One datagram written in place: perfgen's header, then committed with its priority (and destination).
+    [System.Runtime.CompilerServices.MethodImpl(System.Runtime.CompilerServices.MethodImplOptions.AggressiveInlining)]
+    private static void Enqueue(FlowState flow, ulong seq, uint priority, int size, bool connected, in DatagramAddress dest)
+    {
+        PacketSender tx = flow.Sender;
+        Span<byte> slot;
+        while (!tx.TryReserve(out slot))
+        {
+            tx.Flush();
+        }
+
+        PacketHeader.Write(slot, flow.Flow, seq, priority, PacketHeader.MonotonicNs());
+        if (connected)
+        {
+            tx.Commit(size, priority);
+        }
+        else
+        {
+            tx.Commit(size, priority, in dest);
+        }
     }
 
     /// <summary>Smooth weighted round-robin over the weights: an even interleaving, cycled per packet.</summary>
@@ -427,92 +359,4 @@ internal sealed class SendJob
     }
 
     private static int NextPow2(int v) => (int)System.Numerics.BitOperations.RoundUpToPowerOf2((uint)v);
-}
-
-/// <summary>One sender thread's flow and counters. Written by its thread, read (racily, 64-bit) by the reporter.</summary>
-internal sealed class FlowState
-{
-    private readonly uint[] _priorities;
-    private readonly long[] _packets;
-    private readonly long[] _bytes;
-    private readonly long[] _failedPackets;
-    private readonly long[] _failedBytes;
-    private readonly FailedPacket[] _drain = new FailedPacket[256];
-    private long _allocStart;
-
-    internal FlowState(uint flow, PacketSender sender, uint[] priorities)
-    {
-        Flow = flow;
-        Sender = sender;
-        _priorities = priorities;
-        _packets = new long[priorities.Length];
-        _bytes = new long[priorities.Length];
-        _failedPackets = new long[priorities.Length];
-        _failedBytes = new long[priorities.Length];
-    }
-
-    internal uint Flow { get; }
-
-    internal PacketSender Sender { get; }
-
-    internal Exception? Error { get; set; }
-
-    /// <summary>Bytes this thread allocated in steady state (after a 0.5 s warm-up).</summary>
-    internal long AllocatedBytes { get; private set; }
-
-    /// <summary>The counter <see cref="Count"/> takes for <paramref name="priority"/>: looked up once a run, not per datagram.</summary>
-    internal int CounterOf(uint priority) =>
-        IndexOf(priority) is int i and >= 0 ? i : throw new InvalidOperationException("priority " + priority + " is not in this flow's mix");
-
-    internal void Count(int counter, int size)
-    {
-        _packets[counter]++;
-        _bytes[counter] += size;
-    }
-
-    /// <summary>Packets and bytes enqueued for <paramref name="priority"/> that did not fail.</summary>
-    internal (long Packets, long Bytes) Sent(uint priority)
-    {
-        int i = IndexOf(priority);
-        return i < 0 ? (0, 0) : (_packets[i] - _failedPackets[i], _bytes[i] - _failedBytes[i]);
-    }
-
-    /// <summary>Datagrams of <paramref name="priority"/> that failed (drained so far).</summary>
-    internal long Failed(uint priority) => IndexOf(priority) is int i and >= 0 ? _failedPackets[i] : 0;
-
-    internal void BeginAllocationWindow() => _allocStart = GC.GetAllocatedBytesForCurrentThread();
-
-    internal void EndAllocationWindow(bool measured) => AllocatedBytes = measured ? GC.GetAllocatedBytesForCurrentThread() - _allocStart : 0;
-
-    internal void DrainFailures()
-    {
-        int n;
-        while ((n = Sender.DrainFailures(_drain)) > 0)
-        {
-            for (int k = 0; k < n; k++)
-            {
-                int i = IndexOf(_drain[k].Priority);
-                if (i >= 0)
-                {
-                    _failedPackets[i]++;
-                    _failedBytes[i] += _drain[k].Length;
-                }
-            }
-        }
-    }
-
-    private int IndexOf(uint priority)
-    {
-        // Few distinct priorities: a linear scan beats hashing and allocates nothing.
-        uint[] p = _priorities;
-        for (int i = 0; i < p.Length; i++)
-        {
-            if (p[i] == priority)
-            {
-                return i;
-            }
-        }
-
-        return -1; // not one of this run's priorities: counted nowhere rather than under another priority
-    }
 }

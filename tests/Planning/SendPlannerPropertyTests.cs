@@ -106,6 +106,24 @@ public sealed unsafe class SendPlannerPropertyTests
         }
     }
 
+    [Fact]
+    public void SocketGroupsFollowTheOrderPrioritiesFirstAppearedIn()
+    {
+        using var ring = new SlotRing(64, 64, priorityCmsg: false);
+        using var planner = new SendPlanner(ring, batch: 64, priorityCmsg: false, grouped: true, reorder: true, maxSegments: 0, maxSegmentSize: int.MaxValue);
+        uint[] priorities = [5, 2, 5, 7, 2, 7, 5];
+        for (int i = 0; i < priorities.Length; i++)
+        {
+            ring.SetLength(i, 64);
+            ring.SetPriority(i, priorities[i]);
+            ring.SetDestination(i, Destinations[i % 2]); // two keys per priority, one send group each
+        }
+
+        planner.Plan(0, priorities.Length);
+        Assert.Equal(3, planner.GroupCount);
+        Assert.Equal([5u, 2u, 7u], new[] { planner.GroupPriority(0), planner.GroupPriority(1), planner.GroupPriority(2) });
+    }
+
     private static void RunCase(int seed)
     {
         var r = new Random(seed);

@@ -24,5 +24,11 @@ internal abstract class SendBackend : IDisposable
 
     internal abstract SendBackendKind Kind { get; }
 
+    /// <summary>Most datagrams one GSO message may carry through this backend; 0 when it sets no limit of its own.</summary>
+    internal virtual int MaxSegments => 0;
+
+    /// <summary>Most memory pages one GSO message's payload may span through this backend; 0 when it sets no limit.</summary>
+    internal virtual int MaxPages => 0;
+
     public abstract void Dispose();
 }

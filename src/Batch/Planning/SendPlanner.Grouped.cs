@@ -93,22 +93,50 @@ internal sealed unsafe partial class SendPlanner
         return -1;
     }
 
-    // Keys in appearance order; with socket groups, keys of one priority next to each other (a stable insertion sort on
-    // at most MaxGroups entries), so each priority is one send group.
+    // Keys in appearance order; with socket groups, the keys of one priority next to each other, the priorities in the
+    // order they first appeared (at most MaxGroups keys: quadratic is fine), so each priority is one send group.
     private void OrderKeys(int keys)
     {
         int[] order = _keyOrder;
-        for (int k = 0; k < keys; k++)
+        if (!_socketGroups)
         {
-            int j = k;
-            while (_socketGroups && j > 0 && _keyPriority[order[j - 1]] > _keyPriority[k])
+            for (int k = 0; k < keys; k++)
             {
-                order[j] = order[j - 1];
-                j--;
+                order[k] = k;
             }
 
-            order[j] = k;
+            return;
         }
+
+        int placed = 0;
+        for (int k = 0; k < keys; k++)
+        {
+            if (Placed(k, placed))
+            {
+                continue;
+            }
+
+            for (int j = k; j < keys; j++)
+            {
+                if (_keyPriority[j] == _keyPriority[k])
+                {
+                    order[placed++] = j;
+                }
+            }
+        }
+    }
+
+    private bool Placed(int key, int placed)
+    {
+        for (int i = 0; i < placed; i++)
+        {
+            if (_keyOrder[i] == key)
+            {
+                return true;
+            }
+        }
+
+        return false;
     }
 
     // Pass 2: each key's slots in a contiguous range of _slots, in ring order; _msgFirst serves as the fill cursor per key.

@@ -148,7 +148,12 @@ internal sealed unsafe class SlotRing : IDisposable
     internal void SetReference(int index, byte* payload, int length, byte* header, int headerLength)
     {
         var iov = (Interop.IoVec*)(MetaPtr(index) + SlotLayout.IoVecOffset);
-        _referenced[index] = true;
+        if (!_referenced[index])
+        {
+            _referenced[index] = true;
+            References++;
+        }
+
         _lengths[index] = headerLength + length;
         if (headerLength == 0)
         {
@@ -164,9 +169,18 @@ internal sealed unsafe class SlotRing : IDisposable
         _msgs[index].Hdr.IovLen = 2;
     }
 
-    /// <summary>Points a slot that referenced outside memory back at its own payload area.</summary>
+    /// <summary>Slots that point at memory outside the ring (<see cref="SetReference"/>, not yet <see cref="Restore"/>d).</summary>
+    internal int References { get; private set; }
+
+    /// <summary>Points a slot that referenced outside memory back at its own payload area; a no-op for one that did not.</summary>
     internal void Restore(int index)
     {
+        if (!_referenced[index])
+        {
+            return;
+        }
+
+        References--;
         var iov = (Interop.IoVec*)(MetaPtr(index) + SlotLayout.IoVecOffset);
         iov[0].Base = PayloadPtr(index);
         iov[1].Base = null;

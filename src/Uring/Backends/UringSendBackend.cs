@@ -94,12 +94,26 @@ internal sealed unsafe class UringSendBackend : SendBackend
 
     internal override SendBackendKind Kind => SendBackendKind.IoUring;
 
+    // SENDMSG_ZC pins a GSO run's pages as skb frags (MAX_SKB_FRAGS, 17 by default). A run over more pages fails with
+    // EMSGSIZE on 6.12, and on 6.1 and 6.18 falls back to a copy that lost and duplicated datagrams of runs over grouped
+    // (non-contiguous) slots: such runs are capped at 16 segments and 17 pages.
+    internal override int MaxSegments => _opcode == IORING_OP_SENDMSG_ZC ? 16 : 0;
+
+    internal override int MaxPages => _opcode == IORING_OP_SENDMSG_ZC ? 17 : 0;
+
     internal override int Send(SafeFdHandle socket, Batch.Interop.MMsgHdr* msgs, int count, Span<int> results, out int wouldBlockErrno)
+    {
+        count = Math.Min(count, (int)_ring.SqEntries);
+        int unlinked = SubmitRun(socket, msgs, count);
+        return Results(count, unlinked, results, out wouldBlockErrno);
+    }
+
+    // One SQE per message, the first `unlinked` of them unlinked and the rest linked (IOSQE_IO_LINK), submitted and
+    // reaped in one io_uring_enter. Returns how many went unlinked.
+    private int SubmitRun(SafeFdHandle socket, Batch.Interop.MMsgHdr* msgs, int count)
     {
         // The registered file is the sender's own socket; a SocketPerPriority pool socket goes by its raw fd.
         bool fixedFile = _fixedFile && ReferenceEquals(socket, _socket);
-        wouldBlockErrno = 0;
-        count = Math.Min(count, (int)_ring.SqEntries);
         uint gen = ++_generation;
         bool added = false;
         int unlinked = 0;
@@ -147,7 +161,13 @@ internal sealed unsafe class UringSendBackend : SendBackend
             }
         }
 
-        // Results in order. Unlinked SQEs end each on its own; in the linked tail the first failure cancels the rest.
+        return unlinked;
+    }
+
+    // Results in order. Unlinked SQEs end each on its own; in the linked tail the first failure cancels the rest.
+    private int Results(int count, int unlinked, Span<int> results, out int wouldBlockErrno)
+    {
+        wouldBlockErrno = 0;
         bool clean = true;
         for (int i = 0; i < count; i++)
         {

@@ -1,0 +1,98 @@
+namespace Perf.Batch;
+
+/// <summary>
+/// The one place a <see cref="PriorityStrategy"/> is chosen: what was asked for, or what Auto picks from the kernel's
+/// answers, with the reason in words. <see cref="CreatePath"/> then builds its type.
+/// </summary>
+internal static class StrategyResolver
+{
+    internal static PriorityStrategy Resolve(PacketSenderOptions options, PriorityCapabilities caps, out string reason)
+    {
+        if (!options.PerPacketPriority)
+        {
+            reason = "per-packet priority is off (PerPacketPriority = false): datagrams take the socket's priority";
+            return caps.Strategy;
+        }
+
+        PriorityStrategy strategy = options.PriorityStrategy;
+        reason = "asked for (PriorityStrategy = " + strategy.ToString() + ")";
+        if (strategy == PriorityStrategy.Auto)
+        {
+            strategy = AutoStrategy(options, caps, out reason);
+        }
+
+        if (strategy == PriorityStrategy.Cmsg && !caps.PerPacketPriority)
+        {
+            ThrowHelper.ThrowSocket("sendmsg with a SOL_SOCKET/SO_PRIORITY cmsg", caps.ProbeErrno,
+                "This kernel does not accept a per-packet priority (it needs Linux 6.14 or later); use PriorityStrategy Auto, SocketPerPriority, SetsockoptPerRun or MarkAndBpf.");
+        }
+
+        if (strategy == PriorityStrategy.MarkAndBpf && !caps.PrivilegedPriorities)
+        {
+            ThrowHelper.ThrowSocket("sendmsg with a SOL_SOCKET/SO_MARK cmsg", Errno.EPERM,
+                "MarkAndBpf puts an SO_MARK cmsg on every datagram, which needs CAP_NET_RAW or CAP_NET_ADMIN; this process has neither. Use SocketPerPriority instead.");
+        }
+
+        return strategy;
+    }
+
+    // Auto: the cmsg where the kernel takes it; before 6.14 the fastest fallback that works here: MarkAndBpf when the
+    // classifier is on the route's egress device (0.98x of cmsg in bench/results), else SocketPerPriority.
+    private static PriorityStrategy AutoStrategy(PacketSenderOptions options, PriorityCapabilities caps, out string reason)
+    {
+        if (caps.PerPacketPriority)
+        {
+            reason = "the kernel takes the per-packet SO_PRIORITY cmsg (Linux 6.14+)";
+            return PriorityStrategy.Cmsg;
+        }
+
+        const string NoCmsg = "no per-packet SO_PRIORITY cmsg on this kernel (it came with Linux 6.14)";
+        if (options.ClassifierAttached)
+        {
+            reason = NoCmsg + "; ClassifierAttached says mark_to_priority is on the egress device";
+            return PriorityStrategy.MarkAndBpf;
+        }
+
+        string why;
+        if (!caps.PrivilegedPriorities)
+        {
+            why = "MarkAndBpf needs CAP_NET_RAW or CAP_NET_ADMIN";
+        }
+        else if (options.ConnectTo.IsEmpty)
+        {
+            why = "an unconnected sender has no one route to look for the classifier on (set ClassifierAttached where it is attached)";
+        }
+        else
+        {
+            try
+            {
+                if (MarkClassifier.Check(options.ConnectTo, out string report))
+                {
+                    reason = NoCmsg + "; " + report;
+                    return PriorityStrategy.MarkAndBpf;
+                }
+
+                why = report;
+            }
+            catch (PerfSocketException e)
+            {
+                why = "cannot look for the classifier: " + e.Message;
+            }
+        }
+
+        reason = NoCmsg + "; " + why + "; SocketPerPriority needs nothing";
+        return PriorityStrategy.SocketPerPriority;
+    }
+
+    /// <summary>The path for <paramref name="strategy"/> (already resolved; never Auto unless per-packet priority is off).</summary>
+    internal static PriorityPath CreatePath(PriorityStrategy strategy, PacketSenderOptions options) =>
+        !options.PerPacketPriority ? new SocketPriorityPath(PriorityStrategy.Auto)
+        : strategy switch
+        {
+            PriorityStrategy.Cmsg => new CmsgPriorityPath(),
+            PriorityStrategy.MarkAndBpf => new MarkPriorityPath(),
+            PriorityStrategy.SocketPerPriority => new SocketPoolPriorityPath(options),
+            PriorityStrategy.SetsockoptPerRun => new SetsockoptPriorityPath(),
+            _ => new SocketPriorityPath(strategy),
+        };
+}
