@@ -1,5 +1,6 @@
 using System.Net;
 using Perf.Batch;
+using Perf.Host;
 
 namespace Perf.Bench;
 

@@ -29,7 +29,7 @@ public enum PriorityStrategy
 
     /// <summary>
     /// A SOL_SOCKET/SO_MARK control message on every datagram (needs CAP_NET_RAW or CAP_NET_ADMIN), and a tc eBPF
-    /// program on the egress device (clsact egress, see <see cref="MarkClassifier"/>) that copies skb->mark to
+    /// program on the egress device (clsact egress; Perf.Host's MarkClassifier loads it) that copies skb->mark to
     /// skb->priority before the root qdisc classifies. The mark is then not available for other uses (fwmark routing).
     /// </summary>
     MarkAndBpf,

@@ -2,6 +2,7 @@ using System.CommandLine;
 using System.Net;
 using System.Net.Sockets;
 using Perf.Batch;
+using Perf.Host;
 
 namespace Perf.LoadGen;
 
@@ -147,7 +148,7 @@ internal static class Cli
                 var k => throw new FormatException("bad --key '" + k + "': priority, mark, dscp or auto"),
             },
             p.GetValue(s_encap) is { } e ? ForwardJob.ParseHex(e) : [],
-            ParseInt(p.GetValue(s_maxSize)!, "--max-size", 1, 65507),
+            ParseInt(p.GetValue(s_maxSize)!, "--max-size", 1, SlotLayout.MaxUdpPayload),
             ParseGso(p.GetValue(s_gso)!),
             ParseInt(p.GetValue(s_threads)!, "--threads", 1, 64),
             p.GetValue(s_duration) is { } d ? Parsers.ParseDuration(d) : null,
@@ -400,6 +401,4 @@ internal static class Cli
         int.TryParse(text, System.Globalization.NumberStyles.None, System.Globalization.CultureInfo.InvariantCulture, out int n) && n >= min && n <= max
             ? n
             : throw new FormatException("bad " + option + " '" + text + "': a whole number from " + min + " to " + max);
-
-    internal static IPAddress LoopbackFor(AddressFamily family) => family == AddressFamily.InterNetworkV6 ? IPAddress.IPv6Loopback : IPAddress.Loopback;
 }

@@ -48,7 +48,7 @@ internal static class ForwardJob
                     RingSize = 1024,
                     BatchSize = 64,
                     AutoFlush = false,
-                    MaxDatagramSize = Math.Min(maxSize + encap.Length, 65507),
+                    MaxDatagramSize = Math.Min(maxSize + encap.Length, SlotLayout.MaxUdpPayload),
                     Segmentation = gso,
                 });
                 outputs.Add(output);

@@ -1,6 +1,7 @@
 using System.Net.Sockets;
 using System.Runtime.InteropServices;
 using Perf.Batch;
+using Perf.Host;
 
 namespace Perf.LoadGen;
 

@@ -1,4 +1,5 @@
 using System.Globalization;
+using Perf.Batch;
 
 namespace Perf.LoadGen;
 
@@ -33,7 +34,7 @@ internal readonly record struct HtbClass(ushort Major, ushort Minor, string Rate
 internal static class Parsers
 {
     internal const int MinSize = PacketHeader.Size;
-    internal const int MaxSize = 65507;
+    internal const int MaxSize = SlotLayout.MaxUdpPayload;
 
     /// <summary>"50000", "50k", "1.5M" (packets/s) or "100bps", "10kbps", "2.5Mbps", "1Gbps" (bits/s).</summary>
     internal static Rate ParseRate(string text)

@@ -4,6 +4,7 @@ using System.Net;
 using System.Runtime.InteropServices;
 using System.Text.RegularExpressions;
 using Perf.Batch;
+using Perf.Host;
 using Spectre.Console;
 
 namespace Perf.LoadGen;

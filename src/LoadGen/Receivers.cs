@@ -1,4 +1,5 @@
 using Perf.Batch;
+using Perf.Host;
 
 namespace Perf.LoadGen;
 

@@ -1,6 +1,7 @@
 using System.Diagnostics;
 using System.Net.Sockets;
 using Perf.Batch;
+using Perf.Host;
 
 namespace Perf.LoadGen;
 

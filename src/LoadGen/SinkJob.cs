@@ -1,5 +1,6 @@
 using System.Diagnostics;
 using Perf.Batch;
+using Perf.Host;
 
 namespace Perf.LoadGen;
 

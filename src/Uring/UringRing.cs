@@ -96,7 +96,6 @@ internal sealed unsafe partial class UringRing : IDisposable
 
     internal uint Flags { get; }
 
-    internal SafeFdHandle Handle => _fd;
 
     internal bool SqPoll => (Flags & IORING_SETUP_SQPOLL) != 0;
 
@@ -135,8 +134,6 @@ internal sealed unsafe partial class UringRing : IDisposable
     /// </summary>
     internal void RegisterRingOnFirstSubmit() => _registerRing = true;
 
-    /// <summary>Whether a thread entered by a registered ring index.</summary>
-    internal bool RingRegistered => _registeredThread != 0;
 
     // The fd argument and extra flags for io_uring_enter on this thread.
     private (int Fd, uint Flags) EnterTarget()

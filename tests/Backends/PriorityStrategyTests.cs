@@ -1,6 +1,7 @@
 using System.Net;
 using System.Net.Sockets;
 using Perf.Batch;
+using Perf.Host;
 using Perf.Tests.Infrastructure;
 
 namespace Perf.Tests.Backends;

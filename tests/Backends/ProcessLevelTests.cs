@@ -14,7 +14,7 @@ public sealed class ProcessLevelTests
     [InlineData("IoUring", "io_uring_enter", @"^\d+ +io_uring_enter\(\d+, 64, 64, IORING_ENTER_GETEVENTS(\|IORING_ENTER_REGISTERED_RING)?, NULL, 0\) = 64$")]
     public void StraceShowsEachCallCarryingTheConfiguredBatch(string backend, string syscall, string pattern)
     {
-        Assert.SkipUnless(Host.HasTool("strace"), "strace is not installed");
+        Assert.SkipUnless(HostTools.HasTool("strace"), "strace is not installed");
         Assert.SkipWhen(backend == "IoUring" && UringAvailability.Reason is not null, UringAvailability.Reason ?? string.Empty);
         using PacketReceiver rx = Loopback.Receiver(AddressFamily.InterNetwork);
         string trace = Path.Combine(Path.GetTempPath(), "perf-strace-" + Guid.NewGuid().ToString("N") + ".txt");
@@ -49,7 +49,7 @@ public sealed class ProcessLevelTests
     [Fact]
     public void StraceShowsUdpSegmentCmsgsInTheSendmmsgCalls()
     {
-        Assert.SkipUnless(Host.HasTool("strace"), "strace is not installed");
+        Assert.SkipUnless(HostTools.HasTool("strace"), "strace is not installed");
         using (PacketSender probe = PacketSender.Create(new PacketSenderOptions()))
         {
             Assert.SkipUnless(probe.Capabilities.Segmentation, "this kernel takes no UDP_SEGMENT cmsg (UDP GSO needs Linux 4.18+)");
@@ -92,9 +92,9 @@ public sealed class ProcessLevelTests
         using PacketSender tx = PacketSender.Create(new PacketSenderOptions());
         Assert.Equal(Environment.OSVersion.Version >= new Version(6, 14), tx.Capabilities.PerPacketPriority);
         Assert.Equal(tx.Capabilities.PerPacketPriority ? PriorityStrategy.Cmsg : PriorityStrategy.SocketPerPriority, tx.PriorityStrategy);
-        Assert.Equal(Host.IsRoot, tx.Capabilities.PrivilegedPriorities);
+        Assert.Equal(HostTools.IsRoot, tx.Capabilities.PrivilegedPriorities);
         Assert.True(tx.Capabilities.Allows(6));
-        Assert.Equal(Host.IsRoot, tx.Capabilities.Allows(7));
+        Assert.Equal(HostTools.IsRoot, tx.Capabilities.Allows(7));
 
         CapabilityProbe.TestOverride = p => p > 6 ? Errno.EPERM : 0;
         try

@@ -12,8 +12,8 @@ public abstract partial class SenderContractTests
     [Fact]
     public void UnprivilegedSenderLosesOnlyThePriority7PacketToEperm()
     {
-        Assert.SkipUnless(Host.IsRoot, "dropping CAP_NET_ADMIN/CAP_NET_RAW with setpriv needs to start as root");
-        Assert.SkipUnless(Host.HasTool("setpriv"), "setpriv (util-linux) is not installed");
+        Assert.SkipUnless(HostTools.IsRoot, "dropping CAP_NET_ADMIN/CAP_NET_RAW with setpriv needs to start as root");
+        Assert.SkipUnless(HostTools.HasTool("setpriv"), "setpriv (util-linux) is not installed");
         Assert.SkipWhen(Backend == SendBackendKind.IoUring && UringAvailability.Reason is not null, UringAvailability.Reason ?? string.Empty);
         PriorityView.Require();
         using PacketReceiver rx = Loopback.Receiver(AddressFamily.InterNetwork);

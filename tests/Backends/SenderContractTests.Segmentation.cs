@@ -228,7 +228,7 @@ public abstract partial class SenderContractTests
         SkipUnlessNamespaces();
         if (!File.Exists("/dev/net/tun"))
         {
-            Host.Run("modprobe", ["tun"], TimeSpan.FromSeconds(10)); // a kernel with tun as a module (the lab's) makes the node on load
+            HostTools.Run("modprobe", ["tun"], TimeSpan.FromSeconds(10)); // a kernel with tun as a module (the lab's) makes the node on load
         }
 
         Assert.SkipUnless(File.Exists("/dev/net/tun"), "needs /dev/net/tun (the tun driver)");

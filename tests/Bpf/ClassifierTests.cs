@@ -2,6 +2,7 @@ using System.Buffers.Binary;
 using System.Net;
 using System.Runtime.InteropServices;
 using Perf.Batch;
+using Perf.Host;
 using Perf.Tests.Infrastructure;
 
 namespace Perf.Tests.Bpf;
@@ -51,17 +52,24 @@ public sealed unsafe class ClassifierTests
     }
 
     [Fact]
+    public void PerfHostRegistersTheRouteCheckThatAutoUses()
+    {
+        // Perf.Batch finds the check by name when Auto needs it; an application without Perf.Host gets none.
+        Assert.IsType<ClassifierCheck>(ClassifierRegistry.Check);
+    }
+
+    [Fact]
     public void AClassifierThatTcAttachedIsRecognisedAndRemoved()
     {
         SkipUnlessRoot();
-        Assert.SkipUnless(Host.HasTool("tc"), "needs tc (iproute2) to attach the classifier the old way");
+        Assert.SkipUnless(HostTools.HasTool("tc"), "needs tc (iproute2) to attach the classifier the old way");
         using VethPair net = VethPair.Create("clstc", quiet: true);
         InstallHtb(net);
         // tc takes the program from a bpffs pin. `ip netns exec` mounts its own /sys, so the pin goes on a bpffs of the
         // test's own, under /tmp, which the namespace still sees.
         string fs = Path.Combine(Path.GetTempPath(), "perf-bpffs-" + Guid.NewGuid().ToString("N")[..12]);
         Directory.CreateDirectory(fs);
-        Host.Sh("mount -t bpf bpf " + fs);
+        HostTools.Sh("mount -t bpf bpf " + fs);
         string pin = Path.Combine(fs, "mark_to_priority");
         try
         {
@@ -84,7 +92,7 @@ public sealed unsafe class ClassifierTests
         }
         finally
         {
-            Host.Run("umount", [fs], TimeSpan.FromSeconds(10));
+            HostTools.Run("umount", [fs], TimeSpan.FromSeconds(10));
             Directory.Delete(fs);
         }
     }
@@ -156,14 +164,14 @@ public sealed unsafe class ClassifierTests
     {
         string? clang = FindClang();
         Assert.SkipWhen(clang is null, "clang is not installed: the C sources document the instructions and nothing here compiles them");
-        foreach ((string source, Perf.Batch.Interop.BpfInsn[] program) in (ReadOnlySpan<(string, Perf.Batch.Interop.BpfInsn[])>)[
+        foreach ((string source, Perf.Host.HostInterop.BpfInsn[] program) in (ReadOnlySpan<(string, Perf.Host.HostInterop.BpfInsn[])>)[
             ("mark_to_priority", ClassifierProgram.MarkToPriority), ("priority_to_mark", ClassifierProgram.PriorityToMark)])
         {
             string obj = Path.Combine(Path.GetTempPath(), "perf-" + source + "-" + Guid.NewGuid().ToString("N")[..8] + ".o");
             try
             {
                 string arch = RuntimeInformation.ProcessArchitecture == Architecture.Arm64 ? "aarch64-linux-gnu" : "x86_64-linux-gnu";
-                (int code, string output) = Host.Run(clang!, ["-O2", "-target", "bpf", "-I/usr/include/" + arch, "-c", Path.Combine(AppContext.BaseDirectory, "Bpf", source + ".bpf.c"), "-o", obj], TimeSpan.FromSeconds(60));
+                (int code, string output) = HostTools.Run(clang!, ["-O2", "-target", "bpf", "-I/usr/include/" + arch, "-c", Path.Combine(AppContext.BaseDirectory, "Bpf", source + ".bpf.c"), "-o", obj], TimeSpan.FromSeconds(60));
                 Assert.True(code == 0, output);
                 Assert.Equal(MemoryMarshal.AsBytes(program.AsSpan()).ToArray(), ElfSection(File.ReadAllBytes(obj), "tc"));
             }
@@ -241,10 +249,10 @@ public sealed unsafe class ClassifierTests
         byte[] name = System.Text.Encoding.ASCII.GetBytes(path + "\0");
         fixed (byte* p = name)
         {
-            Perf.Batch.Interop.BpfObjPinAttr attr = default;
+            Perf.Host.HostInterop.BpfObjPinAttr attr = default;
             attr.Pathname = (ulong)p;
             attr.BpfFd = (uint)program.Fd;
-            Assert.True(Perf.Batch.Interop.Bpf.Call(Perf.Batch.Interop.Bpf.BPF_OBJ_PIN, &attr, sizeof(Perf.Batch.Interop.BpfObjPinAttr)) == 0, "BPF_OBJ_PIN errno " + Marshal.GetLastPInvokeError());
+            Assert.True(Perf.Host.HostInterop.Bpf.Call(Perf.Host.HostInterop.Bpf.BPF_OBJ_PIN, &attr, sizeof(Perf.Host.HostInterop.BpfObjPinAttr)) == 0, "BPF_OBJ_PIN errno " + Marshal.GetLastPInvokeError());
         }
     }
 

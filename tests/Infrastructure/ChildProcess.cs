@@ -9,6 +9,6 @@ internal static class ChildProcess
     {
         var all = new List<string>(wrapper) { Path };
         all.AddRange(args);
-        return Host.Run(all[0], all.Skip(1), TimeSpan.FromSeconds(60));
+        return HostTools.Run(all[0], all.Skip(1), TimeSpan.FromSeconds(60));
     }
 }

@@ -2,7 +2,7 @@ namespace Perf.Tests.Infrastructure;
 
 /// <summary>
 /// A network namespace this test run created, with a unique name, deleted on dispose.
-/// Sockets are created inside it through <see cref="Perf.Batch.NetworkNamespace"/>.
+/// Sockets are created inside it through <see cref="Perf.Host.NetworkNamespace"/>.
 /// </summary>
 internal sealed class NetNs : IDisposable
 {
@@ -15,12 +15,12 @@ internal sealed class NetNs : IDisposable
     /// <summary>Why namespaces cannot be used here, or null when they can.</summary>
     internal static string? Unavailable()
     {
-        if (!Host.IsRoot)
+        if (!HostTools.IsRoot)
         {
             return "needs root to create network namespaces";
         }
 
-        if (!Host.HasTool("ip") || !Host.HasTool("tc"))
+        if (!HostTools.HasTool("ip") || !HostTools.HasTool("tc"))
         {
             return "needs iproute2 (ip, tc)";
         }
@@ -31,7 +31,7 @@ internal sealed class NetNs : IDisposable
     internal static NetNs Create(string tag)
     {
         string name = "perf-" + tag + "-" + Guid.NewGuid().ToString("N")[..8];
-        Host.Sh("ip netns add " + name);
+        HostTools.Sh("ip netns add " + name);
         var ns = new NetNs(name);
         try
         {
@@ -51,7 +51,7 @@ internal sealed class NetNs : IDisposable
     {
         if (command.AsSpan().IndexOfAny(s_shellSyntax) >= 0)
         {
-            return Host.Sh("ip netns exec " + Name + " " + command);
+            return HostTools.Sh("ip netns exec " + Name + " " + command);
         }
 
         // ip and tc enter the namespace themselves (-n): one exec, where sh + ip netns exec + tc are three, and each
@@ -59,7 +59,7 @@ internal sealed class NetNs : IDisposable
         string[] argv = command.Split(' ', StringSplitOptions.RemoveEmptyEntries);
         bool self = argv[0] is "ip" or "tc";
         string[] args = self ? ["-n", Name, .. argv.AsSpan(1)] : ["netns", "exec", Name, .. argv];
-        (int code, string output) = Host.Run(self ? argv[0] : "ip", args, TimeSpan.FromSeconds(30));
+        (int code, string output) = HostTools.Run(self ? argv[0] : "ip", args, TimeSpan.FromSeconds(30));
         if (code != 0)
         {
             throw new InvalidOperationException("'" + command + "' in " + Name + " exited " + code + ": " + output);
@@ -72,7 +72,7 @@ internal sealed class NetNs : IDisposable
     internal string MacOf(string device) => Exec("cat /sys/class/net/" + device + "/address").Trim();
 
     /// <summary>Runs <paramref name="func"/> on a fresh thread that has entered this namespace.</summary>
-    internal T Run<T>(Func<T> func) => Perf.Batch.NetworkNamespace.Run(Name, func);
+    internal T Run<T>(Func<T> func) => Perf.Host.NetworkNamespace.Run(Name, func);
 
-    public void Dispose() => Host.Run("ip", ["netns", "del", Name], TimeSpan.FromSeconds(30));
+    public void Dispose() => HostTools.Run("ip", ["netns", "del", Name], TimeSpan.FromSeconds(30));
 }

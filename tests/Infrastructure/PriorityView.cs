@@ -1,5 +1,6 @@
 using System.Net;
 using Perf.Batch;
+using Perf.Host;
 
 [assembly: AssemblyFixture(typeof(Perf.Tests.Infrastructure.PriorityViewFixture))]
 
@@ -47,7 +48,7 @@ internal static class PriorityView
             }
 
             const string Why = "this kernel has no SO_RCVPRIORITY (Linux 6.14+), so a receiver cannot see priorities";
-            if (!Host.IsRoot)
+            if (!HostTools.IsRoot)
             {
                 Reason = Why + ", and the priority_to_mark echo on lo needs root";
                 return;

@@ -139,12 +139,12 @@ public sealed class BadInputTests
     [Fact]
     public void MissingPrivilegesAreOneLineAndExit2()
     {
-        Assert.SkipUnless(Host.IsRoot && Host.HasTool("setpriv"), "needs root and setpriv to run perfgen without privileges");
+        Assert.SkipUnless(HostTools.IsRoot && HostTools.HasTool("setpriv"), "needs root and setpriv to run perfgen without privileges");
         string perfgen = Path.Combine(AppContext.BaseDirectory, "perfgen");
         Assert.SkipUnless(File.Exists(perfgen), "the perfgen apphost is not next to the tests");
         foreach (string[] args in (string[][])[["qdisc-test", "--count", "10"], ["bpf-attach", "--dev", "lo"], ["send", "--dest", "127.0.0.1:9", "--priorities", "7", "--count", "1"]])
         {
-            (int code, string output) = Host.Run("setpriv", ["--reuid=65534", "--regid=65534", "--clear-groups", "--inh-caps=-all", "--", perfgen, .. args], TimeSpan.FromSeconds(60));
+            (int code, string output) = HostTools.Run("setpriv", ["--reuid=65534", "--regid=65534", "--clear-groups", "--inh-caps=-all", "--", perfgen, .. args], TimeSpan.FromSeconds(60));
             Assert.True(code == 2, "perfgen " + string.Join(' ', args) + " without privileges: exit " + code + ": " + output);
             string[] lines = output.Split('\n', StringSplitOptions.RemoveEmptyEntries);
             Assert.True(lines.Length == 1 && lines[0].StartsWith("perfgen: ", StringComparison.Ordinal), "expected one line: " + output);

@@ -71,7 +71,7 @@ public sealed class CliTests
         string[] args = command == "send"
             ? ["send", "--dest", watch.LocalAddress.ToString(), "--priority-strategy", "cmsg", "--count", "10", "--quiet"]
             : ["qdisc-test", "--priority-strategy", "cmsg", "--count", "10", "--quiet"];
-        Assert.SkipWhen(command == "qdisc-test" && !Host.IsRoot, "qdisc-test asks for root first");
+        Assert.SkipWhen(command == "qdisc-test" && !HostTools.IsRoot, "qdisc-test asks for root first");
         TextWriter stderr = Console.Error;
         var captured = new StringWriter();
         CapabilityProbe.TestOverride = _ => Errno.EINVAL; // what a kernel before 6.14 answers to the probe's cmsg
@@ -352,6 +352,6 @@ public sealed class CliTests
             File.Delete(json);
         }
 
-        Assert.DoesNotContain("perfgen-" + Environment.ProcessId + "-", Host.Sh("ip netns list")); // cleaned up
+        Assert.DoesNotContain("perfgen-" + Environment.ProcessId + "-", HostTools.Sh("ip netns list")); // cleaned up
     }
 }

@@ -87,16 +87,16 @@ public sealed class QdiscLabTests
         using Process p = Process.Start(psi)!;
         string prefix = "perfgen-" + p.Id.ToString(System.Globalization.CultureInfo.InvariantCulture) + "-";
         long deadline = Environment.TickCount64 + 20_000;
-        while (!Host.Sh("ip netns list").Contains(prefix, StringComparison.Ordinal) && Environment.TickCount64 < deadline)
+        while (!HostTools.Sh("ip netns list").Contains(prefix, StringComparison.Ordinal) && Environment.TickCount64 < deadline)
         {
             Thread.Sleep(100);
         }
 
-        Assert.Contains(prefix, Host.Sh("ip netns list")); // it set up its namespaces...
+        Assert.Contains(prefix, HostTools.Sh("ip netns list")); // it set up its namespaces...
         Thread.Sleep(1500);
-        Host.Sh("kill -" + signal + " " + p.Id.ToString(System.Globalization.CultureInfo.InvariantCulture));
+        HostTools.Sh("kill -" + signal + " " + p.Id.ToString(System.Globalization.CultureInfo.InvariantCulture));
         Assert.True(p.WaitForExit(30_000), "perfgen did not end after SIG" + signal);
-        Assert.DoesNotContain(prefix, Host.Sh("ip netns list")); // ...and removed them
+        Assert.DoesNotContain(prefix, HostTools.Sh("ip netns list")); // ...and removed them
         Assert.DoesNotContain("   at ", p.StandardError.ReadToEnd());
     }
 
@@ -117,7 +117,7 @@ public sealed class QdiscLabTests
     [InlineData("--html|/nonexistent/dir/x.html")]
     public void BadInputIsOneLineExit2AndNothingSetUp(string line)
     {
-        string before = Host.IsRoot ? Host.Sh("ip netns list") : string.Empty;
+        string before = HostTools.IsRoot ? HostTools.Sh("ip netns list") : string.Empty;
         TextWriter stderr = Console.Error;
         var captured = new StringWriter();
         Console.SetError(captured);
@@ -133,9 +133,9 @@ public sealed class QdiscLabTests
 
         Assert.True(code == 2, "exit " + code + ": " + captured);
         Assert.Single(captured.ToString().Split('\n', StringSplitOptions.RemoveEmptyEntries));
-        if (Host.IsRoot)
+        if (HostTools.IsRoot)
         {
-            Assert.Equal(before, Host.Sh("ip netns list"));
+            Assert.Equal(before, HostTools.Sh("ip netns list"));
         }
     }
 
@@ -163,7 +163,7 @@ public sealed class QdiscLabTests
         // In a real browser: it loads, the script runs to its end without an error, and every chart has drawn paths.
         string? chromium = FindTool("chromium") ?? FindTool("chromium-browser") ?? FindTool("google-chrome");
         Assert.SkipWhen(chromium is null, "no Chromium here to open the report in (CI installs it: apt-get install chromium)");
-        (int code, string output) = Host.Run(chromium!, ["--headless", "--no-sandbox", "--disable-gpu", "--enable-logging=stderr", "--v=0", "--virtual-time-budget=2000", "--dump-dom", "file://" + html.Path], TimeSpan.FromSeconds(60));
+        (int code, string output) = HostTools.Run(chromium!, ["--headless", "--no-sandbox", "--disable-gpu", "--enable-logging=stderr", "--v=0", "--virtual-time-budget=2000", "--dump-dom", "file://" + html.Path], TimeSpan.FromSeconds(60));
         Assert.True(code == 0, output);
         Assert.Contains("data-ready=\"1\"", output); // set by the last line of the report's script
         Assert.DoesNotContain("Uncaught", output);

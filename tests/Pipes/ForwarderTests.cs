@@ -21,7 +21,7 @@ public sealed class ForwarderTests
     [Fact]
     public void PrioritiesAreRemappedWithAMap()
     {
-        bool privileged = Host.IsRoot;
+        bool privileged = HostTools.IsRoot;
         uint high = privileged ? 0x10010u : 6u;
         PriorityMap map = PriorityMap.Parse("0=3,5=" + (privileged ? "0x10010" : "6"));
         RoundTrip(map, transform: null, p => p switch { 0 => 3, 5 => high, _ => p }, n => n);

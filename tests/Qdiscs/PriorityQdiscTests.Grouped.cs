@@ -1,5 +1,6 @@
 using System.Globalization;
 using Perf.Batch;
+using Perf.Host;
 using Perf.Tests.Infrastructure;
 
 namespace Perf.Tests.Qdiscs;

@@ -2,6 +2,7 @@ using System.Globalization;
 using System.Net;
 using System.Text.RegularExpressions;
 using Perf.Batch;
+using Perf.Host;
 using Perf.Tests.Infrastructure;
 
 namespace Perf.Tests.Qdiscs;

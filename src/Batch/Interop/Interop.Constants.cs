@@ -15,7 +15,6 @@ internal static partial class Interop
     internal const int SOL_IPV6 = 41;
     internal const int SOL_UDP = 17;
 
-    internal const int SO_REUSEADDR = 2;
     internal const int SO_SNDBUF = 7;
     internal const int SO_RCVBUF = 8;
     internal const int SO_PRIORITY = 12;
@@ -31,7 +30,6 @@ internal static partial class Interop
     internal const int IPV6_RECVERR = 25;
     internal const int IP_RECVTOS = 13;
     internal const int IPV6_RECVTCLASS = 66;
-    internal const int IPV6_V6ONLY = 26;
     internal const int IPV6_TCLASS = 67;
     internal const int UDP_SEGMENT = 103; // Linux 4.18+: u16 gso_size, per socket or per message
     internal const int UDP_GRO = 104;     // Linux 5.0+: int; a received cmsg carries the coalesced gso_size
@@ -40,12 +38,9 @@ internal static partial class Interop
 
     internal const int MSG_DONTWAIT = 0x40;
     internal const int MSG_TRUNC = 0x20;
-    internal const int MSG_CTRUNC = 0x08;
-    internal const int MSG_WAITFORONE = 0x10000;
 
     internal const short POLLIN = 0x1;
     internal const short POLLOUT = 0x4;
-    internal const short POLLERR = 0x8;
 
     /// <summary>sendmmsg/recvmmsg clamp vlen to UIO_MAXIOV.</summary>
     internal const int UIO_MAXIOV = 1024;

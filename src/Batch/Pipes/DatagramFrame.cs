@@ -27,7 +27,7 @@ public static class DatagramFrame
     internal const byte KindV6 = 6;
     internal const int V4Size = 6;
     internal const int V6Size = 22;
-    internal const int MaxPayload = 65507;
+    internal const int MaxPayload = SlotLayout.MaxUdpPayload;
 
     /// <summary>Frames a datagram for a connected sender into <paramref name="writer"/> (call FlushAsync on it to publish).</summary>
     public static void Write(PipeWriter writer, ReadOnlySpan<byte> payload, uint priority) =>

@@ -10,7 +10,6 @@ namespace Perf.Batch;
 internal static class SlotLayout
 {
     internal const int IoVecOffset = 0;
-    internal const int SecondIoVecOffset = 16;
     internal const int SockAddrOffset = 32;
     internal const int SockAddrStorageSize = 128;
     internal const int CmsgOffset = SockAddrOffset + SockAddrStorageSize; // 160, 8-aligned as cmsghdr needs

@@ -38,7 +38,7 @@ internal sealed class PrioritySocketPool : IDisposable
         _lastUsed = new long[options.MaxPrioritySockets];
 
         // Sockets are made on first use, on whichever thread flushes. A sender created inside a network namespace
-        // (NetworkNamespace.Run) must get its pool sockets there too, or binding its local address fails.
+        // (Perf.Host's NetworkNamespace.Run) must get its pool sockets there too, or binding its local address fails.
         _netnsId = CurrentNetNs();
         if (_netnsId is not null)
         {
@@ -119,7 +119,7 @@ internal sealed class PrioritySocketPool : IDisposable
         }
 
         AddressFamily family = _family;
-        return NetworkNamespace.Run(_netns, () => UdpSocket.Create(family));
+        return NamespaceThread.Run(_netns, "the sender's network namespace", () => UdpSocket.Create(family));
     }
 
     /// <summary>The socket for <paramref name="priority"/> (which <see cref="Ensure"/> created), or the errno its datagrams fail with.</summary>

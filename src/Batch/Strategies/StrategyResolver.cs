@@ -62,11 +62,15 @@ internal static class StrategyResolver
         {
             why = "an unconnected sender has no one route to look for the classifier on (set ClassifierAttached where it is attached)";
         }
+        else if (ClassifierRegistry.Check is not { } check)
+        {
+            why = "Perf.Host is not part of this application, so nothing looks for the classifier on the route (set ClassifierAttached where it is attached)";
+        }
         else
         {
             try
             {
-                if (MarkClassifier.Check(options.ConnectTo, out string report))
+                if (check.IsOnRoute(options.ConnectTo, out string report))
                 {
                     reason = NoCmsg + "; " + report;
                     return PriorityStrategy.MarkAndBpf;

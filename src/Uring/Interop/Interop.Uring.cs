@@ -25,11 +25,9 @@ internal static unsafe partial class Interop
 
         // features
         internal const uint IORING_FEAT_SINGLE_MMAP = 1u << 0;
-        internal const uint IORING_FEAT_NODROP = 1u << 1;
 
         // mmap offsets
         internal const long IORING_OFF_SQ_RING = 0;
-        internal const long IORING_OFF_CQ_RING = 0x8000000;
         internal const long IORING_OFF_SQES = 0x10000000;
 
         // io_uring_enter flags
@@ -50,7 +48,6 @@ internal static unsafe partial class Interop
         internal const uint IORING_CQE_F_NOTIF = 1u << 3;
 
         // opcodes (enum io_uring_op)
-        internal const byte IORING_OP_NOP = 0;
         internal const byte IORING_OP_SENDMSG = 9;
         internal const byte IORING_OP_SENDMSG_ZC = 48;
 

@@ -4,7 +4,7 @@ using System.Runtime.InteropServices;
 namespace Perf.Tests.Infrastructure;
 
 /// <summary>Facts about this host and a bounded way to run its tools.</summary>
-internal static partial class Host
+internal static partial class HostTools
 {
     internal static bool IsRoot => geteuid() == 0;
 

@@ -2,7 +2,9 @@ using System.Buffers.Binary;
 using System.Net.Sockets;
 using System.Runtime.InteropServices;
 
-namespace Perf.Batch;
+using Perf.Batch;
+
+namespace Perf.Host;
 
 /// <summary>
 /// A small rtnetlink client for what the mark classifier needs, in-process: the route's egress interface
@@ -20,7 +22,7 @@ internal sealed unsafe class RouteNetlink : IDisposable
 
     internal static RouteNetlink Open()
     {
-        int fd = Interop.Sys.Socket(Interop.AF_NETLINK, Interop.SOCK_RAW | Interop.SOCK_CLOEXEC, Interop.NETLINK_ROUTE);
+        int fd = Interop.Sys.Socket(HostInterop.AF_NETLINK, HostInterop.SOCK_RAW | Interop.SOCK_CLOEXEC, HostInterop.NETLINK_ROUTE);
         if (fd < 0)
         {
             ThrowHelper.ThrowSocket("socket(AF_NETLINK, NETLINK_ROUTE)", Marshal.GetLastPInvokeError());
@@ -37,22 +39,22 @@ internal sealed unsafe class RouteNetlink : IDisposable
     {
         bool v6 = destination.AddressFamily == AddressFamily.InterNetworkV6;
         var m = new MessageBuilder(stackalloc byte[256]);
-        m.Begin(Interop.Netlink.RTM_GETROUTE, Interop.Netlink.NLM_F_REQUEST, ++_seq);
-        Interop.RtMsg rt = default;
+        m.Begin(HostInterop.Netlink.RTM_GETROUTE, HostInterop.Netlink.NLM_F_REQUEST, ++_seq);
+        HostInterop.RtMsg rt = default;
         rt.Family = (byte)(v6 ? Interop.AF_INET6 : Interop.AF_INET);
         rt.DstLen = (byte)(v6 ? 128 : 32);
         m.Append(rt);
         Span<byte> address = stackalloc byte[16];
         destination.ToIPAddress().TryWriteBytes(address, out int written);
-        m.Attribute(Interop.Netlink.RTA_DST, address[..written]);
+        m.Attribute(HostInterop.Netlink.RTA_DST, address[..written]);
         uint oif = 0;
         errno = Exchange(m.Finish(), (type, payload) =>
         {
-            if (type == Interop.Netlink.RTM_NEWROUTE)
+            if (type == HostInterop.Netlink.RTM_NEWROUTE)
             {
-                foreach ((ushort t, byte[] v) in Attributes(payload[Interop.Netlink.RtMsgSize..]))
+                foreach ((ushort t, byte[] v) in Attributes(payload[HostInterop.Netlink.RtMsgSize..]))
                 {
-                    if (t == Interop.Netlink.RTA_OIF && v.Length >= 4)
+                    if (t == HostInterop.Netlink.RTA_OIF && v.Length >= 4)
                     {
                         oif = BinaryPrimitives.ReadUInt32LittleEndian(v);
                     }
@@ -66,9 +68,9 @@ internal sealed unsafe class RouteNetlink : IDisposable
     internal int AddClsact(int ifindex)
     {
         var m = new MessageBuilder(stackalloc byte[128]);
-        m.Begin(Interop.Netlink.RTM_NEWQDISC, Interop.Netlink.NLM_F_REQUEST | Interop.Netlink.NLM_F_ACK | Interop.Netlink.NLM_F_CREATE | Interop.Netlink.NLM_F_EXCL, ++_seq);
-        m.Append(TcMsg(ifindex, Interop.Netlink.ClsactHandle, Interop.Netlink.TC_H_CLSACT, 0));
-        m.Attribute(Interop.Netlink.TCA_KIND, "clsact\0"u8);
+        m.Begin(HostInterop.Netlink.RTM_NEWQDISC, HostInterop.Netlink.NLM_F_REQUEST | HostInterop.Netlink.NLM_F_ACK | HostInterop.Netlink.NLM_F_CREATE | HostInterop.Netlink.NLM_F_EXCL, ++_seq);
+        m.Append(TcMsg(ifindex, HostInterop.Netlink.ClsactHandle, HostInterop.Netlink.TC_H_CLSACT, 0));
+        m.Attribute(HostInterop.Netlink.TCA_KIND, "clsact\0"u8);
         return Exchange(m.Finish(), null);
     }
 
@@ -76,8 +78,8 @@ internal sealed unsafe class RouteNetlink : IDisposable
     internal int DeleteClsact(int ifindex)
     {
         var m = new MessageBuilder(stackalloc byte[128]);
-        m.Begin(Interop.Netlink.RTM_DELQDISC, Interop.Netlink.NLM_F_REQUEST | Interop.Netlink.NLM_F_ACK, ++_seq);
-        m.Append(TcMsg(ifindex, Interop.Netlink.ClsactHandle, Interop.Netlink.TC_H_CLSACT, 0));
+        m.Begin(HostInterop.Netlink.RTM_DELQDISC, HostInterop.Netlink.NLM_F_REQUEST | HostInterop.Netlink.NLM_F_ACK, ++_seq);
+        m.Append(TcMsg(ifindex, HostInterop.Netlink.ClsactHandle, HostInterop.Netlink.TC_H_CLSACT, 0));
         return Exchange(m.Finish(), null);
     }
 
@@ -88,16 +90,16 @@ internal sealed unsafe class RouteNetlink : IDisposable
     internal int AddBpfFilter(int ifindex, uint parent, uint preference, int programFd, string name)
     {
         var m = new MessageBuilder(stackalloc byte[256]);
-        m.Begin(Interop.Netlink.RTM_NEWTFILTER, Interop.Netlink.NLM_F_REQUEST | Interop.Netlink.NLM_F_ACK | Interop.Netlink.NLM_F_CREATE | Interop.Netlink.NLM_F_EXCL, ++_seq);
-        m.Append(TcMsg(ifindex, 0, parent, (preference << 16) | Interop.Netlink.EthPAllNetworkOrder));
-        m.Attribute(Interop.Netlink.TCA_KIND, "bpf\0"u8);
-        int options = m.BeginNested(Interop.Netlink.TCA_OPTIONS);
-        m.Attribute(Interop.Netlink.TCA_BPF_FD, (uint)programFd);
+        m.Begin(HostInterop.Netlink.RTM_NEWTFILTER, HostInterop.Netlink.NLM_F_REQUEST | HostInterop.Netlink.NLM_F_ACK | HostInterop.Netlink.NLM_F_CREATE | HostInterop.Netlink.NLM_F_EXCL, ++_seq);
+        m.Append(TcMsg(ifindex, 0, parent, (preference << 16) | HostInterop.Netlink.EthPAllNetworkOrder));
+        m.Attribute(HostInterop.Netlink.TCA_KIND, "bpf\0"u8);
+        int options = m.BeginNested(HostInterop.Netlink.TCA_OPTIONS);
+        m.Attribute(HostInterop.Netlink.TCA_BPF_FD, (uint)programFd);
         Span<byte> text = stackalloc byte[name.Length + 1];
         System.Text.Encoding.ASCII.GetBytes(name, text);
         text[^1] = 0;
-        m.Attribute(Interop.Netlink.TCA_BPF_NAME, text);
-        m.Attribute(Interop.Netlink.TCA_BPF_FLAGS, Interop.Netlink.TCA_BPF_FLAG_ACT_DIRECT);
+        m.Attribute(HostInterop.Netlink.TCA_BPF_NAME, text);
+        m.Attribute(HostInterop.Netlink.TCA_BPF_FLAGS, HostInterop.Netlink.TCA_BPF_FLAG_ACT_DIRECT);
         m.EndNested(options);
         return Exchange(m.Finish(), null);
     }
@@ -106,7 +108,7 @@ internal sealed unsafe class RouteNetlink : IDisposable
     internal int DeleteFilters(int ifindex, uint parent, uint preference)
     {
         var m = new MessageBuilder(stackalloc byte[128]);
-        m.Begin(Interop.Netlink.RTM_DELTFILTER, Interop.Netlink.NLM_F_REQUEST | Interop.Netlink.NLM_F_ACK, ++_seq);
+        m.Begin(HostInterop.Netlink.RTM_DELTFILTER, HostInterop.Netlink.NLM_F_REQUEST | HostInterop.Netlink.NLM_F_ACK, ++_seq);
         m.Append(TcMsg(ifindex, 0, parent, preference << 16));
         return Exchange(m.Finish(), null);
     }
@@ -116,11 +118,11 @@ internal sealed unsafe class RouteNetlink : IDisposable
     {
         var filters = new List<Filter>();
         var m = new MessageBuilder(stackalloc byte[128]);
-        m.Begin(Interop.Netlink.RTM_GETTFILTER, Interop.Netlink.NLM_F_REQUEST | Interop.Netlink.NLM_F_DUMP, ++_seq);
+        m.Begin(HostInterop.Netlink.RTM_GETTFILTER, HostInterop.Netlink.NLM_F_REQUEST | HostInterop.Netlink.NLM_F_DUMP, ++_seq);
         m.Append(TcMsg(ifindex, 0, parent, 0));
         errno = Exchange(m.Finish(), (type, payload) =>
         {
-            if (type != Interop.Netlink.RTM_NEWTFILTER || payload.Length < Interop.Netlink.TcMsgSize)
+            if (type != HostInterop.Netlink.RTM_NEWTFILTER || payload.Length < HostInterop.Netlink.TcMsgSize)
             {
                 return;
             }
@@ -130,22 +132,22 @@ internal sealed unsafe class RouteNetlink : IDisposable
             uint id = 0;
             string? name = null;
             bool options = false;
-            foreach ((ushort t, byte[] v) in Attributes(payload[Interop.Netlink.TcMsgSize..]))
+            foreach ((ushort t, byte[] v) in Attributes(payload[HostInterop.Netlink.TcMsgSize..]))
             {
-                if (t == Interop.Netlink.TCA_KIND)
+                if (t == HostInterop.Netlink.TCA_KIND)
                 {
                     kind = CString(v);
                 }
-                else if ((t & ~Interop.Netlink.NLA_F_NESTED) == Interop.Netlink.TCA_OPTIONS)
+                else if ((t & ~HostInterop.Netlink.NLA_F_NESTED) == HostInterop.Netlink.TCA_OPTIONS)
                 {
                     options = true;
                     foreach ((ushort o, byte[] ov) in Attributes(v))
                     {
-                        if (o == Interop.Netlink.TCA_BPF_ID && ov.Length >= 4)
+                        if (o == HostInterop.Netlink.TCA_BPF_ID && ov.Length >= 4)
                         {
                             id = BinaryPrimitives.ReadUInt32LittleEndian(ov);
                         }
-                        else if (o == Interop.Netlink.TCA_BPF_NAME)
+                        else if (o == HostInterop.Netlink.TCA_BPF_NAME)
                         {
                             name = CString(ov);
                         }
@@ -167,9 +169,9 @@ internal sealed unsafe class RouteNetlink : IDisposable
         return filters;
     }
 
-    private static Interop.TcMsg TcMsg(int ifindex, uint handle, uint parent, uint info)
+    private static HostInterop.TcMsg TcMsg(int ifindex, uint handle, uint parent, uint info)
     {
-        Interop.TcMsg tc = default;
+        HostInterop.TcMsg tc = default;
         tc.Family = 0; // AF_UNSPEC
         tc.Ifindex = ifindex;
         tc.Handle = handle;
@@ -192,21 +194,21 @@ internal sealed unsafe class RouteNetlink : IDisposable
     {
         fixed (byte* p = request)
         {
-            if (Interop.Sys.Send(_fd, p, (nuint)request.Length, 0) < 0)
+            if (HostInterop.Sys.Send(_fd, p, (nuint)request.Length, 0) < 0)
             {
                 return Marshal.GetLastPInvokeError();
             }
         }
 
         uint seq = BinaryPrimitives.ReadUInt32LittleEndian(request[8..]);
-        bool dump = (BinaryPrimitives.ReadUInt16LittleEndian(request[6..]) & Interop.Netlink.NLM_F_DUMP) == Interop.Netlink.NLM_F_DUMP;
-        bool ack = (BinaryPrimitives.ReadUInt16LittleEndian(request[6..]) & Interop.Netlink.NLM_F_ACK) != 0;
+        bool dump = (BinaryPrimitives.ReadUInt16LittleEndian(request[6..]) & HostInterop.Netlink.NLM_F_DUMP) == HostInterop.Netlink.NLM_F_DUMP;
+        bool ack = (BinaryPrimitives.ReadUInt16LittleEndian(request[6..]) & HostInterop.Netlink.NLM_F_ACK) != 0;
         while (true)
         {
             nint n;
             fixed (byte* buf = _receive)
             {
-                n = Interop.Sys.Recv(_fd, buf, (nuint)_receive.Length, 0);
+                n = HostInterop.Sys.Recv(_fd, buf, (nuint)_receive.Length, 0);
             }
 
             if (n < 0)
@@ -221,29 +223,29 @@ internal sealed unsafe class RouteNetlink : IDisposable
             }
 
             var data = new ReadOnlySpan<byte>(_receive, 0, (int)n);
-            while (data.Length >= Interop.Netlink.NlMsgHdrSize)
+            while (data.Length >= HostInterop.Netlink.NlMsgHdrSize)
             {
                 int len = (int)BinaryPrimitives.ReadUInt32LittleEndian(data);
                 ushort type = BinaryPrimitives.ReadUInt16LittleEndian(data[4..]);
                 uint replySeq = BinaryPrimitives.ReadUInt32LittleEndian(data[8..]);
-                if (len < Interop.Netlink.NlMsgHdrSize || len > data.Length)
+                if (len < HostInterop.Netlink.NlMsgHdrSize || len > data.Length)
                 {
                     return Errno.EIO;
                 }
 
-                ReadOnlySpan<byte> payload = data[Interop.Netlink.NlMsgHdrSize..len];
-                data = data[Math.Min(data.Length, Interop.Netlink.Align(len))..];
+                ReadOnlySpan<byte> payload = data[HostInterop.Netlink.NlMsgHdrSize..len];
+                data = data[Math.Min(data.Length, HostInterop.Netlink.Align(len))..];
                 if (replySeq != seq)
                 {
                     continue; // a stale reply to an earlier request
                 }
 
-                if (type == Interop.Netlink.NLMSG_DONE)
+                if (type == HostInterop.Netlink.NLMSG_DONE)
                 {
                     return 0;
                 }
 
-                if (type == Interop.Netlink.NLMSG_ERROR)
+                if (type == HostInterop.Netlink.NLMSG_ERROR)
                 {
                     return -BinaryPrimitives.ReadInt32LittleEndian(payload); // 0: the ACK
                 }
@@ -271,7 +273,7 @@ internal sealed unsafe class RouteNetlink : IDisposable
             }
 
             list.Add((type, data[4..len].ToArray()));
-            data = data[Math.Min(data.Length, Interop.Netlink.Align(len))..];
+            data = data[Math.Min(data.Length, HostInterop.Netlink.Align(len))..];
         }
 
         return list;
@@ -294,7 +296,7 @@ internal sealed unsafe class RouteNetlink : IDisposable
 
         internal void Begin(ushort type, ushort flags, uint seq)
         {
-            Interop.NlMsgHdr h = default;
+            HostInterop.NlMsgHdr h = default;
             h.Type = type;
             h.Flags = flags;
             h.Seq = seq;
@@ -304,7 +306,7 @@ internal sealed unsafe class RouteNetlink : IDisposable
         internal void Append<T>(T value) where T : unmanaged
         {
             MemoryMarshal.Write(_buffer[_length..], in value);
-            _length = Interop.Netlink.Align(_length + sizeof(T));
+            _length = HostInterop.Netlink.Align(_length + sizeof(T));
         }
 
         internal void Attribute(ushort type, scoped ReadOnlySpan<byte> value)
@@ -312,7 +314,7 @@ internal sealed unsafe class RouteNetlink : IDisposable
             BinaryPrimitives.WriteUInt16LittleEndian(_buffer[_length..], (ushort)(4 + value.Length));
             BinaryPrimitives.WriteUInt16LittleEndian(_buffer[(_length + 2)..], type);
             value.CopyTo(_buffer[(_length + 4)..]);
-            _length = Interop.Netlink.Align(_length + 4 + value.Length);
+            _length = HostInterop.Netlink.Align(_length + 4 + value.Length);
         }
 
         internal void Attribute(ushort type, uint value)
@@ -325,7 +327,7 @@ internal sealed unsafe class RouteNetlink : IDisposable
         internal int BeginNested(ushort type)
         {
             int start = _length;
-            BinaryPrimitives.WriteUInt16LittleEndian(_buffer[(_length + 2)..], (ushort)(type | Interop.Netlink.NLA_F_NESTED));
+            BinaryPrimitives.WriteUInt16LittleEndian(_buffer[(_length + 2)..], (ushort)(type | HostInterop.Netlink.NLA_F_NESTED));
             _length += 4;
             return start;
         }

@@ -1,6 +1,8 @@
 using System.Runtime.InteropServices;
 
-namespace Perf.Batch;
+using Perf.Batch;
+
+namespace Perf.Host;
 
 /// <summary>
 /// The two tc classifiers as eBPF instructions, loaded in-process with bpf(BPF_PROG_LOAD): no compiler, no file.
@@ -24,7 +26,7 @@ internal static unsafe class ClassifierProgram
     private const int TcActOk = 0;
 
     /// <summary>mark_to_priority, for clsact egress: a non-zero skb->mark becomes skb->priority.</summary>
-    internal static readonly Interop.BpfInsn[] MarkToPriority =
+    internal static readonly HostInterop.BpfInsn[] MarkToPriority =
     [
         new(LoadWord, dst: 2, src: 1, SkbMark, 0),       // r2 = skb->mark
         new(JumpIfEqualImm, dst: 2, src: 0, 1, 0),       // if r2 == 0 skip the store
@@ -34,7 +36,7 @@ internal static unsafe class ClassifierProgram
     ];
 
     /// <summary>priority_to_mark, for clsact ingress on lo: skb->priority becomes skb->mark (the SO_RCVMARK echo).</summary>
-    internal static readonly Interop.BpfInsn[] PriorityToMark =
+    internal static readonly HostInterop.BpfInsn[] PriorityToMark =
     [
         new(LoadWord, dst: 2, src: 1, SkbPriority, 0),   // r2 = skb->priority
         new(StoreWord, dst: 1, src: 2, SkbMark, 0),      // skb->mark = r2
@@ -47,7 +49,7 @@ internal static unsafe class ClassifierProgram
     /// A verifier rejection reads the verifier's log into the error.
     /// </summary>
     /// <exception cref="PerfSocketException">The kernel refused it: EPERM without CAP_BPF and CAP_NET_ADMIN, or the verifier.</exception>
-    internal static SafeFdHandle Load(ReadOnlySpan<Interop.BpfInsn> program, string name)
+    internal static SafeFdHandle Load(ReadOnlySpan<HostInterop.BpfInsn> program, string name)
     {
         int fd = TryLoad(program, name, log: null, out int errno);
         if (fd >= 0)
@@ -74,18 +76,18 @@ internal static unsafe class ClassifierProgram
         return null!;
     }
 
-    private static int TryLoad(ReadOnlySpan<Interop.BpfInsn> program, string name, byte[]? log, out int errno)
+    private static int TryLoad(ReadOnlySpan<HostInterop.BpfInsn> program, string name, byte[]? log, out int errno)
     {
         ReadOnlySpan<byte> license = "GPL\0"u8;
-        Interop.BpfProgLoadAttr attr = default;
-        attr.ProgType = Interop.Bpf.BPF_PROG_TYPE_SCHED_CLS;
+        HostInterop.BpfProgLoadAttr attr = default;
+        attr.ProgType = HostInterop.Bpf.BPF_PROG_TYPE_SCHED_CLS;
         attr.InsnCnt = (uint)program.Length;
-        for (int i = 0; i < name.Length && i < Interop.Bpf.ObjNameLength - 1; i++)
+        for (int i = 0; i < name.Length && i < HostInterop.Bpf.ObjNameLength - 1; i++)
         {
             attr.ProgName[i] = (byte)name[i];
         }
 
-        fixed (Interop.BpfInsn* insns = program)
+        fixed (HostInterop.BpfInsn* insns = program)
         fixed (byte* lic = license)
         fixed (byte* buf = log)
         {
@@ -98,7 +100,7 @@ internal static unsafe class ClassifierProgram
                 attr.LogBuf = (ulong)buf;
             }
 
-            int fd = Interop.Bpf.Call(Interop.Bpf.BPF_PROG_LOAD, &attr, sizeof(Interop.BpfProgLoadAttr));
+            int fd = HostInterop.Bpf.Call(HostInterop.Bpf.BPF_PROG_LOAD, &attr, sizeof(HostInterop.BpfProgLoadAttr));
             errno = fd < 0 ? Marshal.GetLastPInvokeError() : 0;
             return fd;
         }
@@ -113,17 +115,17 @@ internal static unsafe class ClassifierProgram
 
     internal static string? NameOf(SafeFdHandle program)
     {
-        Interop.BpfProgInfo info = default;
-        Interop.BpfObjInfoAttr attr = default;
+        HostInterop.BpfProgInfo info = default;
+        HostInterop.BpfObjInfoAttr attr = default;
         attr.BpfFd = (uint)program.Fd;
-        attr.InfoLen = (uint)sizeof(Interop.BpfProgInfo);
+        attr.InfoLen = (uint)sizeof(HostInterop.BpfProgInfo);
         attr.Info = (ulong)&info;
-        if (Interop.Bpf.Call(Interop.Bpf.BPF_OBJ_GET_INFO_BY_FD, &attr, sizeof(Interop.BpfObjInfoAttr)) != 0)
+        if (HostInterop.Bpf.Call(HostInterop.Bpf.BPF_OBJ_GET_INFO_BY_FD, &attr, sizeof(HostInterop.BpfObjInfoAttr)) != 0)
         {
             return null;
         }
 
-        var name = new ReadOnlySpan<byte>(info.Name, Interop.Bpf.ObjNameLength);
+        var name = new ReadOnlySpan<byte>(info.Name, HostInterop.Bpf.ObjNameLength);
         int end = name.IndexOf((byte)0);
         return System.Text.Encoding.ASCII.GetString(end < 0 ? name : name[..end]);
     }
@@ -131,9 +133,9 @@ internal static unsafe class ClassifierProgram
     /// <summary>An fd for the loaded program <paramref name="id"/> (needs CAP_SYS_ADMIN), or null.</summary>
     internal static SafeFdHandle? Open(uint id)
     {
-        Interop.BpfGetFdByIdAttr byId = default;
+        HostInterop.BpfGetFdByIdAttr byId = default;
         byId.ProgId = id;
-        int fd = Interop.Bpf.Call(Interop.Bpf.BPF_PROG_GET_FD_BY_ID, &byId, sizeof(Interop.BpfGetFdByIdAttr));
+        int fd = HostInterop.Bpf.Call(HostInterop.Bpf.BPF_PROG_GET_FD_BY_ID, &byId, sizeof(HostInterop.BpfGetFdByIdAttr));
         return fd < 0 ? null : new SafeFdHandle(fd);
     }
 }

@@ -1,7 +1,9 @@
 using System.Globalization;
 using System.Runtime.InteropServices;
 
-namespace Perf.Batch;
+using Perf.Batch;
+
+namespace Perf.Host;
 
 /// <summary>
 /// Installs, removes and finds the <c>mark_to_priority</c> tc classifier that <see cref="PriorityStrategy.MarkAndBpf"/>
@@ -20,11 +22,11 @@ public static class MarkClassifier
     // Kernel program names are 15 characters: what clang's "mark_to_priority" function becomes, so a classifier that
     // tc attached from the C source is recognised too.
     private static readonly Classifier s_mark = new("mark_to_priorit", "mark_to_priority", ClassifierProgram.MarkToPriority,
-        Interop.Bpf.BPF_TCX_EGRESS, Interop.Netlink.ClsactEgress, FilterPreference, "egress");
+        HostInterop.Bpf.BPF_TCX_EGRESS, HostInterop.Netlink.ClsactEgress, FilterPreference, "egress");
 
     // The ingress echo (priority_to_mark) at its own preference, so either can be removed alone.
     private static readonly Classifier s_echo = new("priority_to_mar", "priority_to_mark", ClassifierProgram.PriorityToMark,
-        Interop.Bpf.BPF_TCX_INGRESS, Interop.Netlink.ClsactIngress, FilterPreference + 1, "ingress");
+        HostInterop.Bpf.BPF_TCX_INGRESS, HostInterop.Netlink.ClsactIngress, FilterPreference + 1, "ingress");
 
     /// <summary>How a classifier is attached.</summary>
     internal enum Mechanism
@@ -116,7 +118,7 @@ public static class MarkClassifier
         return attached;
     }
 
-    private sealed record Classifier(string ProgramName, string FilterName, Interop.BpfInsn[] Program, uint TcxType, uint Parent, int Preference, string Hook);
+    private sealed record Classifier(string ProgramName, string FilterName, HostInterop.BpfInsn[] Program, uint TcxType, uint Parent, int Preference, string Hook);
 
     private readonly record struct Attachment(bool Tcx, uint ProgramId, uint Preference)
     {
@@ -163,11 +165,11 @@ public static class MarkClassifier
 
     private static unsafe bool TryAttachTcx(Classifier c, int ifindex, SafeFdHandle program, out int errno)
     {
-        Interop.BpfProgAttachAttr attr = default;
+        HostInterop.BpfProgAttachAttr attr = default;
         attr.TargetIfindex = (uint)ifindex;
         attr.AttachBpfFd = (uint)program.Fd;
         attr.AttachType = c.TcxType;
-        errno = Interop.Bpf.Call(Interop.Bpf.BPF_PROG_ATTACH, &attr, sizeof(Interop.BpfProgAttachAttr)) == 0 ? 0 : Marshal.GetLastPInvokeError();
+        errno = HostInterop.Bpf.Call(HostInterop.Bpf.BPF_PROG_ATTACH, &attr, sizeof(HostInterop.BpfProgAttachAttr)) == 0 ? 0 : Marshal.GetLastPInvokeError();
         return errno == 0;
     }
 
@@ -188,7 +190,7 @@ public static class MarkClassifier
         }
 
         // The clsact qdisc goes too once no filter is left on it (as tc users expect after removing theirs).
-        if (filters && nl.Filters(ifindex, Interop.Netlink.ClsactIngress, out _).Count == 0 && nl.Filters(ifindex, Interop.Netlink.ClsactEgress, out _).Count == 0)
+        if (filters && nl.Filters(ifindex, HostInterop.Netlink.ClsactIngress, out _).Count == 0 && nl.Filters(ifindex, HostInterop.Netlink.ClsactEgress, out _).Count == 0)
         {
             nl.DeleteClsact(ifindex);
         }
@@ -204,11 +206,11 @@ public static class MarkClassifier
             return Marshal.GetLastPInvokeError();
         }
 
-        Interop.BpfProgAttachAttr attr = default;
+        HostInterop.BpfProgAttachAttr attr = default;
         attr.TargetIfindex = (uint)ifindex;
         attr.AttachBpfFd = (uint)program.Fd;
         attr.AttachType = c.TcxType;
-        return Interop.Bpf.Call(Interop.Bpf.BPF_PROG_DETACH, &attr, sizeof(Interop.BpfProgAttachAttr)) == 0 ? 0 : Marshal.GetLastPInvokeError();
+        return HostInterop.Bpf.Call(HostInterop.Bpf.BPF_PROG_DETACH, &attr, sizeof(HostInterop.BpfProgAttachAttr)) == 0 ? 0 : Marshal.GetLastPInvokeError();
     }
 
     private static List<Attachment> Find(Classifier c, string device, string? netns) => InNamespace(netns, () => Find(c, IndexOf(device)));
@@ -219,12 +221,12 @@ public static class MarkClassifier
     {
         var found = new List<Attachment>();
         uint* ids = stackalloc uint[64];
-        Interop.BpfProgQueryAttr query = default;
+        HostInterop.BpfProgQueryAttr query = default;
         query.TargetIfindex = (uint)ifindex;
         query.AttachType = c.TcxType;
         query.ProgIds = (ulong)ids;
         query.ProgCnt = 64;
-        if (Interop.Bpf.Call(Interop.Bpf.BPF_PROG_QUERY, &query, sizeof(Interop.BpfProgQueryAttr)) == 0)
+        if (HostInterop.Bpf.Call(HostInterop.Bpf.BPF_PROG_QUERY, &query, sizeof(HostInterop.BpfProgQueryAttr)) == 0)
         {
             for (uint i = 0; i < query.ProgCnt && i < 64; i++)
             {
@@ -260,7 +262,7 @@ public static class MarkClassifier
         uint index;
         fixed (byte* p = name)
         {
-            index = Interop.Sys.IfNameToIndex(p);
+            index = HostInterop.Sys.IfNameToIndex(p);
         }
 
         if (index == 0)
@@ -274,7 +276,7 @@ public static class MarkClassifier
     private static unsafe string? NameOf(uint ifindex)
     {
         byte* name = stackalloc byte[16]; // IF_NAMESIZE
-        return Interop.Sys.IfIndexToName(ifindex, name) == null ? null : Marshal.PtrToStringAnsi((nint)name);
+        return HostInterop.Sys.IfIndexToName(ifindex, name) == null ? null : Marshal.PtrToStringAnsi((nint)name);
     }
 
     private static T InNamespace<T>(string? netns, Func<T> body)

@@ -1,9 +1,11 @@
 using System.Runtime.InteropServices;
 
-namespace Perf.Batch;
+using Perf.Batch;
+
+namespace Perf.Host;
 
 // bpf(2), from the Linux UAPI (include/uapi/linux/bpf.h). glibc has no wrapper: the call goes through syscall(2).
-internal static unsafe partial class Interop
+internal static unsafe partial class HostInterop
 {
     internal static partial class Bpf
     {
@@ -27,7 +29,7 @@ internal static unsafe partial class Interop
         // The bpf syscall number differs by architecture.
         private static readonly long s_sysBpf = RuntimeInformation.ProcessArchitecture == Architecture.Arm64 ? 280 : 321;
 
-        [LibraryImport(Libraries.Libc, EntryPoint = "syscall", SetLastError = true)]
+        [LibraryImport(Interop.Libraries.Libc, EntryPoint = "syscall", SetLastError = true)]
         private static partial long Syscall(long number, long cmd, void* attr, long size);
 
         /// <summary>bpf(cmd, attr, size): the result (a new fd, a count, 0), or -1 with errno.</summary>

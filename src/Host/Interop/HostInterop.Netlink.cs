@@ -1,9 +1,11 @@
 using System.Runtime.InteropServices;
 
-namespace Perf.Batch;
+using Perf.Batch;
+
+namespace Perf.Host;
 
 // rtnetlink, from the Linux UAPI (linux/netlink.h, linux/rtnetlink.h, linux/pkt_sched.h, linux/pkt_cls.h).
-internal static partial class Interop
+internal static partial class HostInterop
 {
     internal const int AF_NETLINK = 16;
     internal const int SOCK_RAW = 3;
@@ -15,7 +17,6 @@ internal static partial class Interop
         internal const ushort NLMSG_DONE = 3;
 
         internal const ushort NLM_F_REQUEST = 0x1;
-        internal const ushort NLM_F_MULTI = 0x2;
         internal const ushort NLM_F_ACK = 0x4;
         internal const ushort NLM_F_EXCL = 0x200;
         internal const ushort NLM_F_CREATE = 0x400;
@@ -109,16 +110,16 @@ internal static partial class Interop
 
     internal static partial class Sys
     {
-        [LibraryImport(Libraries.Libc, EntryPoint = "send", SetLastError = true)]
+        [LibraryImport(Interop.Libraries.Libc, EntryPoint = "send", SetLastError = true)]
         internal static unsafe partial nint Send(SafeFdHandle fd, void* buf, nuint len, int flags);
 
-        [LibraryImport(Libraries.Libc, EntryPoint = "recv", SetLastError = true)]
+        [LibraryImport(Interop.Libraries.Libc, EntryPoint = "recv", SetLastError = true)]
         internal static unsafe partial nint Recv(SafeFdHandle fd, void* buf, nuint len, int flags);
 
-        [LibraryImport(Libraries.Libc, EntryPoint = "if_nametoindex", SetLastError = true)]
+        [LibraryImport(Interop.Libraries.Libc, EntryPoint = "if_nametoindex", SetLastError = true)]
         internal static unsafe partial uint IfNameToIndex(byte* name);
 
-        [LibraryImport(Libraries.Libc, EntryPoint = "if_indextoname", SetLastError = true)]
+        [LibraryImport(Interop.Libraries.Libc, EntryPoint = "if_indextoname", SetLastError = true)]
         internal static unsafe partial byte* IfIndexToName(uint index, byte* name);
     }
 }
