@@ -66,24 +66,8 @@ public sealed class ForwarderTests
         using PacketSender source = PacketSender.Create(new PacketSenderOptions { ConnectTo = input.LocalAddress, AutoFlush = false, RingSize = 1024 });
         Assert.SkipUnless(source.Segmenting, "this kernel takes no UDP_SEGMENT cmsg");
         var forwarder = new PacketForwarder(input, output);
-        byte[] buf = new byte[Size];
-        for (long seq = 0; seq < Count;)
-        {
-            // A run at a time, forwarded before the next: the source's GSO message arrives over loopback as one buffer.
-            for (int k = 0; k < 256; k++, seq++)
-            {
-                TestPayload.Write(buf, seq, Priority(seq), Size);
-                Assert.True(source.TryEnqueue(buf, Priority(seq)));
-            }
-
-            Assert.True(source.Flush().Completed);
-            long target = seq;
-            long deadline = Environment.TickCount64 + 10_000;
-            while (forwarder.Stats.Received < target && Environment.TickCount64 < deadline)
-            {
-                forwarder.RunOnce(100, TestContext.Current.CancellationToken);
-            }
-        }
+        // 256 at a time, forwarded before the next: the source's GSO message arrives over loopback as one buffer.
+        Pump(source, forwarder, Count, Size, Priority);
 
         Assert.True(collector.WaitFor(Count, TimeSpan.FromSeconds(10)), "received " + collector.Received);
         Assert.Empty(collector.Errors);
@@ -136,22 +120,7 @@ public sealed class ForwarderTests
             Segmentation = SegmentationMode.Off,
         });
         var forwarder = new PacketForwarder(input, output);
-        byte[] buf = new byte[Size];
-        for (long seq = 0; seq < Count;)
-        {
-            for (int k = 0; k < 256; k++, seq++)
-            {
-                TestPayload.Write(buf, seq, Priority(seq), Size);
-                Assert.True(source.TryEnqueue(buf, Priority(seq)));
-            }
-
-            Assert.True(source.Flush().Completed);
-            long deadline = Environment.TickCount64 + 10_000;
-            while (forwarder.Stats.Received < seq && Environment.TickCount64 < deadline)
-            {
-                forwarder.RunOnce(100, TestContext.Current.CancellationToken);
-            }
-        }
+        Pump(source, forwarder, Count, Size, Priority);
 
         Assert.True(collector.WaitFor(Count, TimeSpan.FromSeconds(10)), "received " + collector.Received);
         Assert.Empty(collector.Errors);
@@ -166,6 +135,28 @@ public sealed class ForwarderTests
         Assert.False(output.PreservesOrder);
         Assert.True(output.Stats.AverageSegments >= 4, "average run " + output.Stats.AverageSegments);
         Assert.Equal(0, output.QueuedReferences);
+    }
+
+    // Sends count datagrams of size through source, 256 at a time, and runs the forwarder until it has received each
+    // lot (bounded, 10 s a lot) before the next.
+    private static void Pump(PacketSender source, PacketForwarder forwarder, int count, int size, Func<long, uint> priorityOf)
+    {
+        byte[] buf = new byte[size];
+        for (long seq = 0; seq < count;)
+        {
+            for (int k = 0; k < 256; k++, seq++)
+            {
+                TestPayload.Write(buf, seq, priorityOf(seq), size);
+                Assert.True(source.TryEnqueue(buf, priorityOf(seq)));
+            }
+
+            Assert.True(source.Flush().Completed);
+            long deadline = Environment.TickCount64 + 10_000;
+            while (forwarder.Stats.Received < seq && Environment.TickCount64 < deadline)
+            {
+                forwarder.RunOnce(100, TestContext.Current.CancellationToken);
+            }
+        }
     }
 
     [Fact]

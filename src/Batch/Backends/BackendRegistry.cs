@@ -1,6 +1,3 @@
-using System.Diagnostics.CodeAnalysis;
-using System.Runtime.CompilerServices;
-
 namespace Perf.Batch;
 
 /// <summary>Builds a backend for one sender; implemented outside this assembly (Perf.Uring).</summary>
@@ -17,34 +14,9 @@ internal interface ISendBackendProvider
 /// </summary>
 internal static class BackendRegistry
 {
-    private const string UringProviderType = "Perf.Uring.UringBackendProvider, Perf.Uring";
-    private static ISendBackendProvider? s_ioUring;
-    private static bool s_looked;
+    private static readonly ProviderSlot<ISendBackendProvider> s_ioUring = new("Perf.Uring.UringBackendProvider, Perf.Uring");
 
-    internal static void RegisterIoUring(ISendBackendProvider provider) => s_ioUring = provider;
+    internal static void RegisterIoUring(ISendBackendProvider provider) => s_ioUring.Register(provider);
 
-    internal static ISendBackendProvider? IoUring
-    {
-        get
-        {
-            if (s_ioUring is null && !s_looked)
-            {
-                s_looked = true;
-                LoadIoUring();
-            }
-
-            return s_ioUring;
-        }
-    }
-
-    [UnconditionalSuppressMessage("Trimming", "IL2057", Justification = "A constant type name, rooted by the DynamicDependency below.")]
-    [DynamicDependency(DynamicallyAccessedMemberTypes.All, "Perf.Uring.UringBackendProvider", "Perf.Uring")]
-    private static void LoadIoUring()
-    {
-        Type? t = Type.GetType(UringProviderType, throwOnError: false);
-        if (t is not null)
-        {
-            RuntimeHelpers.RunClassConstructor(t.TypeHandle); // its static constructor registers it
-        }
-    }
+    internal static ISendBackendProvider? IoUring => s_ioUring.Value;
 }

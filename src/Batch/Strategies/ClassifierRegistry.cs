@@ -1,6 +1,3 @@
-using System.Diagnostics.CodeAnalysis;
-using System.Runtime.CompilerServices;
-
 namespace Perf.Batch;
 
 /// <summary>Answers whether the mark_to_priority classifier is on a destination's route; implemented by Perf.Host.</summary>
@@ -16,34 +13,9 @@ internal interface IClassifierCheck
 /// </summary>
 internal static class ClassifierRegistry
 {
-    private const string HostCheckType = "Perf.Host.ClassifierCheck, Perf.Host";
-    private static IClassifierCheck? s_check;
-    private static bool s_looked;
+    private static readonly ProviderSlot<IClassifierCheck> s_check = new("Perf.Host.ClassifierCheck, Perf.Host");
 
-    internal static void Register(IClassifierCheck check) => s_check = check;
+    internal static void Register(IClassifierCheck check) => s_check.Register(check);
 
-    internal static IClassifierCheck? Check
-    {
-        get
-        {
-            if (s_check is null && !s_looked)
-            {
-                s_looked = true;
-                LoadHost();
-            }
-
-            return s_check;
-        }
-    }
-
-    [UnconditionalSuppressMessage("Trimming", "IL2057", Justification = "A constant type name, rooted by the DynamicDependency below.")]
-    [DynamicDependency(DynamicallyAccessedMemberTypes.All, "Perf.Host.ClassifierCheck", "Perf.Host")]
-    private static void LoadHost()
-    {
-        Type? t = Type.GetType(HostCheckType, throwOnError: false);
-        if (t is not null)
-        {
-            RuntimeHelpers.RunClassConstructor(t.TypeHandle); // its static constructor registers it
-        }
-    }
+    internal static IClassifierCheck? Check => s_check.Value;
 }
