@@ -110,73 +110,56 @@ internal static class Cli
         root.Options.Add(s_json);
         root.Options.Add(s_quiet);
         root.SetAction(p => Jobs.Selftest(Opt(p, s_duration) is { } d ? Parsers.ParseDuration(d) : TimeSpan.FromSeconds(5), p.GetValue(s_json), p.GetValue(s_quiet)));
-
-        var send = new Command("send", "Send a priority mix to HOST:PORT");
-        foreach (Option o in new Option[] { s_dest, s_rate, s_duration, s_warmup, s_count, s_size, s_priorities, s_burst, s_gso, s_strictOrder, s_ring, s_backend, s_strategy, s_batch, s_threads, s_connect, s_bind, s_ipv6, s_interval, s_json, s_html, s_quiet })
-        {
-            send.Options.Add(o);
-        }
-
-        send.SetAction(p => Jobs.Send(ReadSend(p), Parsers.ParseDuration(p.GetValue(s_interval)!), p.GetValue(s_json), p.GetValue(s_html), p.GetValue(s_quiet)));
-        root.Subcommands.Add(send);
-
-        var sink = new Command("sink", "Receive perfgen datagrams and verify priority, loss, order and duplicates");
-        foreach (Option o in new Option[] { s_listen, s_duration, s_count, s_idle, s_verify, s_gro, s_interval, s_json, s_html, s_quiet })
-        {
-            sink.Options.Add(o);
-        }
-
-        sink.SetAction(p => Jobs.Sink(ReadSink(p), p.GetValue(s_json), p.GetValue(s_html), p.GetValue(s_quiet)));
-        root.Subcommands.Add(sink);
-
-        var forward = new Command("forward", "Receive on --listen and send each datagram on to --to, keeping (or remapping) its priority");
-        foreach (Option o in new Option[] { s_listen, s_to, s_map, s_key, s_encap, s_maxSize, s_gso, s_threads, s_duration, s_warmup, s_interval, s_json, s_quiet })
-        {
-            forward.Options.Add(o);
-        }
-
-        forward.SetAction(p => ForwardJob.Run(
-            ParseAddress(p.GetValue(s_listen) ?? throw new FormatException("forward needs --listen HOST:PORT"), ipv6: false, "--listen"),
-            ParseAddress(p.GetValue(s_to) ?? throw new FormatException("forward needs --to HOST:PORT"), ipv6: false, "--to"),
-            p.GetValue(s_map) is { } m ? PriorityMap.Parse(m) : PriorityMap.Identity,
-            p.GetValue(s_key) switch
-            {
-                "auto" => ForwardPriorityKey.Auto,
-                "priority" => ForwardPriorityKey.Priority,
-                "mark" => ForwardPriorityKey.Mark,
-                "dscp" => ForwardPriorityKey.Dscp,
-                var k => throw new FormatException("bad --key '" + k + "': priority, mark, dscp or auto"),
-            },
-            p.GetValue(s_encap) is { } e ? ForwardJob.ParseHex(e) : [],
-            ParseInt(p.GetValue(s_maxSize)!, "--max-size", 1, SlotLayout.MaxUdpPayload),
-            ParseGso(p.GetValue(s_gso)!),
-            ParseInt(p.GetValue(s_threads)!, "--threads", 1, 64),
-            p.GetValue(s_duration) is { } d ? Parsers.ParseDuration(d) : null,
-            p.GetValue(s_warmup) is { } w ? Parsers.ParseDuration(w) : TimeSpan.Zero,
-            Parsers.ParseDuration(p.GetValue(s_interval)!),
-            p.GetValue(s_json),
-            p.GetValue(s_quiet)));
-        root.Subcommands.Add(forward);
-
-        var attach = new Command("bpf-attach", "Load and attach the mark_to_priority tc classifier to DEV's egress (tcx, or clsact before Linux 6.6), for --priority-strategy mark-bpf (needs root)");
-        attach.Options.Add(s_dev);
-        attach.SetAction(p => Classifier(p, attach: true));
-        root.Subcommands.Add(attach);
-        var detach = new Command("bpf-detach", "Remove the mark_to_priority classifier from DEV");
-        detach.Options.Add(s_dev);
-        detach.SetAction(p => Classifier(p, attach: false));
-        root.Subcommands.Add(detach);
-
-        var qdisc = new Command("qdisc-test", "Build a namespace pair with a qdisc on the sending veth, run one sender per class, and judge classification, rates and latency from the qdisc's counters and a sink (needs root)");
-        foreach (Option o in new Option[] { s_classes, s_qdisc, s_load, s_duration, s_count, s_size, s_burst, s_gso, s_strategy, s_backend, s_maxP99, s_recverr, s_scenario, s_interval, s_json, s_html, s_quiet })
-        {
-            qdisc.Options.Add(o);
-        }
-
-        qdisc.SetAction(p => QdiscTest.Run(ReadQdiscTest(p)));
-        root.Subcommands.Add(qdisc);
+        root.Subcommands.Add(Subcommand("send", "Send a priority mix to HOST:PORT",
+            [s_dest, s_rate, s_duration, s_warmup, s_count, s_size, s_priorities, s_burst, s_gso, s_strictOrder, s_ring, s_backend, s_strategy, s_batch, s_threads, s_connect, s_bind, s_ipv6, s_interval, s_json, s_html, s_quiet],
+            p => Jobs.Send(ReadSend(p), Parsers.ParseDuration(p.GetValue(s_interval)!), p.GetValue(s_json), p.GetValue(s_html), p.GetValue(s_quiet))));
+        root.Subcommands.Add(Subcommand("sink", "Receive perfgen datagrams and verify priority, loss, order and duplicates",
+            [s_listen, s_duration, s_count, s_idle, s_verify, s_gro, s_interval, s_json, s_html, s_quiet],
+            p => Jobs.Sink(ReadSink(p), p.GetValue(s_json), p.GetValue(s_html), p.GetValue(s_quiet))));
+        root.Subcommands.Add(Subcommand("forward", "Receive on --listen and send each datagram on to --to, keeping (or remapping) its priority",
+            [s_listen, s_to, s_map, s_key, s_encap, s_maxSize, s_gso, s_threads, s_duration, s_warmup, s_interval, s_json, s_quiet], RunForward));
+        root.Subcommands.Add(Subcommand("bpf-attach", "Load and attach the mark_to_priority tc classifier to DEV's egress (tcx, or clsact before Linux 6.6), for --priority-strategy mark-bpf (needs root)",
+            [s_dev], p => Classifier(p, attach: true)));
+        root.Subcommands.Add(Subcommand("bpf-detach", "Remove the mark_to_priority classifier from DEV", [s_dev], p => Classifier(p, attach: false)));
+        root.Subcommands.Add(Subcommand("qdisc-test", "Build a namespace pair with a qdisc on the sending veth, run one sender per class, and judge classification, rates and latency from the qdisc's counters and a sink (needs root)",
+            [s_classes, s_qdisc, s_load, s_duration, s_count, s_size, s_burst, s_gso, s_strategy, s_backend, s_maxP99, s_recverr, s_scenario, s_interval, s_json, s_html, s_quiet],
+            p => QdiscTest.Run(ReadQdiscTest(p))));
         return root;
     }
+
+    private static Command Subcommand(string name, string description, Option[] options, Func<ParseResult, int> action)
+    {
+        var command = new Command(name, description);
+        foreach (Option o in options)
+        {
+            command.Options.Add(o);
+        }
+
+        command.SetAction(action);
+        return command;
+    }
+
+    private static int RunForward(ParseResult p) => ForwardJob.Run(
+        ParseAddress(p.GetValue(s_listen) ?? throw new FormatException("forward needs --listen HOST:PORT"), ipv6: false, "--listen"),
+        ParseAddress(p.GetValue(s_to) ?? throw new FormatException("forward needs --to HOST:PORT"), ipv6: false, "--to"),
+        p.GetValue(s_map) is { } m ? PriorityMap.Parse(m) : PriorityMap.Identity,
+        p.GetValue(s_key) switch
+        {
+            "auto" => ForwardPriorityKey.Auto,
+            "priority" => ForwardPriorityKey.Priority,
+            "mark" => ForwardPriorityKey.Mark,
+            "dscp" => ForwardPriorityKey.Dscp,
+            var k => throw new FormatException("bad --key '" + k + "': priority, mark, dscp or auto"),
+        },
+        p.GetValue(s_encap) is { } e ? ForwardJob.ParseHex(e) : [],
+        ParseInt(p.GetValue(s_maxSize)!, "--max-size", 1, SlotLayout.MaxUdpPayload),
+        ParseGso(p.GetValue(s_gso)!),
+        ParseInt(p.GetValue(s_threads)!, "--threads", 1, 64),
+        p.GetValue(s_duration) is { } d ? Parsers.ParseDuration(d) : null,
+        p.GetValue(s_warmup) is { } w ? Parsers.ParseDuration(w) : TimeSpan.Zero,
+        Parsers.ParseDuration(p.GetValue(s_interval)!),
+        p.GetValue(s_json),
+        p.GetValue(s_quiet));
 
     private static string? Opt(ParseResult p, Option<string?> o) => p.GetValue(o);
 

@@ -39,18 +39,7 @@ internal static class ForwardJob
                     throw new FormatException("--key priority: this kernel has no SO_RCVPRIORITY (it came with Linux 6.14); use --key mark or --key dscp");
                 }
 
-                // Each received batch is sent whole before the next receive (the output points at the receive buffers),
-                // so the output flushes once per batch rather than every 64 datagrams, which would cut GSO runs.
-                PacketSender output = PacketSender.Create(new PacketSenderOptions
-                {
-                    AddressFamily = to.AddressFamily,
-                    ConnectTo = to,
-                    RingSize = 1024,
-                    BatchSize = 64,
-                    AutoFlush = false,
-                    MaxDatagramSize = Math.Min(maxSize + encap.Length, SlotLayout.MaxUdpPayload),
-                    Segmentation = gso,
-                });
+                PacketSender output = Output(to, maxSize + encap.Length, gso);
                 outputs.Add(output);
                 forwarders[t] = encap.Length == 0
                     ? new PacketForwarder(input, output, map, transform: null, key)
@@ -73,14 +62,22 @@ internal static class ForwardJob
         }
     }
 
+    // Each received batch is sent whole before the next receive (the output points at the receive buffers), so the
+    // output flushes once per batch rather than every 64 datagrams, which would cut GSO runs; the flush groups the batch
+    // by priority, so interleaved priorities still leave as runs.
+    private static PacketSender Output(DatagramAddress to, int maxDatagram, SegmentationMode gso) => PacketSender.Create(new PacketSenderOptions
+    {
+        AddressFamily = to.AddressFamily,
+        ConnectTo = to,
+        RingSize = 1024,
+        BatchSize = 64,
+        AutoFlush = false,
+        MaxDatagramSize = Math.Min(maxDatagram, SlotLayout.MaxUdpPayload),
+        Segmentation = gso,
+    });
+
     private static int Forward(PacketForwarder[] forwarders, List<PacketReceiver> inputs, List<PacketSender> outputs, DatagramAddress to, byte[] encap, TimeSpan? duration, TimeSpan warmup, TimeSpan interval, string? json, Report report)
     {
-        string keyedBy = forwarders[0].PriorityKey switch
-        {
-            ForwardPriorityKey.Priority => "priority (SO_RCVPRIORITY)",
-            ForwardPriorityKey.Mark => "mark (SO_RCVMARK; this kernel reports no priority)",
-            _ => "DSCP",
-        };
         using var cts = new CancellationTokenSource();
         if (duration is { } d)
         {
@@ -89,10 +86,7 @@ internal static class ForwardJob
 
         using PosixSignalRegistration sigint = PosixSignalRegistration.Create(PosixSignal.SIGINT, c => { c.Cancel = true; cts.Cancel(); });
         using PosixSignalRegistration sigterm = PosixSignalRegistration.Create(PosixSignal.SIGTERM, c => { c.Cancel = true; cts.Cancel(); });
-        report.Line("perfgen forward: " + inputs[0].LocalAddress + " -> " + to + " (" + outputs[0].Backend + ", " + forwarders.Length + " thread(s), GSO " +
-            (outputs[0].Segmenting ? "on" : "off") + ", GRO " + (inputs[0].Gro ? "on" : "off") + ")" +
-            (encap.Length > 0 ? ", encapsulating with " + encap.Length + " bytes" : string.Empty) + ", priorities by the received " + keyedBy);
-        report.Line("[bold]    time    in pkt/s   out pkt/s      received     forwarded   dropped[/]");
+        Announce(forwarders, inputs, outputs, to, encap, report);
         var running = new Thread[forwarders.Length];
         var clock = Stopwatch.StartNew();
         for (int t = 0; t < running.Length; t++)
@@ -102,9 +96,48 @@ internal static class ForwardJob
             running[t].Start();
         }
 
+        (ForwarderStats Stats, TimeSpan At) mark = Watch(forwarders, running, clock, warmup, interval, report);
+        foreach (PacketSender o in outputs)
+        {
+            o.Dispose(); // anything still queued ends as sent or ECANCELED, so the counts close
+        }
+
+        ForwarderStats end = Total(forwarders);
+        double measured = (clock.Elapsed - mark.At).TotalSeconds; // rates leave the warm-up out
+        var result = new ForwardResult(end, clock.Elapsed.TotalSeconds, mark.At.TotalSeconds,
+            (end.Received - mark.Stats.Received) / measured, (end.Forwarded - mark.Stats.Forwarded) / measured,
+            outputs.Sum(o => o.Stats.SegmentedMessages), outputs.Sum(o => o.Stats.SegmentedDatagrams), inputs.Sum(i => i.CoalescedBuffers));
+        Summarize(forwarders, result, report);
+        if (json is not null)
+        {
+            Report.WriteJson(json, "forward", send: null, sink: null, w => WriteJson(w, forwarders, result));
+        }
+
+        return Cli.Ok;
+    }
+
+    private sealed record ForwardResult(ForwarderStats End, double Seconds, double WarmupSeconds, double InPps, double OutPps, long Segmented, long SegmentedDatagrams, long Coalesced);
+
+    private static void Announce(PacketForwarder[] forwarders, List<PacketReceiver> inputs, List<PacketSender> outputs, DatagramAddress to, byte[] encap, Report report)
+    {
+        string keyedBy = forwarders[0].PriorityKey switch
+        {
+            ForwardPriorityKey.Priority => "priority (SO_RCVPRIORITY)",
+            ForwardPriorityKey.Mark => "mark (SO_RCVMARK; this kernel reports no priority)",
+            _ => "DSCP",
+        };
+        report.Line("perfgen forward: " + inputs[0].LocalAddress + " -> " + to + " (" + outputs[0].Backend + ", " + forwarders.Length + " thread(s), GSO " +
+            (outputs[0].Segmenting ? "on" : "off") + ", GRO " + (inputs[0].Gro ? "on" : "off") + ")" +
+            (encap.Length > 0 ? ", encapsulating with " + encap.Length + " bytes" : string.Empty) + ", priorities by the received " + keyedBy);
+        report.Line("[bold]    time    in pkt/s   out pkt/s      received     forwarded   dropped[/]");
+    }
+
+    // A line per interval until every forwarding thread has ended; returns the counts and time at the end of the warm-up.
+    private static (ForwarderStats Stats, TimeSpan At) Watch(PacketForwarder[] forwarders, Thread[] running, Stopwatch clock, TimeSpan warmup, TimeSpan interval, Report report)
+    {
         ForwarderStats last = default;
         TimeSpan lastTime = TimeSpan.Zero;
-        (ForwarderStats Stats, TimeSpan At) mark = (default, TimeSpan.Zero); // the end of the warm-up
+        (ForwarderStats Stats, TimeSpan At) mark = (default, TimeSpan.Zero);
         bool marked = warmup <= TimeSpan.Zero;
         while (true)
         {
@@ -112,7 +145,7 @@ internal static class ForwardJob
             Thread? alive = running.FirstOrDefault(th => th.IsAlive);
             if (alive is null || (alive.Join(marked ? interval : TimeSpan.FromMilliseconds(10)) && !running.Any(th => th.IsAlive)))
             {
-                break;
+                return mark;
             }
 
             if (!marked)
@@ -136,76 +169,61 @@ internal static class ForwardJob
             last = s;
             lastTime = clock.Elapsed;
         }
+    }
 
-        foreach (PacketSender o in outputs)
-        {
-            o.Dispose(); // anything still queued ends as sent or ECANCELED, so the counts close
-        }
-
-        ForwarderStats end = Total(forwarders);
-        double secs = clock.Elapsed.TotalSeconds;
-        double measured = (clock.Elapsed - mark.At).TotalSeconds; // rates leave the warm-up out
-        double inPps = (end.Received - mark.Stats.Received) / measured;
-        double outPps = (end.Forwarded - mark.Stats.Forwarded) / measured;
-        long segmented = outputs.Sum(o => o.Stats.SegmentedMessages);
-        long segmentedDatagrams = outputs.Sum(o => o.Stats.SegmentedDatagrams);
-        long coalesced = inputs.Sum(i => i.CoalescedBuffers);
+    private static void Summarize(PacketForwarder[] forwarders, ForwardResult r, Report report)
+    {
         report.Line(string.Format(CultureInfo.InvariantCulture, "received {0:N0} ({1:N0}/s), forwarded {2:N0} ({3:N0}/s, {4:N0}/s per thread), dropped {5:N0}",
-            end.Received, inPps, end.Forwarded, outPps, outPps / forwarders.Length, end.Dropped));
+            r.End.Received, r.InPps, r.End.Forwarded, r.OutPps, r.OutPps / forwarders.Length, r.End.Dropped));
         report.Line(string.Format(CultureInfo.InvariantCulture, "GRO: {0:N0} coalesced buffers in; GSO: {1:N0} segmented messages out ({2:0.0} datagrams each)",
-            coalesced, segmented, segmented == 0 ? 0 : segmentedDatagrams / (double)segmented));
-        foreach (ForwardDropReason r in Enum.GetValues<ForwardDropReason>())
+            r.Coalesced, r.Segmented, r.Segmented == 0 ? 0 : r.SegmentedDatagrams / (double)r.Segmented));
+        foreach (ForwardDropReason reason in Enum.GetValues<ForwardDropReason>())
         {
-            long n = forwarders.Sum(f => f.GetDropped(r));
+            long n = forwarders.Sum(f => f.GetDropped(reason));
             if (n > 0)
             {
-                report.Line("  dropped (" + r + "): " + n.ToString("N0", CultureInfo.InvariantCulture));
+                report.Line("  dropped (" + reason + "): " + n.ToString("N0", CultureInfo.InvariantCulture));
+            }
+        }
+    }
+
+    private static void WriteJson(System.Text.Json.Utf8JsonWriter w, PacketForwarder[] forwarders, ForwardResult r)
+    {
+        w.WriteStartObject("forward");
+        w.WriteNumber("threads", forwarders.Length);
+        w.WriteNumber("elapsed_s", r.Seconds);
+        w.WriteNumber("received", r.End.Received);
+        w.WriteNumber("forwarded", r.End.Forwarded);
+        w.WriteNumber("dropped", r.End.Dropped);
+        w.WriteNumber("warmup_s", r.WarmupSeconds);
+        w.WriteNumber("in_pps", r.InPps);
+        w.WriteNumber("out_pps", r.OutPps);
+        w.WriteNumber("out_pps_per_thread", r.OutPps / forwarders.Length);
+        w.WriteNumber("gro_coalesced_buffers", r.Coalesced);
+        w.WriteNumber("gso_segmented_messages", r.Segmented);
+        w.WriteNumber("gso_segmented_datagrams", r.SegmentedDatagrams);
+        w.WriteStartObject("dropped_by_reason");
+        foreach (ForwardDropReason reason in Enum.GetValues<ForwardDropReason>())
+        {
+            w.WriteNumber(reason.ToString(), forwarders.Sum(f => f.GetDropped(reason)));
+        }
+
+        w.WriteEndObject();
+        w.WriteStartArray("received_per_priority");
+        for (uint p = 0; p < PacketForwarder.PriorityBuckets; p++)
+        {
+            long n = forwarders.Sum(f => f.GetReceived(p));
+            if (n > 0)
+            {
+                w.WriteStartObject();
+                w.WriteNumber("priority", p);
+                w.WriteNumber("packets", n);
+                w.WriteEndObject();
             }
         }
 
-        if (json is not null)
-        {
-            Report.WriteJson(json, "forward", send: null, sink: null, w =>
-            {
-                w.WriteStartObject("forward");
-                w.WriteNumber("threads", forwarders.Length);
-                w.WriteNumber("elapsed_s", secs);
-                w.WriteNumber("received", end.Received);
-                w.WriteNumber("forwarded", end.Forwarded);
-                w.WriteNumber("dropped", end.Dropped);
-                w.WriteNumber("warmup_s", mark.At.TotalSeconds);
-                w.WriteNumber("in_pps", inPps);
-                w.WriteNumber("out_pps", outPps);
-                w.WriteNumber("out_pps_per_thread", outPps / forwarders.Length);
-                w.WriteNumber("gro_coalesced_buffers", coalesced);
-                w.WriteNumber("gso_segmented_messages", segmented);
-                w.WriteNumber("gso_segmented_datagrams", segmentedDatagrams);
-                w.WriteStartObject("dropped_by_reason");
-                foreach (ForwardDropReason r in Enum.GetValues<ForwardDropReason>())
-                {
-                    w.WriteNumber(r.ToString(), forwarders.Sum(f => f.GetDropped(r)));
-                }
-
-                w.WriteEndObject();
-                w.WriteStartArray("received_per_priority");
-                for (uint p = 0; p < PacketForwarder.PriorityBuckets; p++)
-                {
-                    long n = forwarders.Sum(f => f.GetReceived(p));
-                    if (n > 0)
-                    {
-                        w.WriteStartObject();
-                        w.WriteNumber("priority", p);
-                        w.WriteNumber("packets", n);
-                        w.WriteEndObject();
-                    }
-                }
-
-                w.WriteEndArray();
-                w.WriteEndObject();
-            });
-        }
-
-        return Cli.Ok;
+        w.WriteEndArray();
+        w.WriteEndObject();
     }
 
     private static ForwarderStats Total(PacketForwarder[] forwarders)

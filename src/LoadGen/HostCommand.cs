@@ -14,23 +14,43 @@ internal static class HostCommand
             file = "ip";
         }
 
-        var psi = new ProcessStartInfo(file, args) { RedirectStandardOutput = true, RedirectStandardError = true };
+        return Run(new ProcessStartInfo(file, args), timeoutMs);
+    }
+
+    /// <summary>The same with the arguments as a list, passed to the program as they are (no shell, no splitting).</summary>
+    internal static (int Code, string Output) Run(string file, IEnumerable<string> args, int timeoutMs)
+    {
+        var psi = new ProcessStartInfo(file);
+        foreach (string a in args)
+        {
+            psi.ArgumentList.Add(a);
+        }
+
+        return Run(psi, timeoutMs);
+    }
+
+    private static (int Code, string Output) Run(ProcessStartInfo psi, int timeoutMs)
+    {
+        psi.RedirectStandardOutput = true;
+        psi.RedirectStandardError = true;
+        psi.UseShellExecute = false;
         try
         {
             using Process p = Process.Start(psi)!;
-            Task<string> err = p.StandardError.ReadToEndAsync();
-            string output = p.StandardOutput.ReadToEnd();
+            Task<string> stdout = p.StandardOutput.ReadToEndAsync();
+            Task<string> stderr = p.StandardError.ReadToEndAsync();
             if (!p.WaitForExit(timeoutMs))
             {
                 p.Kill(entireProcessTree: true);
-                return (-1, file + " timed out");
+                p.WaitForExit();
+                return (-1, psi.FileName + " timed out after " + timeoutMs + " ms: " + stdout.Result + stderr.Result);
             }
 
-            return (p.ExitCode, output + err.Result);
+            return (p.ExitCode, stdout.Result + stderr.Result);
         }
         catch (System.ComponentModel.Win32Exception e)
         {
-            return (-1, file + " is not available (install iproute2): " + e.Message);
+            return (-1, psi.FileName + " is not available (install iproute2): " + e.Message);
         }
     }
 }

@@ -217,25 +217,30 @@ internal static class HtmlReport
         html.Append("<text x=\"").Append(F(Left + (plotW / 2))).Append("\" y=\"").Append(Height - 6).Append("\" text-anchor=\"middle\">").Append(E(xLabel)).Append("</text>")
             .Append("<text x=\"14\" y=\"").Append(F(Top + (plotH / 2))).Append("\" text-anchor=\"middle\" transform=\"rotate(-90 14 ").Append(F(Top + (plotH / 2))).Append(")\">").Append(E(yLabel)).Append("</text></g>\n");
 
+        DrawSeries(html, id, series, X, Y);
+        html.Append("</svg>\n");
+    }
+
+    // One path per series (a dot where it has a single point), in the legend's colours.
+    private static void DrawSeries(StringBuilder html, string id, List<(string Name, List<(double X, double Y)> Points)> series, Func<double, double> x, Func<double, double> y)
+    {
         for (int k = 0; k < series.Count; k++)
         {
             List<(double X, double Y)> pts = series[k].Points;
             html.Append("<g id=\"").Append(id).Append('-').Append(k).Append("\"><path fill=\"none\" stroke-width=\"1.8\" stroke=\"").Append(s_colors[k % s_colors.Length]).Append("\" d=\"");
             for (int i = 0; i < pts.Count; i++)
             {
-                html.Append(i == 0 ? 'M' : 'L').Append(F(X(pts[i].X))).Append(',').Append(F(Y(pts[i].Y))).Append(' ');
+                html.Append(i == 0 ? 'M' : 'L').Append(F(x(pts[i].X))).Append(',').Append(F(y(pts[i].Y))).Append(' ');
             }
 
             html.Append("\"/>");
             if (pts.Count == 1)
             {
-                html.Append("<circle r=\"3\" fill=\"").Append(s_colors[k % s_colors.Length]).Append("\" cx=\"").Append(F(X(pts[0].X))).Append("\" cy=\"").Append(F(Y(pts[0].Y))).Append("\"/>");
+                html.Append("<circle r=\"3\" fill=\"").Append(s_colors[k % s_colors.Length]).Append("\" cx=\"").Append(F(x(pts[0].X))).Append("\" cy=\"").Append(F(y(pts[0].Y))).Append("\"/>");
             }
 
             html.Append("</g>\n");
         }
-
-        html.Append("</svg>\n");
     }
 
     // The smallest 1, 2, 4 or 5 times a power of ten at or above v: round ticks at quarters of it.

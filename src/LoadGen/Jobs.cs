@@ -40,6 +40,28 @@ internal static class Jobs
         }
 
         report.SinkSummary(sink);
+        List<string> problems = SelftestProblems(totals, sink);
+        if (json is not null)
+        {
+            Report.WriteJson(json, "selftest", totals, sink, w => w.WriteBoolean("pass", problems.Count == 0));
+        }
+
+        foreach (string problem in problems)
+        {
+            report.Error("FAIL: " + problem);
+        }
+
+        string all = totals.Packets.ToString("N0", System.Globalization.CultureInfo.InvariantCulture);
+        report.Line(problems.Count > 0 ? "[red]FAIL[/]"
+            : sink.VerifiedBy == SinkVerify.None
+                ? "[green]PASS[/]: every one of " + all + " datagrams arrived once, in order within its priority; [yellow]priorities not verified on this kernel[/] (no SO_RCVPRIORITY before 6.14; as root the sink verifies them through the priority_to_mark echo)"
+                : "[green]PASS[/]: every one of " + all + " datagrams arrived once, with the priority it was sent with (verified by " + Spectre.Console.Markup.Escape(sink.VerifiedByText) + ")");
+        return problems.Count == 0 ? Cli.Ok : Cli.CheckFailed;
+    }
+
+    // Every datagram sent arrived, per priority, and nothing the sink checks went wrong.
+    private static List<string> SelftestProblems(SendTotals totals, SinkJob sink)
+    {
         var problems = new List<string>();
         if (sink.Received != totals.Packets)
         {
@@ -61,22 +83,7 @@ internal static class Jobs
             problems.Add(totals.Failed + " datagrams failed to send");
         }
 
-        if (json is not null)
-        {
-            Report.WriteJson(json, "selftest", totals, sink, w => w.WriteBoolean("pass", problems.Count == 0));
-        }
-
-        foreach (string problem in problems)
-        {
-            report.Error("FAIL: " + problem);
-        }
-
-        string all = totals.Packets.ToString("N0", System.Globalization.CultureInfo.InvariantCulture);
-        report.Line(problems.Count > 0 ? "[red]FAIL[/]"
-            : sink.VerifiedBy == SinkVerify.None
-                ? "[green]PASS[/]: every one of " + all + " datagrams arrived once, in order; [yellow]priorities not verified on this kernel[/] (no SO_RCVPRIORITY before 6.14; as root with clang the sink verifies them through the priority_to_mark echo)"
-                : "[green]PASS[/]: every one of " + all + " datagrams arrived once, with the priority it was sent with (verified by " + Spectre.Console.Markup.Escape(sink.VerifiedByText) + ")");
-        return problems.Count == 0 ? Cli.Ok : Cli.CheckFailed;
+        return problems;
     }
 
     internal static int Send(SendSettings settings, TimeSpan interval, string? json, string? html, bool quiet)

@@ -141,50 +141,7 @@ internal static class Parsers
         var result = new List<HtbClass>();
         foreach (string item in text.Split(',', StringSplitOptions.TrimEntries | StringSplitOptions.RemoveEmptyEntries))
         {
-            int eq = item.IndexOf('=', StringComparison.Ordinal);
-            string[] id = (eq < 0 ? item : item[..eq]).Split(':');
-            if (id.Length != 2 ||
-                !ushort.TryParse(id[0], NumberStyles.AllowHexSpecifier, CultureInfo.InvariantCulture, out ushort major) ||
-                !ushort.TryParse(id[1], NumberStyles.AllowHexSpecifier, CultureInfo.InvariantCulture, out ushort minor) ||
-                major == 0 || minor == 0 || minor == 0xffff)
-            {
-                throw new FormatException("bad class '" + item + "': use MAJOR:MINOR[=RATE[:ceil=RATE][:prio=N][:limit=N]], e.g. 1:10=10mbit:ceil=20mbit");
-            }
-
-            string[] spec = eq < 0 ? ["10gbit"] : item[(eq + 1)..].Split(':');
-            string rate = spec[0];
-            if (!IsTcRate(rate))
-            {
-                throw new FormatException("bad rate in class '" + item + "': a tc rate such as 500kbit, 10mbit or 1gbit");
-            }
-
-            string? ceil = null;
-            int? prio = null, limit = null;
-            foreach (string option in spec.Skip(1))
-            {
-                string[] kv = option.Split('=');
-                switch (kv.Length == 2 ? kv[0] : string.Empty)
-                {
-                    case "ceil" when ceil is null && IsTcRate(kv[1]):
-                        ceil = kv[1];
-                        break;
-                    case "prio" when prio is null && int.TryParse(kv[1], NumberStyles.None, CultureInfo.InvariantCulture, out int p) && p <= 7:
-                        prio = p;
-                        break;
-                    case "limit" when limit is null && int.TryParse(kv[1], NumberStyles.None, CultureInfo.InvariantCulture, out int l) && l is >= 1 and <= 100_000:
-                        limit = l;
-                        break;
-                    default:
-                        throw new FormatException("bad option '" + option + "' in class '" + item + "': ceil=RATE, prio=0-7 or limit=1-100000, each once");
-                }
-            }
-
-            if (ceil is not null && TcRateBits(ceil) < TcRateBits(rate))
-            {
-                throw new FormatException("class '" + item + "': ceil " + ceil + " is below its rate " + rate);
-            }
-
-            result.Add(new HtbClass(major, minor, rate, ceil, prio, limit));
+            result.Add(ParseClass(item));
         }
 
         if (result.Count == 0)
@@ -203,6 +160,55 @@ internal static class Parsers
         }
 
         return [.. result];
+    }
+
+    // One MAJOR:MINOR[=RATE[:ceil=RATE][:prio=N][:limit=N]].
+    private static HtbClass ParseClass(string item)
+    {
+        int eq = item.IndexOf('=', StringComparison.Ordinal);
+        string[] id = (eq < 0 ? item : item[..eq]).Split(':');
+        if (id.Length != 2 ||
+            !ushort.TryParse(id[0], NumberStyles.AllowHexSpecifier, CultureInfo.InvariantCulture, out ushort major) ||
+            !ushort.TryParse(id[1], NumberStyles.AllowHexSpecifier, CultureInfo.InvariantCulture, out ushort minor) ||
+            major == 0 || minor == 0 || minor == 0xffff)
+        {
+            throw new FormatException("bad class '" + item + "': use MAJOR:MINOR[=RATE[:ceil=RATE][:prio=N][:limit=N]], e.g. 1:10=10mbit:ceil=20mbit");
+        }
+
+        string[] spec = eq < 0 ? ["10gbit"] : item[(eq + 1)..].Split(':');
+        string rate = spec[0];
+        if (!IsTcRate(rate))
+        {
+            throw new FormatException("bad rate in class '" + item + "': a tc rate such as 500kbit, 10mbit or 1gbit");
+        }
+
+        string? ceil = null;
+        int? prio = null, limit = null;
+        foreach (string option in spec.Skip(1))
+        {
+            string[] kv = option.Split('=');
+            switch (kv.Length == 2 ? kv[0] : string.Empty)
+            {
+                case "ceil" when ceil is null && IsTcRate(kv[1]):
+                    ceil = kv[1];
+                    break;
+                case "prio" when prio is null && int.TryParse(kv[1], NumberStyles.None, CultureInfo.InvariantCulture, out int p) && p <= 7:
+                    prio = p;
+                    break;
+                case "limit" when limit is null && int.TryParse(kv[1], NumberStyles.None, CultureInfo.InvariantCulture, out int l) && l is >= 1 and <= 100_000:
+                    limit = l;
+                    break;
+                default:
+                    throw new FormatException("bad option '" + option + "' in class '" + item + "': ceil=RATE, prio=0-7 or limit=1-100000, each once");
+            }
+        }
+
+        if (ceil is not null && TcRateBits(ceil) < TcRateBits(rate))
+        {
+            throw new FormatException("class '" + item + "': ceil " + ceil + " is below its rate " + rate);
+        }
+
+        return new HtbClass(major, minor, rate, ceil, prio, limit);
     }
 
     /// <summary>

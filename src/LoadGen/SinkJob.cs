@@ -304,24 +304,7 @@ internal sealed partial class SinkJob : IDisposable
             return;
         }
 
-        uint priority = sentPriority;
-        if (VerifiedBy != SinkVerify.None)
-        {
-            bool seen = VerifiedBy == SinkVerify.Priority ? d.HasPriority : d.HasMark;
-            if (!seen)
-            {
-                MissingPriority++;
-            }
-            else
-            {
-                priority = VerifiedBy == SinkVerify.Priority ? d.Priority : d.Mark;
-                if (priority != sentPriority)
-                {
-                    Mismatched++;
-                }
-            }
-        }
-
+        uint priority = Verify(d, sentPriority);
         if (!_perPriority.TryGetValue(priority, out PriorityStats? stats))
         {
             stats = new PriorityStats();
@@ -342,7 +325,8 @@ internal sealed partial class SinkJob : IDisposable
             _flows[flowId] = flow;
         }
 
-        switch (flow.See(seq, priority))
+        // The sender keeps order within the priority it was given.
+        switch (flow.See(seq, sentPriority))
         {
             case Flow.Outcome.Duplicate: Duplicates++; break;
             case Flow.Outcome.ReorderedAcrossPriorities: Reordered++; break;
@@ -350,6 +334,30 @@ internal sealed partial class SinkJob : IDisposable
         }
 
         Interlocked.Increment(ref _received);
+    }
+
+    // The priority the datagram arrived with, as far as the kernel tells (else the one its header names); counts a
+    // mismatch or a missing report.
+    private uint Verify(ReceivedDatagram d, uint sentPriority)
+    {
+        if (VerifiedBy == SinkVerify.None)
+        {
+            return sentPriority;
+        }
+
+        if (!(VerifiedBy == SinkVerify.Priority ? d.HasPriority : d.HasMark))
+        {
+            MissingPriority++;
+            return sentPriority;
+        }
+
+        uint priority = VerifiedBy == SinkVerify.Priority ? d.Priority : d.Mark;
+        if (priority != sentPriority)
+        {
+            Mismatched++;
+        }
+
+        return priority;
     }
 
     public void Dispose()

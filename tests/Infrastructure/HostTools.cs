@@ -1,4 +1,3 @@
-using System.Diagnostics;
 using System.Runtime.InteropServices;
 
 namespace Perf.Tests.Infrastructure;
@@ -12,27 +11,9 @@ internal static partial class HostTools
         Environment.GetEnvironmentVariable("PATH")!.Split(':').Any(d => File.Exists(Path.Combine(d, name))) ||
         File.Exists("/usr/sbin/" + name) || File.Exists("/sbin/" + name);
 
-    /// <summary>Runs a program with a time bound; returns exit code and combined output.</summary>
-    internal static (int Code, string Output) Run(string file, IEnumerable<string> args, TimeSpan timeout)
-    {
-        var psi = new ProcessStartInfo(file) { RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false };
-        foreach (string a in args)
-        {
-            psi.ArgumentList.Add(a);
-        }
-
-        using var p = Process.Start(psi)!;
-        Task<string> stdout = p.StandardOutput.ReadToEndAsync();
-        Task<string> stderr = p.StandardError.ReadToEndAsync();
-        if (!p.WaitForExit((int)timeout.TotalMilliseconds))
-        {
-            p.Kill(entireProcessTree: true);
-            p.WaitForExit();
-            return (-1, "timed out after " + timeout + ": " + stdout.Result + stderr.Result);
-        }
-
-        return (p.ExitCode, stdout.Result + stderr.Result);
-    }
+    /// <summary>Runs a program with a time bound; returns exit code and combined output (perfgen's own runner).</summary>
+    internal static (int Code, string Output) Run(string file, IEnumerable<string> args, TimeSpan timeout) =>
+        Perf.LoadGen.HostCommand.Run(file, args, (int)timeout.TotalMilliseconds);
 
     /// <summary>Runs a shell command line (ip, tc); throws with its output when it fails.</summary>
     internal static string Sh(string command)

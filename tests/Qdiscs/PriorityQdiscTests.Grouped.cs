@@ -13,10 +13,9 @@ public sealed partial class PriorityQdiscTests
     {
         { "htb", PriorityStrategy.Cmsg },
         { "htb", PriorityStrategy.SocketPerPriority },
-        { "htb", PriorityStrategy.SetsockoptPerRun },
         { "htb", PriorityStrategy.MarkAndBpf },
         { "prio", PriorityStrategy.Cmsg },
-        { "prio", PriorityStrategy.SocketPerPriority },
+        { "prio", PriorityStrategy.SocketPerPriority }, // SetsockoptPerRun groups as SocketPerPriority does: PriorityStrategyTests
     };
 
     [Theory]

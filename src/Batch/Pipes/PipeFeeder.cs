@@ -73,27 +73,12 @@ public sealed class PipeFeeder
                     {
                         // Hand back what was consumed so far, then let the kernel drain the ring.
                         _reader.AdvanceTo(buffer.Start);
-                        await _sender.FlushAsync(cancellationToken).ConfigureAwait(false);
-                        if (!_reader.TryRead(out result))
-                        {
-                            result = await _reader.ReadAsync(cancellationToken).ConfigureAwait(false);
-                        }
-
+                        result = await FlushAndReadAsync(cancellationToken).ConfigureAwait(false);
                         buffer = result.Buffer;
                         continue;
                     }
 
-                    if (status == FrameStatus.Malformed)
-                    {
-                        throw Malformed(problem!);
-                    }
-
-                    if (status == FrameStatus.Refused)
-                    {
-                        throw new InvalidOperationException("The frame at byte offset " + BytesConsumed.ToString(System.Globalization.CultureInfo.InvariantCulture) +
-                            " of the stream (after " + Datagrams.ToString(System.Globalization.CultureInfo.InvariantCulture) + " good frames) was refused by the sender: " + problem);
-                    }
-
+                    ThrowIfBad(status, problem);
                     break; // NeedMore
                 }
 
@@ -117,12 +102,37 @@ public sealed class PipeFeeder
         }
         finally
         {
-            if (failure is InvalidDataException or InvalidOperationException)
-            {
-                await _sender.FlushAsync(CancellationToken.None).ConfigureAwait(false); // the good frames before it still go
-            }
+            await FinishAsync(failure).ConfigureAwait(false);
+        }
+    }
 
-            await _reader.CompleteAsync(failure).ConfigureAwait(false);
+    private async ValueTask FinishAsync(Exception? failure)
+    {
+        if (failure is InvalidDataException or InvalidOperationException)
+        {
+            await _sender.FlushAsync(CancellationToken.None).ConfigureAwait(false); // the good frames before it still go
+        }
+
+        await _reader.CompleteAsync(failure).ConfigureAwait(false);
+    }
+
+    private async ValueTask<ReadResult> FlushAndReadAsync(CancellationToken cancellationToken)
+    {
+        await _sender.FlushAsync(cancellationToken).ConfigureAwait(false);
+        return _reader.TryRead(out ReadResult result) ? result : await _reader.ReadAsync(cancellationToken).ConfigureAwait(false);
+    }
+
+    private void ThrowIfBad(FrameStatus status, string? problem)
+    {
+        if (status == FrameStatus.Malformed)
+        {
+            throw Malformed(problem!);
+        }
+
+        if (status == FrameStatus.Refused)
+        {
+            throw new InvalidOperationException("The frame at byte offset " + BytesConsumed.ToString(System.Globalization.CultureInfo.InvariantCulture) +
+                " of the stream (after " + Datagrams.ToString(System.Globalization.CultureInfo.InvariantCulture) + " good frames) was refused by the sender: " + problem);
         }
     }
 
@@ -166,6 +176,22 @@ public sealed class PipeFeeder
             return FrameStatus.NeedMore;
         }
 
+        FrameStatus status = Enqueue(buffer, header, destSize, length, priority, out problem);
+        if (status != FrameStatus.Taken)
+        {
+            return status;
+        }
+
+        buffer = buffer.Slice(total);
+        BytesConsumed += total;
+        Datagrams++;
+        return FrameStatus.Taken;
+    }
+
+    // The frame's payload into a reserved slot, committed with its priority (and destination).
+    private FrameStatus Enqueue(ReadOnlySequence<byte> buffer, Span<byte> header, int destSize, uint length, uint priority, out string? problem)
+    {
+        problem = null;
         if (!_sender.TryReserve(out Span<byte> slot))
         {
             return FrameStatus.RingFull;
@@ -200,9 +226,6 @@ public sealed class PipeFeeder
             return FrameStatus.Refused;
         }
 
-        buffer = buffer.Slice(total);
-        BytesConsumed += total;
-        Datagrams++;
         return FrameStatus.Taken;
     }
 

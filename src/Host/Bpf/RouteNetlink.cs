@@ -222,41 +222,55 @@ internal sealed unsafe class RouteNetlink : IDisposable
                 return errno;
             }
 
-            var data = new ReadOnlySpan<byte>(_receive, 0, (int)n);
-            while (data.Length >= HostInterop.Netlink.NlMsgHdrSize)
+            int done = Consume(new ReadOnlySpan<byte>(_receive, 0, (int)n), seq, dump || ack, handler);
+            if (done != KeepReading)
             {
-                int len = (int)BinaryPrimitives.ReadUInt32LittleEndian(data);
-                ushort type = BinaryPrimitives.ReadUInt16LittleEndian(data[4..]);
-                uint replySeq = BinaryPrimitives.ReadUInt32LittleEndian(data[8..]);
-                if (len < HostInterop.Netlink.NlMsgHdrSize || len > data.Length)
-                {
-                    return Errno.EIO;
-                }
-
-                ReadOnlySpan<byte> payload = data[HostInterop.Netlink.NlMsgHdrSize..len];
-                data = data[Math.Min(data.Length, HostInterop.Netlink.Align(len))..];
-                if (replySeq != seq)
-                {
-                    continue; // a stale reply to an earlier request
-                }
-
-                if (type == HostInterop.Netlink.NLMSG_DONE)
-                {
-                    return 0;
-                }
-
-                if (type == HostInterop.Netlink.NLMSG_ERROR)
-                {
-                    return -BinaryPrimitives.ReadInt32LittleEndian(payload); // 0: the ACK
-                }
-
-                handler?.Invoke(type, payload);
-                if (!dump && !ack)
-                {
-                    return 0; // a plain request answered by one message (RTM_GETROUTE)
-                }
+                return done;
             }
         }
+    }
+
+    private const int KeepReading = -1;
+
+    // The netlink messages of one recv: the request's end (0, or the errno of NLMSG_ERROR), or KeepReading where more
+    // is to come (a dump before NLMSG_DONE, or an ACK not yet seen).
+    private static int Consume(ReadOnlySpan<byte> data, uint seq, bool multi, MessageHandler? handler)
+    {
+        while (data.Length >= HostInterop.Netlink.NlMsgHdrSize)
+        {
+            int len = (int)BinaryPrimitives.ReadUInt32LittleEndian(data);
+            ushort type = BinaryPrimitives.ReadUInt16LittleEndian(data[4..]);
+            uint replySeq = BinaryPrimitives.ReadUInt32LittleEndian(data[8..]);
+            if (len < HostInterop.Netlink.NlMsgHdrSize || len > data.Length)
+            {
+                return Errno.EIO;
+            }
+
+            ReadOnlySpan<byte> payload = data[HostInterop.Netlink.NlMsgHdrSize..len];
+            data = data[Math.Min(data.Length, HostInterop.Netlink.Align(len))..];
+            if (replySeq != seq)
+            {
+                continue; // a stale reply to an earlier request
+            }
+
+            if (type == HostInterop.Netlink.NLMSG_DONE)
+            {
+                return 0;
+            }
+
+            if (type == HostInterop.Netlink.NLMSG_ERROR)
+            {
+                return -BinaryPrimitives.ReadInt32LittleEndian(payload); // 0: the ACK
+            }
+
+            handler?.Invoke(type, payload);
+            if (!multi)
+            {
+                return 0; // a plain request answered by one message (RTM_GETROUTE)
+            }
+        }
+
+        return KeepReading;
     }
 
     /// <summary>The rtattrs in <paramref name="data"/>, each value copied out.</summary>

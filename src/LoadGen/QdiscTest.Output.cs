@@ -1,0 +1,114 @@
+using System.Globalization;
+using Spectre.Console;
+
+namespace Perf.LoadGen;
+
+// The per-class table and the JSON classes.
+internal static partial class QdiscTest
+{
+    private static Table Table(QdiscTestSettings s, List<ClassResult> rows, double window)
+    {
+        bool htb = s.Qdisc == "htb";
+        bool rates = htb && window > 0;
+        var table = new Table().Title((htb ? "per class" : "per band") + ": sent by perfgen, counted by " + s.Qdisc + ", received by the sink (rates in Mbit/s of frames)");
+        table.AddColumn("class");
+        if (htb)
+        {
+            table.AddColumn("rate/ceil");
+        }
+
+        table.AddColumn("offered");
+        foreach (string h in (string[])["sent", "qdisc", "drops", "ENOBUFS", "lost"])
+        {
+            table.AddColumn(new TableColumn(h).RightAligned());
+        }
+
+        if (rates)
+        {
+            table.AddColumn(new TableColumn("got (qdisc)").RightAligned()).AddColumn(new TableColumn("got (sink)").RightAligned());
+        }
+
+        table.AddColumn(new TableColumn("p50").RightAligned()).AddColumn(new TableColumn("p99").RightAligned()).AddColumn(new TableColumn("max").RightAligned()).AddColumn("result");
+        foreach (ClassResult r in rows)
+        {
+            var cells = new List<string> { r.Class.ToString() };
+            if (htb)
+            {
+                cells.Add(r.Class.Rate + (r.Class.Ceil is null ? string.Empty : "/" + r.Class.Ceil));
+            }
+
+            cells.Add(r.Load is { } l ? l.ToString() : s.LabMode ? "max" : "count");
+            cells.AddRange([N(r.Sent), N(r.Qdisc.Packets), N(r.Qdisc.Dropped), N(r.Enobufs), N(r.Lost)]);
+            if (rates)
+            {
+                cells.Add((r.Achieved / 1e6).ToString("0.00", CultureInfo.InvariantCulture));
+                cells.Add((r.SinkRate / 1e6).ToString("0.00", CultureInfo.InvariantCulture));
+            }
+
+            cells.AddRange([Micros(r.Latency.Percentile(50)), Micros(r.Latency.Percentile(99)), Micros(r.Latency.Max), r.Passed ? "[green]PASS[/]" : "[red]FAIL[/]"]);
+            table.AddRow(cells.ToArray());
+        }
+
+        return table;
+    }
+
+    private static void WriteClasses(System.Text.Json.Utf8JsonWriter w, QdiscTestSettings s, List<ClassResult> rows, double window, bool pass)
+    {
+        w.WriteString("qdisc", s.Qdisc);
+        if (s.Scenario is not null)
+        {
+            w.WriteString("scenario", s.Scenario);
+        }
+
+        w.WriteNumber("rate_window_s", Math.Round(window, 3));
+        w.WriteStartArray("classes");
+        foreach (ClassResult r in rows)
+        {
+            w.WriteStartObject();
+            w.WriteString("class", r.Class.ToString());
+            w.WriteNumber("priority", r.Class.Id);
+            w.WriteString("rate", r.Class.Rate);
+            if (r.Class.Ceil is not null)
+            {
+                w.WriteString("ceil", r.Class.Ceil);
+            }
+
+            w.WriteString("offered", r.Load is { } l ? l.ToString() : s.LabMode ? "max" : "count");
+            w.WriteNumber("sent_packets", r.Sent);
+            w.WriteNumber("sent_bytes_l2", r.SentL2Bytes);
+            w.WriteNumber("enobufs", r.Enobufs);
+            w.WriteNumber("htb_packets", r.Qdisc.Packets);
+            w.WriteNumber("htb_bytes", r.Qdisc.Bytes);
+            w.WriteNumber("qdisc_dropped", r.Qdisc.Dropped);
+            w.WriteNumber("qdisc_overlimits", r.Qdisc.Overlimits);
+            w.WriteNumber("qdisc_backlog_packets", r.Qdisc.BacklogPackets);
+            w.WriteNumber("sink_lost", r.Lost);
+            w.WriteNumber("achieved_bps_qdisc", Math.Round(r.Achieved));
+            w.WriteNumber("achieved_bps_sink", Math.Round(r.SinkRate));
+            Report.WriteLatency(w, r.Latency);
+            w.WriteBoolean("classified", r.Classified);
+            if (r.RateOk is { } rateOk)
+            {
+                w.WriteBoolean("rate_ok", rateOk);
+            }
+
+            if (r.LatencyOk is { } latencyOk)
+            {
+                w.WriteNumber("max_p99_us", (long)r.LatencyBound!.Value.TotalMicroseconds);
+                w.WriteBoolean("latency_ok", latencyOk);
+            }
+
+            w.WriteBoolean("pass", r.Passed);
+            w.WriteEndObject();
+        }
+
+        w.WriteEndArray();
+        w.WriteBoolean("pass", pass);
+    }
+
+    private static string N(long v) => v.ToString("N0", CultureInfo.InvariantCulture);
+
+    internal static string Micros(long us) => us >= 10_000_000 ? (us / 1e6).ToString("0.#", CultureInfo.InvariantCulture) + "s"
+        : us >= 10_000 ? (us / 1000.0).ToString("0", CultureInfo.InvariantCulture) + "ms"
+        : us.ToString("N0", CultureInfo.InvariantCulture) + "µs";
+}

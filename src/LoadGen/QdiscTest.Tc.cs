@@ -1,0 +1,99 @@
+using System.Diagnostics;
+using System.Globalization;
+using System.Runtime.InteropServices;
+using System.Text.RegularExpressions;
+
+namespace Perf.LoadGen;
+
+// tc's class statistics: read, parsed (iproute2 6.1 prints HTB classes as text only), and waited for.
+internal static partial class QdiscTest
+{
+    /// <summary>Waits (at most 30 s) until the qdisc has sent or dropped what was sent, then returns its counters.</summary>
+    private static Dictionary<string, ClassStats> WaitForCounters(string ns, long sent)
+    {
+        var deadline = Stopwatch.StartNew();
+        Dictionary<string, ClassStats> counters;
+        while (true)
+        {
+            // Drained: nothing queued in any class. The sum alone can reach `sent` early, as drops that sendmmsg did not
+            // report (and the sender sent again) count on top of the datagrams.
+            counters = ReadStats(ns);
+            bool drained = counters.Values.All(c => c.BacklogPackets == 0) && counters.Values.Sum(c => c.Packets + c.Dropped) >= sent;
+            if (drained || deadline.Elapsed > TimeSpan.FromSeconds(30))
+            {
+                return counters;
+            }
+
+            Thread.Sleep(100);
+        }
+    }
+
+    internal static Dictionary<string, ClassStats> ReadStats(string ns) => ParseClassStats(Sh("tc -n " + ns + " -s class show dev " + Dev));
+
+    /// <summary>Per-class (packets, bytes) from <c>tc -s class show</c>.</summary>
+    internal static Dictionary<string, (long Packets, long Bytes)> ParseClassCounters(string tcOutput) =>
+        ParseClassStats(tcOutput).ToDictionary(kv => kv.Key, kv => (kv.Value.Packets, kv.Value.Bytes));
+
+    /// <summary>
+    /// Per-class counters from <c>tc -s class show</c>. iproute2 6.1 prints HTB class statistics only as text ("class htb
+    /// 1:10 …", then " Sent B bytes P pkt (dropped D, overlimits O requeues R)" and " backlog Xb Np …"), so -j is no use.
+    /// </summary>
+    internal static Dictionary<string, ClassStats> ParseClassStats(string tcOutput)
+    {
+        var result = new Dictionary<string, ClassStats>();
+        string? current = null;
+        foreach (string line in tcOutput.Split('\n'))
+        {
+            Match c = ClassLine().Match(line);
+            if (c.Success)
+            {
+                current = c.Groups[1].Value;
+                continue;
+            }
+
+            if (current is null)
+            {
+                continue;
+            }
+
+            Match s = SentLine().Match(line);
+            if (s.Success)
+            {
+                result[current] = new ClassStats(long.Parse(s.Groups[2].Value, CultureInfo.InvariantCulture), long.Parse(s.Groups[1].Value, CultureInfo.InvariantCulture),
+                    long.Parse(s.Groups[3].Value, CultureInfo.InvariantCulture), long.Parse(s.Groups[4].Value, CultureInfo.InvariantCulture), 0);
+                continue;
+            }
+
+            Match b = BacklogLine().Match(line);
+            if (b.Success && result.TryGetValue(current, out ClassStats stats))
+            {
+                result[current] = stats with { BacklogPackets = long.Parse(b.Groups[1].Value, CultureInfo.InvariantCulture) };
+                current = null;
+            }
+        }
+
+        return result;
+    }
+
+    private static string Sh(string command)
+    {
+        int space = command.IndexOf(' ', StringComparison.Ordinal);
+        (int code, string output) = HostCommand.Run(null, command[..space], command[(space + 1)..]);
+        return code == 0 ? output : throw new InvalidOperationException("'" + command + "' failed (" + code + "): " + output.Trim());
+    }
+
+    [GeneratedRegex(@"^class \S+ (\S+) ")]
+    private static partial Regex ClassLine();
+
+    [GeneratedRegex(@"^\s*Sent (\d+) bytes (\d+) pkt \(dropped (\d+), overlimits (\d+)")]
+    private static partial Regex SentLine();
+
+    [GeneratedRegex(@"^\s*backlog \S+ (\d+)p")]
+    private static partial Regex BacklogLine();
+
+    [LibraryImport("libc")]
+    private static partial uint geteuid();
+}
+
+/// <summary>One qdisc class's counters: packets and bytes sent, dropped, overlimits, packets queued.</summary>
+internal readonly record struct ClassStats(long Packets, long Bytes, long Dropped, long Overlimits, long BacklogPackets);

@@ -1,0 +1,47 @@
+using Perf.Batch;
+
+namespace Perf.LoadGen;
+
+/// <summary>What a qdisc-test run is asked to do. Built once from the command line.</summary>
+internal sealed record QdiscTestSettings
+{
+    public required HtbClass[] Classes { get; init; }
+
+    /// <summary>htb (default: shaping, rates), prio or ets (bands by priority, no rates).</summary>
+    public string Qdisc { get; init; } = "htb";
+
+    /// <summary>Offered load per class id; a missing class or null is max. Empty with no duration: count mode.</summary>
+    public Dictionary<uint, Rate?> Loads { get; init; } = [];
+
+    /// <summary>Lab mode: every class sends for this long (after a 1 s warm-up that rates leave out).</summary>
+    public TimeSpan? Duration { get; init; }
+
+    /// <summary>Count mode: this many datagrams in all, split evenly across the classes.</summary>
+    public long Count { get; init; } = 3000;
+
+    public (int Min, int Max) Size { get; init; } = (64, 64);
+    public int Burst { get; init; } = 1;
+    /// <summary>
+    /// Off by default here: a shaper meters whole skbs, and one UDP GSO skb of 64 segments is 64 KB of tokens at once,
+    /// which makes a class's rate lumpy over a short run. --gso auto (with --burst) tests GSO through the qdisc.
+    /// </summary>
+    public SegmentationMode Gso { get; init; } = SegmentationMode.Off;
+    public PriorityStrategy Strategy { get; init; } = PriorityStrategy.Auto;
+    public SendBackendKind Backend { get; init; } = SendBackendKind.Auto;
+
+    /// <summary>p99 latency bound per class id: a class above it fails.</summary>
+    public Dictionary<uint, TimeSpan> MaxP99 { get; init; } = [];
+
+    /// <summary>IP_RECVERR on the senders: qdisc drops come back as ENOBUFS, counted per class.</summary>
+    public bool RecvErr { get; init; }
+
+    /// <summary>The named scenario that set the classes and loads up ("prio-hol"), for the report.</summary>
+    public string? Scenario { get; init; }
+
+    public TimeSpan Interval { get; init; } = TimeSpan.FromSeconds(1);
+    public string? Json { get; init; }
+    public string? Html { get; init; }
+    public bool Quiet { get; init; }
+
+    internal bool LabMode => Duration is not null || Loads.Count > 0;
+}

@@ -1,0 +1,249 @@
+using System.Text.Json;
+using Perf.Batch;
+
+namespace Perf.LoadGen;
+
+// The JSON report, and the check that an output can be written before the first datagram leaves.
+internal sealed partial class Report
+{
+    /// <summary>Writes the JSON report to a file, or stdout for "-".</summary>
+    /// <summary>
+    /// Makes sure <paramref name="path"/> can be written before anything runs (a report lost after the run is worse
+    /// than a refusal before it). Null and "-" (stdout) pass. Leaves no file behind that was not there.
+    /// </summary>
+    /// <exception cref="FormatException">The folder is missing or the file cannot be written; says which.</exception>
+    internal static void CheckWritable(string? path, string option)
+    {
+        if (path is null || path == "-")
+        {
+            return;
+        }
+
+        string full = Path.GetFullPath(path);
+        string? dir = Path.GetDirectoryName(full);
+        if (dir is not null && !Directory.Exists(dir))
+        {
+            throw new FormatException(option + " " + path + ": the folder " + dir + " does not exist; nothing was sent");
+        }
+
+        if (Directory.Exists(full))
+        {
+            throw new FormatException(option + " " + path + ": is a folder; give a file name; nothing was sent");
+        }
+
+        bool existed = File.Exists(full);
+        try
+        {
+            using (var fs = new FileStream(full, FileMode.OpenOrCreate, FileAccess.Write))
+            {
+                ProbeWrite(fs);
+            }
+
+            if (!existed)
+            {
+                File.Delete(full);
+            }
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+        {
+            throw new FormatException(option + " " + path + ": cannot be written (" + e.Message + "); nothing was sent");
+        }
+    }
+
+    // Opening is not enough: /proc/version opens for writing as root and fails only at the write (EIO). One byte is
+    // written at the end and taken back, so a file that exists keeps its contents until the report replaces them.
+    private static void ProbeWrite(FileStream fs)
+    {
+        if (!fs.CanSeek)
+        {
+            return; // a pipe or terminal: writing now would be output
+        }
+
+        long length = fs.Length;
+        fs.Seek(length, SeekOrigin.Begin);
+        fs.WriteByte((byte)'\n');
+        fs.Flush(flushToDisk: false);
+        try
+        {
+            fs.SetLength(length);
+        }
+        catch (IOException)
+        {
+            // A device such as /dev/null takes the byte and cannot be truncated: nothing to take back.
+        }
+    }
+
+    /// <summary>Latency percentiles in µs, as "latency_us": {"p50", "p90", "p99", "p99_9", "max"}.</summary>
+    internal static void WriteLatency(Utf8JsonWriter w, LatencyHistogram h)
+    {
+        w.WriteStartObject("latency_us");
+        w.WriteNumber("p50", h.Percentile(50));
+        w.WriteNumber("p90", h.Percentile(90));
+        w.WriteNumber("p99", h.Percentile(99));
+        w.WriteNumber("p99_9", h.Percentile(99.9));
+        w.WriteNumber("max", h.Max);
+        w.WriteEndObject();
+    }
+
+    /// <summary>One object per interval, as iperf3 -J does: start and end, per priority packets, bytes, rates (and latency where measured), loss.</summary>
+    internal static void WriteIntervals(Utf8JsonWriter w, IReadOnlyList<IntervalSample> intervals)
+    {
+        w.WriteStartArray("intervals");
+        foreach (IntervalSample i in intervals)
+        {
+            double seconds = Math.Max(i.EndS - i.StartS, 1e-9);
+            w.WriteStartObject();
+            w.WriteNumber("start_s", Math.Round(i.StartS, 6));
+            w.WriteNumber("end_s", Math.Round(i.EndS, 6));
+            w.WriteNumber("lost", i.Lost);
+            w.WriteStartArray("per_priority");
+            foreach (PrioritySample p in i.PerPriority)
+            {
+                w.WriteStartObject();
+                w.WriteNumber("priority", p.Priority);
+                w.WriteNumber("packets", p.Packets);
+                w.WriteNumber("bytes", p.Bytes);
+                w.WriteNumber("pps", Math.Round(p.Packets / seconds, 1));
+                w.WriteNumber("bps", Math.Round(p.Bytes * 8 / seconds, 1));
+                if (p.Max > 0)
+                {
+                    w.WriteStartObject("latency_us");
+                    w.WriteNumber("p50", p.P50);
+                    w.WriteNumber("p90", p.P90);
+                    w.WriteNumber("p99", p.P99);
+                    w.WriteNumber("p99_9", p.P999);
+                    w.WriteNumber("max", p.Max);
+                    w.WriteEndObject();
+                }
+
+                w.WriteEndObject();
+            }
+
+            w.WriteEndArray();
+            w.WriteEndObject();
+        }
+
+        w.WriteEndArray();
+    }
+
+    internal static void WriteJson(string path, string command, SendTotals? send, SinkJob? sink, Action<Utf8JsonWriter>? extra = null)
+    {
+        using Stream stream = path == "-" ? System.Console.OpenStandardOutput() : File.Create(path);
+        using (var w = new Utf8JsonWriter(stream, new JsonWriterOptions { Indented = true }))
+        {
+            w.WriteStartObject();
+            w.WriteString("command", command);
+            if (send is not null)
+            {
+                WriteSend(w, send);
+            }
+
+            if (sink is not null)
+            {
+                WriteSink(w, sink);
+            }
+
+            extra?.Invoke(w);
+            w.WriteEndObject();
+        }
+
+        if (path == "-")
+        {
+            stream.WriteByte((byte)'\n');
+        }
+    }
+
+    private static void WriteSend(Utf8JsonWriter w, SendTotals send)
+    {
+        w.WriteStartObject("send");
+        w.WriteString("backend", send.Backend);
+        w.WriteString("priority_strategy", send.Strategy.ToString());
+        w.WriteString("priority_strategy_reason", send.StrategyReason);
+        w.WriteNumber("threads", send.Threads);
+        w.WriteNumber("elapsed_s", send.Elapsed.TotalSeconds);
+        w.WriteNumber("warmup_s", send.Warmup.Elapsed.TotalSeconds);
+        w.WriteNumber("packets", send.Packets);
+        w.WriteNumber("bytes", send.Bytes);
+        w.WriteNumber("failed", send.Failed);
+        w.WriteNumber("pps", send.Pps);
+        w.WriteNumber("bps", send.Bps);
+        w.WriteNumber("batches", send.SendCalls);
+        w.WriteNumber("partial_batches", send.PartialSends);
+        w.WriteNumber("would_block", send.WouldBlock);
+        w.WriteStartObject("gso");
+        w.WriteBoolean("on", send.Segmenting);
+        w.WriteNumber("segmented_messages", send.SegmentedMessages);
+        w.WriteNumber("segmented_datagrams", send.SegmentedDatagrams);
+        w.WriteNumber("average_segments", send.AverageSegments);
+        if (send.SegmentationStoppedBy != 0)
+        {
+            w.WriteString("stopped_by", Errno.Name(send.SegmentationStoppedBy));
+        }
+
+        w.WriteEndObject();
+        w.WriteStartObject("failures_by_errno");
+        foreach ((int errno, long n) in send.Failures)
+        {
+            w.WriteNumber(Errno.Name(errno), n);
+        }
+
+        w.WriteEndObject();
+        w.WriteStartArray("per_priority");
+        foreach ((uint p, long pk, long by) in send.PerPriority)
+        {
+            w.WriteStartObject();
+            w.WriteNumber("priority", p);
+            w.WriteNumber("packets", pk);
+            w.WriteNumber("bytes", by);
+            w.WriteEndObject();
+        }
+
+        w.WriteEndArray();
+        WriteIntervals(w, send.Intervals);
+        w.WriteStartObject("gc");
+        w.WriteNumber("gen0", send.Gen0);
+        w.WriteNumber("gen1", send.Gen1);
+        w.WriteNumber("gen2", send.Gen2);
+        w.WriteNumber("allocated_bytes", send.AllocatedBytes);
+        w.WriteEndObject();
+        w.WriteEndObject();
+    }
+
+    private static void WriteSink(Utf8JsonWriter w, SinkJob sink)
+    {
+        w.WriteStartObject("sink");
+        w.WriteNumber("received", sink.Received);
+        w.WriteNumber("bytes", sink.Bytes);
+        w.WriteNumber("priority_mismatches", sink.Mismatched);
+        w.WriteNumber("lost", sink.Lost);
+        w.WriteNumber("reordered", sink.Reordered);
+        w.WriteNumber("reordered_within_priority", sink.ReorderedWithinPriority);
+        w.WriteNumber("duplicates", sink.Duplicates);
+        w.WriteNumber("malformed", sink.Malformed);
+        w.WriteNumber("missing_priority", sink.MissingPriority);
+        w.WriteBoolean("gro", sink.Gro);
+        w.WriteNumber("coalesced_buffers", sink.CoalescedBuffers);
+        w.WriteString("priority_verified_by", sink.VerifiedBy switch
+        {
+            SinkVerify.Priority => "so_rcvpriority",
+            SinkVerify.Mark => "mark",
+            SinkVerify.Echo => "echo",
+            _ => "none",
+        });
+        w.WriteStartArray("per_priority");
+        IReadOnlyDictionary<uint, long> bytes = sink.PerPriorityBytes;
+        foreach (KeyValuePair<uint, long> kv in sink.PerPriority.OrderBy(kv => kv.Key))
+        {
+            w.WriteStartObject();
+            w.WriteNumber("priority", kv.Key);
+            w.WriteNumber("packets", kv.Value);
+            w.WriteNumber("bytes", bytes[kv.Key]);
+            WriteLatency(w, sink.Latency(kv.Key));
+            w.WriteEndObject();
+        }
+
+        w.WriteEndArray();
+        WriteIntervals(w, sink.Intervals);
+        w.WriteEndObject();
+    }
+}
