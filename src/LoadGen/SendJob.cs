@@ -55,6 +55,15 @@ internal sealed record SendSettings
 
     /// <summary>SO_SNDBUF for the senders; 0 keeps the kernel default.</summary>
     public int SendBufferSize { get; init; }
+
+    /// <summary>
+    /// How many datagrams the receiver has taken so far, where the sender may not outrun it (the embedded sink of the
+    /// self-test: over lo a full receive buffer drops silently); null for none. With <see cref="MaxInFlight"/>.
+    /// </summary>
+    public Func<long>? Delivered { get; init; }
+
+    /// <summary>With <see cref="Delivered"/>: at most this many datagrams sent and not yet taken by the receiver.</summary>
+    public int MaxInFlight { get; init; }
 }
 
 /// <summary>One sender thread's priority mix and rate.</summary>
@@ -286,6 +295,13 @@ internal sealed class SendJob
             {
                 measuring = true;
                 flow.BeginAllocationWindow();
+            }
+
+            if (_settings.Delivered is { } delivered && (long)seq - delivered() > _settings.MaxInFlight)
+            {
+                tx.Flush(); // what is queued must reach the receiver before it can catch up
+                Thread.Sleep(1);
+                continue;
             }
 
             int n = bucket.Grant(now, (int)Math.Min(_settings.Batch, quota - (long)seq), tx);
