@@ -7,7 +7,8 @@
 // links every SQE of a batch (IOSQE_IO_LINK), as the C# backend did before it linked only what needs it. The other
 // uring-* modes measure ring options: uring-regring (IORING_REGISTER_RING_FDS), uring-defer
 // (SINGLE_ISSUER|DEFER_TASKRUN instead of COOP_TASKRUN), uring-nofile (no registered file).
-// "gso:N" before the mode ("gso:16 sendmmsg") sends runs of N datagrams of one priority as one UDP_SEGMENT message.
+// "gso:N" before the mode ("gso:16 sendmmsg") sends runs of N datagrams of one priority as one UDP_SEGMENT message;
+// "gso-scatter:N" the same with one iovec per datagram, each in its own 2 KB cell (what a run of scattered slots costs).
 //
 //   sender [gso:N] sendmmsg|sendmsg|uring|uring-linked|uring-regring|uring-defer|uring-nofile DEST_IP PORT BATCH SIZE
 //          SECONDS WARMUP_SECONDS [PRIOS]   -> prints "pps=N packets=N" (datagrams, one per segment)
@@ -263,10 +264,11 @@ int main(int argc, char **argv) {
     if (argc == 4 && strcmp(argv[1], "hold") == 0) return hold(atoi(argv[2]), atoi(argv[3]));
     if (argc == 7 && strcmp(argv[1], "forward") == 0) return forward(atoi(argv[2]), argv[3], atoi(argv[4]), atof(argv[5]), atof(argv[6]), 0);
     if (argc == 7 && strcmp(argv[1], "forward-gso") == 0) return forward(atoi(argv[2]), argv[3], atoi(argv[4]), atof(argv[5]), atof(argv[6]), 1);
-    int segs = 1;
+    int segs = 1, scatter = 0;
     if (argc > 1 && strncmp(argv[1], "gso:", 4) == 0) { segs = atoi(argv[1] + 4); argv++; argc--; }
+    else if (argc > 1 && strncmp(argv[1], "gso-scatter:", 12) == 0) { segs = atoi(argv[1] + 12); scatter = 1; argv++; argc--; }
     if (argc < 8) {
-        fprintf(stderr, "usage: sender [gso:N] sendmmsg|sendmsg|uring[-linked|-regring|-defer|-nofile] DEST_IP PORT BATCH SIZE SECONDS WARMUP [PRIOS]\n"
+        fprintf(stderr, "usage: sender [gso:N|gso-scatter:N] sendmmsg|sendmsg|uring[-linked|-regring|-defer|-nofile] DEST_IP PORT BATCH SIZE SECONDS WARMUP [PRIOS]\n"
                         "       sender hold PORT SECONDS\n");
         return 2;
     }
@@ -296,8 +298,11 @@ int main(int argc, char **argv) {
     // cmsg and, for runs, a UDP_SEGMENT cmsg.
     static struct mmsghdr msgs[MAX_BATCH];
     static struct iovec iovs[MAX_BATCH];
+    static struct iovec siov[MAX_BATCH][128]; // gso-scatter: one iovec per datagram
     static char cmsgbuf[MAX_BATCH][CMSG_SPACE(sizeof(uint32_t)) + CMSG_SPACE(sizeof(uint16_t))];
-    size_t stride = ((size_t)size * segs + 63) & ~(size_t)63;
+    // gso-scatter: each datagram in its own 2 KB (or larger) cell, one iovec each, as runs of scattered slots reach the kernel.
+    size_t cell = scatter ? (((size_t)size + 2047) & ~(size_t)2047) : (size_t)size;
+    size_t stride = (cell * segs + 63) & ~(size_t)63;
     char *payload = aligned_alloc(64, (size_t)MAX_BATCH * stride);
     memset(payload, 0, (size_t)MAX_BATCH * stride);
     for (int i = 0; i < batch; i++) {
@@ -305,6 +310,11 @@ int main(int argc, char **argv) {
         iovs[i].iov_len = (size_t)size * segs;
         msgs[i].msg_hdr.msg_iov = &iovs[i];
         msgs[i].msg_hdr.msg_iovlen = 1;
+        if (scatter) {
+            for (int k = 0; k < segs; k++) siov[i][k] = (struct iovec){(char *)iovs[i].iov_base + (size_t)k * cell, (size_t)size};
+            msgs[i].msg_hdr.msg_iov = siov[i];
+            msgs[i].msg_hdr.msg_iovlen = (size_t)segs;
+        }
         msgs[i].msg_hdr.msg_control = cmsgbuf[i];
         msgs[i].msg_hdr.msg_controllen = CMSG_SPACE(sizeof(uint32_t)) + (segs > 1 ? CMSG_SPACE(sizeof(uint16_t)) : 0);
         struct cmsghdr *c = CMSG_FIRSTHDR(&msgs[i].msg_hdr);
@@ -330,7 +340,7 @@ int main(int argc, char **argv) {
         for (int i = 0; i < batch; i++) {
             uint32_t prio = prios[(seq / segs + i) % nprio];
             for (int k = 0; k < segs; k++) {
-                char *h = (char *)iovs[i].iov_base + (size_t)k * size;
+                char *h = (char *)iovs[i].iov_base + (size_t)k * cell;
                 uint32_t magic = 0x31465250u, flow = 0, reserved = 0;
                 uint64_t ts = now_ns(), sq = seq + (uint64_t)i * segs + k;
                 memcpy(h, &magic, 4); memcpy(h + 4, &flow, 4); memcpy(h + 8, &sq, 8);

@@ -34,7 +34,8 @@ internal sealed unsafe partial class SendPlanner : IDisposable
 
     /// <summary>
     /// Largest datagram a grouped run copies into the staging area rather than pointing an iovec at each slot. The kernel
-    /// pays per iovec: C, 64 B, runs of 128 over loopback, one iovec a datagram ran at 0.92-0.93x of one iovec a run.
+    /// pays per iovec: C, 64 B, runs of 128 over loopback, one iovec a datagram (bench/native sender gso-scatter:128) ran at
+    /// a median 0.91x of one iovec a run; copying 1200-byte payloads cost more than that saved (0.78x against 0.82x of C).
     /// </summary>
     internal const int StageLimit = 256;
 
