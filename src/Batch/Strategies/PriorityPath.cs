@@ -7,8 +7,6 @@ namespace Perf.Batch;
 /// </summary>
 internal abstract class PriorityPath : IDisposable
 {
-    /// <summary>The strategy this is.</summary>
-    internal abstract PriorityStrategy Kind { get; }
 
     /// <summary>The SOL_SOCKET cmsg type each slot carries its priority in (SO_PRIORITY, SO_MARK), or 0 for none.</summary>
     internal virtual int CmsgType => 0;

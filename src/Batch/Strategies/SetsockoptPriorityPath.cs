@@ -6,8 +6,6 @@ internal sealed class SetsockoptPriorityPath : PriorityPath
     private long _socketPriority = -1; // the priority last set on the socket
     private long _calls;
 
-    internal override PriorityStrategy Kind => PriorityStrategy.SetsockoptPerRun;
-
     internal override bool SocketGroups => true;
 
     internal override long SetsockoptCalls => _calls;

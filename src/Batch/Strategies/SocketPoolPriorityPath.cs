@@ -5,8 +5,6 @@ internal sealed class SocketPoolPriorityPath(PacketSenderOptions options) : Prio
 {
     private PrioritySocketPool? _pool;
 
-    internal override PriorityStrategy Kind => PriorityStrategy.SocketPerPriority;
-
     internal override bool SocketGroups => true;
 
     internal override int Sockets => _pool?.Count ?? 0;

@@ -1,7 +1,6 @@
 namespace Perf.Batch;
 
 /// <summary>Per-packet priority off: every datagram takes the socket's priority; the priority given is only recorded.</summary>
-internal sealed class SocketPriorityPath(PriorityStrategy reported) : PriorityPath
+internal sealed class SocketPriorityPath : PriorityPath
 {
-    internal override PriorityStrategy Kind => reported;
 }

@@ -90,13 +90,13 @@ internal static class StrategyResolver
 
     /// <summary>The path for <paramref name="strategy"/> (already resolved; never Auto unless per-packet priority is off).</summary>
     internal static PriorityPath CreatePath(PriorityStrategy strategy, PacketSenderOptions options) =>
-        !options.PerPacketPriority ? new SocketPriorityPath(PriorityStrategy.Auto)
+        !options.PerPacketPriority ? new SocketPriorityPath()
         : strategy switch
         {
             PriorityStrategy.Cmsg => new CmsgPriorityPath(),
             PriorityStrategy.MarkAndBpf => new MarkPriorityPath(),
             PriorityStrategy.SocketPerPriority => new SocketPoolPriorityPath(options),
             PriorityStrategy.SetsockoptPerRun => new SetsockoptPriorityPath(),
-            _ => new SocketPriorityPath(strategy),
+            _ => new SocketPriorityPath(),
         };
 }
