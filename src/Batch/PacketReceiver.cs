@@ -9,8 +9,11 @@ namespace Perf.Batch;
 /// datagram is still its own <see cref="ReceivedDatagram"/>. A batch stays readable through <see cref="this[int]"/> until
 /// the next <see cref="Receive"/>.
 /// </summary>
-/// <remarks>Not thread-safe; receiving allocates nothing.</remarks>
-public sealed unsafe class PacketReceiver : IDisposable
+/// <remarks>
+/// Not thread-safe: one receive at a time. Receiving allocates nothing. To stop a <see cref="ReceiveAsync"/> that waits,
+/// cancel its token; a Dispose also ends the wait (with <see cref="ObjectDisposedException"/>).
+/// </remarks>
+public sealed unsafe partial class PacketReceiver : IDisposable
 {
     /// <summary>
     /// Datagrams one coalesced buffer may hold: UDP GRO merges at most 64 (UDP_GRO_CNT_MAX), and a GSO message sent
@@ -22,8 +25,9 @@ public sealed unsafe class PacketReceiver : IDisposable
     private readonly SlotRing _slots;
     private readonly int _batch;
     private readonly ReceivedFields _reports; // what the kernel took of what the options asked for
+    private readonly ReadinessWaiter _waiter = new();
     private int _count;
-    private bool _disposed;
+    private volatile bool _disposed;
 
     // GRO only: each datagram of the batch as (buffer, offset, length), and what each buffer's cmsgs said.
     private readonly int[]? _datagramBuffer;
@@ -156,9 +160,28 @@ public sealed unsafe class PacketReceiver : IDisposable
 
     /// <summary>
     /// Waits up to <paramref name="timeoutMs"/> (-1: forever) for datagrams, then takes up to a batch of them with one recvmmsg.
+    /// Holds the calling thread while it waits; <see cref="ReceiveAsync"/> does not.
     /// </summary>
     /// <returns>The number received, 0 on timeout.</returns>
     public int Receive(int timeoutMs)
+    {
+        while (true)
+        {
+            int n = TryReceive();
+            if (n >= 0)
+            {
+                return n;
+            }
+
+            if (timeoutMs == 0 || !UdpSocket.Poll(_socket, Interop.POLLIN, timeoutMs))
+            {
+                return 0;
+            }
+        }
+    }
+
+    /// <summary>One non-blocking recvmmsg: the count received, or -1 when nothing is queued.</summary>
+    private int TryReceive()
     {
         ObjectDisposedException.ThrowIf(_disposed, this);
         _count = 0;
@@ -179,19 +202,14 @@ public sealed unsafe class PacketReceiver : IDisposable
             }
 
             int errno = n == 0 ? Errno.EAGAIN : Marshal.GetLastPInvokeError();
-            if (errno == Errno.EINTR)
+            if (errno == Errno.EAGAIN)
             {
-                continue;
+                return -1;
             }
 
-            if (errno != Errno.EAGAIN)
+            if (errno != Errno.EINTR)
             {
                 ThrowHelper.ThrowSocket("recvmmsg", errno);
-            }
-
-            if (timeoutMs == 0 || !UdpSocket.Poll(_socket, Interop.POLLIN, timeoutMs))
-            {
-                return 0;
             }
         }
     }
@@ -295,60 +313,8 @@ public sealed unsafe class PacketReceiver : IDisposable
 
         _disposed = true;
         _count = 0;
+        _waiter.Abort(); // a ReceiveAsync waiting now retries, and throws ObjectDisposedException
         _socket.Dispose();
         _slots.Dispose();
     }
-}
-
-/// <summary>One received datagram, borrowed from its receiver's buffers until the next receive.</summary>
-public readonly unsafe ref struct ReceivedDatagram
-{
-    // Safety: points into the receiver's slab, valid until its next Receive, like Payload. Source is built only when
-    // asked for: a forwarder never needs it.
-    private readonly byte* _name;
-    private readonly int _nameLength;
-
-    private readonly ReceivedFields _found;
-
-    internal ReceivedDatagram(ReadOnlySpan<byte> payload, uint priority, uint mark, byte trafficClass, ReceivedFields found, byte* name, int nameLength, bool truncated)
-    {
-        Payload = payload;
-        Priority = priority;
-        Mark = mark;
-        TrafficClass = trafficClass;
-        _found = found;
-        _name = name;
-        _nameLength = nameLength;
-        Truncated = truncated;
-    }
-
-    /// <summary>The payload (cut at MaxDatagramSize when <see cref="Truncated"/>).</summary>
-    public ReadOnlySpan<byte> Payload { get; }
-
-    /// <summary>The datagram's <c>skb-&gt;priority</c>, when <see cref="HasPriority"/>; otherwise unknown (0 here means nothing).</summary>
-    public uint Priority { get; }
-
-    /// <summary>Whether the kernel reported the priority (SO_RCVPRIORITY asked for, and a 6.14+ kernel).</summary>
-    public bool HasPriority => (_found & ReceivedFields.Priority) != 0;
-
-    /// <summary>The datagram's <c>skb-&gt;mark</c>, when <see cref="HasMark"/>.</summary>
-    public uint Mark { get; }
-
-    /// <summary>Whether the kernel reported the mark (SO_RCVMARK asked for, and a 5.19+ kernel).</summary>
-    public bool HasMark => (_found & ReceivedFields.Mark) != 0;
-
-    /// <summary>The IPv4 TOS or IPv6 traffic class byte, when <see cref="HasTrafficClass"/>.</summary>
-    public byte TrafficClass { get; }
-
-    /// <summary>The DSCP: the upper six bits of <see cref="TrafficClass"/>, when <see cref="HasTrafficClass"/>.</summary>
-    public byte Dscp => (byte)(TrafficClass >> 2);
-
-    /// <summary>Whether the kernel reported the TOS or traffic class (ReceiveTrafficClass asked for).</summary>
-    public bool HasTrafficClass => (_found & ReceivedFields.TrafficClass) != 0;
-
-    /// <summary>The sender's address.</summary>
-    public DatagramAddress Source => new(_name, _nameLength);
-
-    /// <summary>The datagram was longer than the receiver's MaxDatagramSize.</summary>
-    public bool Truncated { get; }
 }

@@ -35,7 +35,7 @@ public sealed partial class PacketSender
                 break;
             }
 
-            WritableWaiter.Wait(p.BlockedSocket ?? _socket, p.WouldBlockErrno, waitMs);
+            WaitBlocking(p.BlockedSocket ?? _socket, p.WouldBlockErrno, waitMs);
         }
 
         IdleWhenEmpty();
@@ -43,8 +43,8 @@ public sealed partial class PacketSender
     }
 
     /// <summary>
-    /// Sends everything queued; when the kernel pushes back the wait runs off this thread and the returned task completes
-    /// later. Completes synchronously, without allocating, when nothing pushes back.
+    /// Sends everything queued; when the kernel pushes back, the task completes later and no thread waits meanwhile (the
+    /// library's readiness thread watches the socket). Completes synchronously, without allocating, when nothing pushes back.
     /// </summary>
     public ValueTask<FlushOutcome> FlushAsync(CancellationToken cancellationToken = default)
     {
@@ -85,7 +85,7 @@ public sealed partial class PacketSender
             SafeFdHandle? blocked = total.BlockedSocket;
             while (KeepWaiting(ref progressHead, ref deadline, out int waitMs))
             {
-                await _waiter.WaitAsync(blocked ?? _socket, wouldBlock, waitMs).ConfigureAwait(false);
+                await WaitAsync(blocked ?? _socket, wouldBlock, waitMs, cancellationToken).ConfigureAwait(false);
                 cancellationToken.ThrowIfCancellationRequested();
                 Progress p = SendQueued(fullBatchesOnly: false);
                 total.Add(p);

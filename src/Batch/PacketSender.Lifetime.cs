@@ -71,6 +71,7 @@ public sealed partial class PacketSender
             {
                 if (Interlocked.CompareExchange(ref _state, BusyDisposeRequested, Busy) == Busy)
                 {
+                    _waiter.Abort(); // an async flush waiting on the kernel sees the request at once
                     return; // the running flush tears down on its way out
                 }
             }

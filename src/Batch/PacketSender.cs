@@ -59,7 +59,7 @@ public sealed partial class PacketSender : IDisposable
         _family = options.AddressFamily;
         _wouldBlockTimeoutMs = (int)Math.Min(options.WouldBlockTimeout.TotalMilliseconds, int.MaxValue);
         _failureLog = new FailedPacket[options.FailureLogCapacity];
-        _waiter = new WritableWaiter();
+        _waiter = new ReadinessWaiter();
         Capabilities = caps;
         LocalAddress = local;
         RemoteAddress = options.ConnectTo;
@@ -309,8 +309,9 @@ public sealed partial class PacketSender : IDisposable
         }
     }
 
+    /// <summary>Whether a datagram can be queued now (when full with auto-flush, after one non-blocking send).</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private bool HasFreeSlot()
+    internal bool HasFreeSlot()
     {
         if (_tail - _head <= _mask)
         {

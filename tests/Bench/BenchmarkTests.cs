@@ -37,12 +37,29 @@ public sealed class BenchmarkTests
         {
             foreach (MethodInfo m in type.GetMethods().Where(m => m.GetCustomAttribute<BenchmarkAttribute>() is not null))
             {
-                m.Invoke(instance, null);
+                Await(m.Invoke(instance, null));
             }
         }
         finally
         {
             Invoke<GlobalCleanupAttribute>(type, instance);
+        }
+    }
+
+    // An async benchmark body runs to its end before the next one or the cleanup.
+    private static void Await(object? result)
+    {
+        switch (result)
+        {
+            case Task t:
+                t.GetAwaiter().GetResult();
+                break;
+            case ValueTask<int> v:
+                v.AsTask().GetAwaiter().GetResult();
+                break;
+            case ValueTask v:
+                v.AsTask().GetAwaiter().GetResult();
+                break;
         }
     }
 

@@ -66,9 +66,10 @@ public readonly record struct ForwarderStats(long Received, long Forwarded, long
 /// <para>Nothing already read is lost to back-pressure: each received batch is sent (or failed with its errno) before
 /// the next receive, and while the kernel pushes back the forwarder waits, reading nothing, until it drains or the
 /// forwarder is cancelled (what is still queued then ends as failed with ECANCELED). Steady-state forwarding allocates
-/// nothing. The forwarder drives both sockets from the thread that calls <see cref="Run"/>; it does not own them.</para>
+/// nothing. The forwarder drives both sockets from the thread that calls <see cref="Run"/>, or from the thread pool
+/// between waits with <see cref="RunAsync"/>; it does not own them.</para>
 /// </remarks>
-public sealed unsafe class PacketForwarder
+public sealed unsafe partial class PacketForwarder
 {
     private readonly PacketReceiver _input;
     private readonly PacketSender _output;
@@ -191,7 +192,10 @@ public sealed unsafe class PacketForwarder
     /// <summary>Datagrams received with key value <paramref name="priority"/> (the priority, mark or DSCP; before mapping).</summary>
     public long GetReceived(uint priority) => _perPriority[Math.Min(priority, PriorityBuckets - 1)];
 
-    /// <summary>Forwards until <paramref name="cancellationToken"/> is cancelled, then flushes what is queued.</summary>
+    /// <summary>
+    /// Forwards until <paramref name="cancellationToken"/> is cancelled, then flushes what is queued. Holds the calling
+    /// thread throughout (a gateway that pins a thread per core); <see cref="RunAsync"/> holds none while it waits.
+    /// </summary>
     /// <param name="cancellationToken">Stops the loop; checked at least every <paramref name="pollMs"/>.</param>
     /// <param name="pollMs">Longest wait for input before checking for cancellation.</param>
     public void Run(CancellationToken cancellationToken, int pollMs = 100)
@@ -212,9 +216,17 @@ public sealed unsafe class PacketForwarder
     public int RunOnce(int pollMs, CancellationToken cancellationToken = default)
     {
         int n = _input.Receive(pollMs);
-        for (int i = 0; i < n; i++)
+        int i = ForwardBatch(0, n);
+        while (i < n)
         {
-            ForwardOne(_input[i], cancellationToken);
+            if (cancellationToken.IsCancellationRequested)
+            {
+                _dropped[(int)ForwardDropReason.Shutdown] += n - i;
+                break;
+            }
+
+            _output.Flush(); // the output ring is full: make room, then go on with the same batch
+            i = ForwardBatch(i, n);
         }
 
         if (n > 0)
@@ -225,7 +237,25 @@ public sealed unsafe class PacketForwarder
         return n;
     }
 
-    private void ForwardOne(ReceivedDatagram d, CancellationToken cancellationToken)
+    /// <summary>Forwards datagrams <paramref name="from"/>..<paramref name="count"/> of the batch until the output ring is full.</summary>
+    /// <returns>The first datagram not forwarded: <paramref name="count"/> when all were.</returns>
+    private int ForwardBatch(int from, int count)
+    {
+        for (int i = from; i < count; i++)
+        {
+            if (!_output.HasFreeSlot())
+            {
+                return i;
+            }
+
+            ForwardOne(_input[i]);
+        }
+
+        return count;
+    }
+
+    // The output has a free slot: the datagram is queued or dropped, never left waiting.
+    private void ForwardOne(ReceivedDatagram d)
     {
         _received++;
         uint received = _key switch
@@ -244,16 +274,11 @@ public sealed unsafe class PacketForwarder
         uint priority = _map.Map(received);
         if (_transform is null)
         {
-            ForwardInPlace(d.Payload, priority, cancellationToken);
+            ForwardInPlace(d.Payload, priority);
             return;
         }
 
-        if (!TryReserveOrWait(cancellationToken, out Span<byte> slot))
-        {
-            _dropped[(int)ForwardDropReason.Shutdown]++;
-            return;
-        }
-
+        _output.TryReserve(out Span<byte> slot); // cannot fail: the caller saw a free slot
         int length = _transform(d.Payload, slot, ref priority);
         if (length == 0)
         {
@@ -272,7 +297,7 @@ public sealed unsafe class PacketForwarder
 
     // The output slot points at the received bytes (after the header, if any): nothing is copied. The receive buffer
     // stays untouched until SendAll has ended every queued datagram, before the next receive.
-    private void ForwardInPlace(ReadOnlySpan<byte> payload, uint priority, CancellationToken cancellationToken)
+    private void ForwardInPlace(ReadOnlySpan<byte> payload, uint priority)
     {
         if (payload.Length + _header.Length > _output.MaxDatagramSize || payload.Length == 0)
         {
@@ -283,16 +308,7 @@ public sealed unsafe class PacketForwarder
         // Safety: the span lies in the receiver's native slab, and the header in a pinned array; neither moves.
         byte* data = (byte*)Unsafe.AsPointer(ref MemoryMarshal.GetReference(payload));
         byte* header = (byte*)Unsafe.AsPointer(ref MemoryMarshal.GetArrayDataReference(_header));
-        while (!_output.TryEnqueueReference(data, payload.Length, priority, header, _header.Length))
-        {
-            if (cancellationToken.IsCancellationRequested)
-            {
-                _dropped[(int)ForwardDropReason.Shutdown]++;
-                return;
-            }
-
-            _output.Flush();
-        }
+        _output.TryEnqueueReference(data, payload.Length, priority, header, _header.Length); // a free slot was seen
     }
 
     /// <summary>
@@ -316,24 +332,5 @@ public sealed unsafe class PacketForwarder
     {
         _output.CancelReservation();
         _dropped[(int)reason]++;
-    }
-
-    /// <summary>
-    /// Reserves an output slot; when the ring is full, flushes and waits on the kernel (each flush waits at most
-    /// WouldBlockTimeout without progress) until a slot frees up. False only once cancellation is requested.
-    /// </summary>
-    private bool TryReserveOrWait(CancellationToken cancellationToken, out Span<byte> slot)
-    {
-        while (!_output.TryReserve(out slot))
-        {
-            if (cancellationToken.IsCancellationRequested)
-            {
-                return false;
-            }
-
-            _output.Flush();
-        }
-
-        return true;
     }
 }
