@@ -31,7 +31,8 @@ public sealed partial class PacketSender
             socket = OpenSocket(options, path);
             DatagramAddress local = UdpSocket.GetLocalAddress(socket);
             path.AfterBind(local);
-            ring = new SlotRing(options.RingSize, options.MaxDatagramSize, path.CmsgType);
+            ring = new SlotRing(options.RingSize, options.MaxDatagramSize, path.CmsgType,
+                options.PerPacketTrafficClass ? (options.AddressFamily == AddressFamily.InterNetworkV6 ? Interop.AF_INET6 : Interop.AF_INET) : 0);
             backend = CreateBackend(socket, options);
             // The backend that runs declares its own limits (io_uring zero copy caps runs by segments and pages).
             int segments = backend.MaxSegments > 0 ? Math.Min(maxSegments, backend.MaxSegments) : maxSegments;

@@ -40,12 +40,14 @@ public sealed partial class PacketSender : IDisposable
 
     private readonly PriorityPath _path;
     private readonly bool _admits; // the path checks each datagram's priority before it is queued (SocketPerPriority)
+    private readonly bool _trafficClass; // each slot carries its own DSCP and ECN
 
     private PacketSender(PacketSenderOptions options, SafeFdHandle socket, SlotRing ring, SendPlanner planner, SendBackend backend, PriorityPath path, PriorityCapabilities caps, DatagramAddress local)
     {
         _planner = planner;
         _path = path;
         _admits = path.Admits;
+        _trafficClass = ring.CarriesTrafficClass;
         _socket = socket;
         _ring = ring;
         _backend = backend;
@@ -119,7 +121,7 @@ public sealed partial class PacketSender : IDisposable
             ThrowNeedsDestination();
         }
 
-        return TryEnqueueCore(payload, priority, in Unsafe.NullRef<DatagramAddress>());
+        return TryEnqueueCore(payload, priority, 0, in Unsafe.NullRef<DatagramAddress>());
     }
 
     /// <summary>Queues a copy of <paramref name="payload"/> with its own <paramref name="priority"/> and <paramref name="destination"/> on an unconnected sender.</summary>
@@ -128,7 +130,7 @@ public sealed partial class PacketSender : IDisposable
     public bool TryEnqueue(ReadOnlySpan<byte> payload, uint priority, in DatagramAddress destination)
     {
         ValidateDestination(destination);
-        return TryEnqueueCore(payload, priority, in destination);
+        return TryEnqueueCore(payload, priority, 0, in destination);
     }
 
     /// <summary>Reserves the next slot and hands out its payload area (<see cref="MaxDatagramSize"/> bytes) to write in place.</summary>
@@ -167,17 +169,17 @@ public sealed partial class PacketSender : IDisposable
             ThrowNeedsDestination();
         }
 
-        CommitCore(length, priority, in Unsafe.NullRef<DatagramAddress>());
+        CommitCore(length, priority, 0, in Unsafe.NullRef<DatagramAddress>());
     }
 
     /// <summary>Queues the reserved slot's first <paramref name="length"/> bytes with <paramref name="priority"/> to <paramref name="destination"/>.</summary>
     public void Commit(int length, uint priority, in DatagramAddress destination)
     {
         ValidateDestination(destination);
-        CommitCore(length, priority, in destination);
+        CommitCore(length, priority, 0, in destination);
     }
 
-    private bool TryEnqueueCore(ReadOnlySpan<byte> payload, uint priority, ref readonly DatagramAddress destination)
+    private bool TryEnqueueCore(ReadOnlySpan<byte> payload, uint priority, byte trafficClass, ref readonly DatagramAddress destination)
     {
         ThrowIfDisposed();
         if ((uint)(payload.Length - 1) >= (uint)_maxPayload)
@@ -198,7 +200,7 @@ public sealed partial class PacketSender : IDisposable
         int index = (int)_tail & _mask;
         payload.CopyTo(_ring.Payload(index));
         _ring.SetLength(index, payload.Length);
-        Publish(index, priority, in destination);
+        Publish(index, priority, trafficClass, in destination);
         return true;
     }
 
@@ -211,7 +213,7 @@ public sealed partial class PacketSender : IDisposable
     /// reference is queued (<see cref="QueuedReferences"/> is 0: flushed, or ended by <see cref="FailQueued"/>).
     /// </remarks>
     /// <returns>False when the ring is full: flush, then try again. Nothing was queued.</returns>
-    internal unsafe bool TryEnqueueReference(byte* payload, int length, uint priority, byte* header, int headerLength)
+    internal unsafe bool TryEnqueueReference(byte* payload, int length, uint priority, byte trafficClass, byte* header, int headerLength)
     {
         ThrowIfDisposed();
         if (!_connected)
@@ -236,14 +238,14 @@ public sealed partial class PacketSender : IDisposable
 
         int index = (int)_tail & _mask;
         _ring.SetReference(index, payload, length, header, headerLength);
-        Publish(index, priority, in Unsafe.NullRef<DatagramAddress>());
+        Publish(index, priority, trafficClass, in Unsafe.NullRef<DatagramAddress>());
         return true;
     }
 
     /// <summary>Queued datagrams whose payload lies outside the ring (<see cref="TryEnqueueReference"/>).</summary>
     internal int QueuedReferences => _ring.References;
 
-    private void CommitCore(int length, uint priority, ref readonly DatagramAddress destination)
+    private void CommitCore(int length, uint priority, byte trafficClass, ref readonly DatagramAddress destination)
     {
         ThrowIfDisposed();
         if (!_reserved)
@@ -259,12 +261,12 @@ public sealed partial class PacketSender : IDisposable
         // Publish first: if it throws (a full SocketPerPriority pool) the reservation stands and nothing is queued.
         int index = (int)_tail & _mask;
         _ring.SetLength(index, length);
-        Publish(index, priority, in destination);
+        Publish(index, priority, trafficClass, in destination);
         _reserved = false;
     }
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private void Publish(int index, uint priority, ref readonly DatagramAddress destination)
+    private void Publish(int index, uint priority, byte trafficClass, ref readonly DatagramAddress destination)
     {
         // SocketPerPriority: the priority's socket must exist before the datagram is queued; a full pool throws here,
         // with nothing queued (a referenced slot is pointed back at its own payload area first).
@@ -274,6 +276,11 @@ public sealed partial class PacketSender : IDisposable
         }
 
         _ring.SetPriority(index, priority);
+        if (_trafficClass)
+        {
+            _ring.SetTrafficClass(index, trafficClass);
+        }
+
         if (!Unsafe.IsNullRef(in destination))
         {
             _ring.SetDestination(index, in destination);

@@ -35,6 +35,15 @@ public sealed record PacketSenderOptions
     /// </summary>
     public bool PerPacketPriority { get; init; } = true;
 
+    /// <summary>
+    /// Give every datagram its own DSCP and ECN (the IP TOS byte, or the IPv6 traffic class), given at enqueue: an IP_TOS
+    /// or IPV6_TCLASS cmsg ahead of the priority cmsg, so the priority still wins (an IP_TOS cmsg alone would set the
+    /// datagram's priority to the kernel's <c>rt_tos2priority(tos)</c>). Needs the priority in a cmsg:
+    /// <see cref="PriorityStrategy.Cmsg"/> (Linux 6.14+) or <see cref="PriorityStrategy.MarkAndBpf"/>, whose classifier
+    /// sets it after the IP layer; Create refuses the socket strategies, saying so. Datagrams enqueued without one get 0.
+    /// </summary>
+    public bool PerPacketTrafficClass { get; init; }
+
     /// <summary>How datagrams get their priority: Auto (default), Cmsg, SocketPerPriority, SetsockoptPerRun or MarkAndBpf.</summary>
     public PriorityStrategy PriorityStrategy { get; init; } = PriorityStrategy.Auto;
 

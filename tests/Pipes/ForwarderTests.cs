@@ -311,6 +311,50 @@ public sealed class ForwarderTests
     }
 
     [Fact]
+    public async Task RunAsyncKeepsEachDatagramsDscpAndEcnAndMapsItsPriority()
+    {
+        using (PacketSender probe = PacketSender.Create(new PacketSenderOptions()))
+        {
+            Assert.SkipUnless(probe.Capabilities.PerPacketPriority,
+                "a traffic class per datagram needs the priority cmsg after it (Linux 6.14+) or MarkAndBpf with the classifier on the route; PriorityQdiscTests checks that on every kernel");
+        }
+
+        using PacketReceiver final = PacketReceiver.Create(new PacketReceiverOptions { LocalAddress = new DatagramAddress(IPAddress.Loopback, 0), ReceiveTrafficClass = true });
+        using PacketReceiver input = PacketReceiver.Create(new PacketReceiverOptions { LocalAddress = new DatagramAddress(IPAddress.Loopback, 0), ReceiveTrafficClass = true });
+        using PacketSender output = PacketSender.Create(new PacketSenderOptions { ConnectTo = final.LocalAddress, PerPacketTrafficClass = true });
+        var forwarder = new PacketForwarder(input, output, PriorityMap.Parse("46=5,10=2,default=0"), transform: null, ForwardPriorityKey.Dscp);
+        using var stop = new CancellationTokenSource();
+        Task running = forwarder.RunAsync(stop.Token).AsTask();
+
+        (int Tos, uint Expected)[] kinds = [(0xb8, 5), (0x2a, 2), (0x01, 0)]; // EF, AF11 + ECT(0), best effort + ECT(1)
+        foreach ((int tos, uint _) in kinds)
+        {
+            using var tx = new Socket(AddressFamily.InterNetwork, SocketType.Dgram, ProtocolType.Udp);
+            tx.SetSocketOption(SocketOptionLevel.IP, SocketOptionName.TypeOfService, tos);
+            for (int i = 0; i < 5; i++)
+            {
+                tx.SendTo([(byte)tos, (byte)i], input.LocalAddress.ToEndPoint());
+            }
+        }
+
+        int got = 0;
+        while (got < 15 && await final.ReceiveAsync(TestContext.Current.CancellationToken).AsTask().WaitAsync(TimeSpan.FromSeconds(10), TestContext.Current.CancellationToken) is var n and > 0)
+        {
+            for (int i = 0; i < n; i++, got++)
+            {
+                byte tos = final[i].Payload[0];
+                Assert.Equal(tos, final[i].TrafficClass);
+                Assert.Equal(kinds.First(k => k.Tos == tos).Expected, final[i].Priority);
+            }
+        }
+
+        stop.Cancel();
+        await running.WaitAsync(TimeSpan.FromSeconds(10), TestContext.Current.CancellationToken);
+        Assert.Equal(15, got);
+        Assert.Equal(15, forwarder.Stats.Forwarded);
+    }
+
+    [Fact]
     public void KeysTheMapByDscpWhereTheKernelReportsNoPriority()
     {
         PriorityView.Require();

@@ -233,7 +233,7 @@ public sealed unsafe class SendPlannerPropertyTests
                 Assert.True(_ordinal[slot] >= _head && _ordinal[slot] < _tail, "slot outside the queue");
                 Assert.True(_ordinal[slot] > previous, "a run out of enqueue order");
                 previous = _ordinal[slot];
-                Assert.True(ring.SameDestination(first, slot), "a run across destinations");
+                Assert.True(ring.SameIpHeader(first, slot), "a run across destinations");
                 Assert.True(!priorityKeyed || ring.GetPriority(first) == ring.GetPriority(slot), "a run across priorities");
                 int length = ring.GetLength(slot);
                 Assert.True(s == n - 1 ? length <= segment : length == segment, "run sizes: " + length + " after " + segment);

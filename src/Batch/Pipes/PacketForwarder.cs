@@ -63,6 +63,8 @@ public readonly record struct ForwarderStats(long Received, long Forwarded, long
 /// the received bytes, and an encapsulation header, if any, is a second iovec in front (scatter-gather, no copy). Only a
 /// transform, which rewrites the payload, copies it into the output slot. A run of datagrams received together (UDP GRO
 /// on the input) leaves together, as one UDP GSO message where the output segments.</para>
+/// <para>Where the output sender carries a traffic class per datagram (<see cref="PacketSenderOptions.PerPacketTrafficClass"/>),
+/// each datagram leaves with the DSCP and ECN it arrived with (the input's <see cref="PacketReceiverOptions.ReceiveTrafficClass"/>).</para>
 /// <para>Nothing already read is lost to back-pressure: each received batch is sent (or failed with its errno) before
 /// the next receive, and while the kernel pushes back the forwarder waits, reading nothing, until it drains or the
 /// forwarder is cancelled (what is still queued then ends as failed with ECANCELED). Steady-state forwarding allocates
@@ -122,6 +124,11 @@ public sealed unsafe partial class PacketForwarder
         {
             ThrowHelper.ThrowArgument("The encapsulation header (" + header.Length.ToString(System.Globalization.CultureInfo.InvariantCulture) +
                 " bytes) leaves no room in the output's MaxDatagramSize.", nameof(header));
+        }
+
+        if (output.PerPacketTrafficClass && !input.ReportsTrafficClass)
+        {
+            ThrowHelper.ThrowArgument("The output carries each datagram's traffic class (PerPacketTrafficClass), which the forwarder takes from the input: set ReceiveTrafficClass on it.", nameof(input));
         }
 
         _key = ResolveKey(input, key);
@@ -274,7 +281,7 @@ public sealed unsafe partial class PacketForwarder
         uint priority = _map.Map(received);
         if (_transform is null)
         {
-            ForwardInPlace(d.Payload, priority);
+            ForwardInPlace(d.Payload, priority, d.TrafficClass);
             return;
         }
 
@@ -292,12 +299,19 @@ public sealed unsafe partial class PacketForwarder
             return;
         }
 
-        _output.Commit(length, priority);
+        if (_output.PerPacketTrafficClass)
+        {
+            _output.Commit(length, priority, d.TrafficClass);
+        }
+        else
+        {
+            _output.Commit(length, priority);
+        }
     }
 
     // The output slot points at the received bytes (after the header, if any): nothing is copied. The receive buffer
     // stays untouched until SendAll has ended every queued datagram, before the next receive.
-    private void ForwardInPlace(ReadOnlySpan<byte> payload, uint priority)
+    private void ForwardInPlace(ReadOnlySpan<byte> payload, uint priority, byte trafficClass)
     {
         if (payload.Length + _header.Length > _output.MaxDatagramSize || payload.Length == 0)
         {
@@ -308,7 +322,7 @@ public sealed unsafe partial class PacketForwarder
         // Safety: the span lies in the receiver's native slab, and the header in a pinned array; neither moves.
         byte* data = (byte*)Unsafe.AsPointer(ref MemoryMarshal.GetReference(payload));
         byte* header = (byte*)Unsafe.AsPointer(ref MemoryMarshal.GetArrayDataReference(_header));
-        _output.TryEnqueueReference(data, payload.Length, priority, header, _header.Length); // a free slot was seen
+        _output.TryEnqueueReference(data, payload.Length, priority, trafficClass, header, _header.Length); // a free slot was seen
     }
 
     /// <summary>

@@ -78,7 +78,7 @@ internal sealed unsafe partial class SendPlanner
     }
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private bool IsKey(int key, int index, uint priority) => _keyPriority[key] == priority && _ring.SameDestination(_keyRep[key], index);
+    private bool IsKey(int key, int index, uint priority) => _keyPriority[key] == priority && _ring.SameIpHeader(_keyRep[key], index);
 
     private int FindKey(int index, uint priority, int keys)
     {

@@ -21,7 +21,7 @@ internal sealed unsafe partial class SendPlanner
         while (position + n < pending && n < _maxSegments)
         {
             int next = (int)(head + position + n) & _mask;
-            if ((_priorityKeyed && _ring.GetPriority(next) != priority) || !_ring.SameDestination(start, next))
+            if ((_priorityKeyed && _ring.GetPriority(next) != priority) || !_ring.SameIpHeader(start, next))
             {
                 keyChange = true;
                 break;
@@ -42,7 +42,7 @@ internal sealed unsafe partial class SendPlanner
         return n;
     }
 
-    private bool SameKey(int a, int b) => (!_priorityKeyed || _ring.GetPriority(a) == _ring.GetPriority(b)) && _ring.SameDestination(a, b);
+    private bool SameKey(int a, int b) => (!_priorityKeyed || _ring.GetPriority(a) == _ring.GetPriority(b)) && _ring.SameIpHeader(a, b);
 
     // The same rule inside one key's slots, listed in _slots[position, end): priority and destination are equal there.
     private int KeyRunLength(int position, int end)
@@ -193,7 +193,7 @@ internal sealed unsafe partial class SendPlanner
         }
 
         // Safety: the iovecs, the staged copy and the cmsg stay untouched until the backend call that sends this plan
-        // returns; the segment cmsg goes in the first slot's cmsg area after its priority cmsg, which a single send
+        // returns; the segment cmsg goes in the first slot's cmsg area after its constant cmsgs, which a single send
         // never covers.
         ref Interop.MsgHdr src = ref _ring.Messages[start].Hdr;
         Interop.IoVec* vectors = _iovs + iov;
@@ -209,13 +209,13 @@ internal sealed unsafe partial class SendPlanner
         _msgBytes![m] = (int)bytes;
 
         byte* area = _ring.CmsgArea(start);
-        CmsgWriter.WriteSegment(area + SlotLayout.SegmentCmsgOffset, (ushort)_ring.GetLength(start));
+        CmsgWriter.WriteSegment(area + _ring.CmsgBytes, (ushort)_ring.GetLength(start));
         dst->Hdr.Name = src.Name;
         dst->Hdr.NameLen = src.NameLen;
         dst->Hdr.Iov = vectors;
         dst->Hdr.IovLen = (nuint)used;
-        dst->Hdr.Control = _priorityCmsg ? area : area + SlotLayout.SegmentCmsgOffset;
-        dst->Hdr.ControlLen = (nuint)((_priorityCmsg ? SlotLayout.PriorityCmsgSpace : 0) + SlotLayout.SegmentCmsgSpace);
+        dst->Hdr.Control = area;
+        dst->Hdr.ControlLen = (nuint)(_ring.CmsgBytes + SlotLayout.SegmentCmsgSpace);
         dst->Hdr.Flags = 0;
         dst->Len = 0;
         return iov + used;

@@ -44,7 +44,6 @@ internal sealed unsafe partial class SendPlanner : IDisposable
     private readonly SlotRing _ring;
     private readonly int _mask;
     private readonly int _batch;
-    private readonly bool _priorityCmsg;  // messages carry the slot's priority cmsg
     private readonly bool _socketGroups;  // one send group per priority (the socket carries it)
     private readonly bool _priorityKeyed; // the priority splits runs and groups (off when per-packet priority is)
     private readonly bool _reorder;       // plans gather by key out of ring order
@@ -89,7 +88,6 @@ internal sealed unsafe partial class SendPlanner : IDisposable
         _ring = ring;
         _mask = ring.Capacity - 1;
         _batch = batch;
-        _priorityCmsg = priorityCmsg;
         _socketGroups = grouped;
         _priorityKeyed = priorityCmsg || grouped;
         // Gathering pays where it makes runs (GSO) or saves socket changes (grouped); else ring order is as good.

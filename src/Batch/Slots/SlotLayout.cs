@@ -14,7 +14,7 @@ internal static class SlotLayout
     internal const int SockAddrStorageSize = 128;
     internal const int CmsgOffset = SockAddrOffset + SockAddrStorageSize; // 160, 8-aligned as cmsghdr needs
 
-    /// <summary>Room for four CMSG_SPACE(4) messages: on send SO_PRIORITY or SO_MARK, then a run's UDP_SEGMENT; on receive priority, mark, TOS or traffic class, GRO.</summary>
+    /// <summary>Room for four CMSG_SPACE(4) messages: on send IP_TOS or IPV6_TCLASS, SO_PRIORITY or SO_MARK, then a run's UDP_SEGMENT; on receive priority, mark, TOS or traffic class, GRO.</summary>
     internal const int CmsgAreaSize = 96;
 
     internal const int MetaStride = 256;
@@ -33,9 +33,6 @@ internal static class SlotLayout
 
     /// <summary>CMSG_LEN(4): the exact cmsg_len the kernel demands for SO_PRIORITY.</summary>
     internal const int PriorityCmsgLen = 20;
-
-    /// <summary>Where a run's UDP_SEGMENT cmsg goes in its first slot's cmsg area: right after the priority cmsg.</summary>
-    internal const int SegmentCmsgOffset = PriorityCmsgSpace;
 
     /// <summary>CMSG_SPACE(2) = 24 on LP64: the 16-byte header, then the u16 gso_size padded to 8.</summary>
     internal const int SegmentCmsgSpace = 24;

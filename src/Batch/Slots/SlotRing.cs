@@ -27,6 +27,8 @@ internal sealed unsafe class SlotRing : IDisposable
     private readonly int[] _lengths;
     private readonly uint[] _priorities;
     private readonly bool[] _referenced;
+    private readonly byte[]? _trafficClasses; // only where each slot carries its own (IP_TOS / IPV6_TCLASS cmsg)
+    private readonly int _priorityCmsgOffset;
     private bool _addressed; // some slot has had a destination (msg_name) written
 
     internal SlotRing(int capacity, int maxPayload, bool priorityCmsg)
@@ -37,7 +39,10 @@ internal sealed unsafe class SlotRing : IDisposable
     /// <param name="capacity">Number of slots.</param>
     /// <param name="maxPayload">Payload area per slot.</param>
     /// <param name="cmsgType">SOL_SOCKET cmsg carrying each slot's priority value: SO_PRIORITY, SO_MARK, or 0 for none.</param>
-    internal SlotRing(int capacity, int maxPayload, int cmsgType)
+    /// <param name="trafficClassFamily">
+    /// AF_INET or AF_INET6 where each slot carries its own DSCP and ECN (an IP_TOS or IPV6_TCLASS cmsg), 0 for none.
+    /// </param>
+    internal SlotRing(int capacity, int maxPayload, int cmsgType, int trafficClassFamily = 0)
     {
         Debug.Assert(capacity > 0 && maxPayload is > 0 and <= 65535, "validated by the options");
         Capacity = capacity;
@@ -46,6 +51,15 @@ internal sealed unsafe class SlotRing : IDisposable
         _lengths = new int[capacity];
         _priorities = new uint[capacity];
         _referenced = new bool[capacity];
+        if (trafficClassFamily != 0)
+        {
+            _trafficClasses = new byte[capacity];
+            _priorityCmsgOffset = SlotLayout.PriorityCmsgSpace;
+        }
+
+        // The traffic class goes first: an IP_TOS cmsg also sets the datagram's priority to rt_tos2priority(tos), and
+        // the kernel applies cmsgs in order, so the priority cmsg after it wins.
+        CmsgBytes = (trafficClassFamily != 0 ? SlotLayout.PriorityCmsgSpace : 0) + (cmsgType != 0 ? SlotLayout.PriorityCmsgSpace : 0);
         nuint msgsBytes = (nuint)capacity * (nuint)sizeof(Interop.MMsgHdr);
         nuint metaBytes = (nuint)capacity * SlotLayout.MetaStride;
         nuint payloadBytes = (nuint)capacity * (nuint)_payloadStride;
@@ -70,12 +84,22 @@ internal sealed unsafe class SlotRing : IDisposable
             h.Name = null;
             h.NameLen = 0;
             byte* cmsg = meta + SlotLayout.CmsgOffset;
+            // The headers are constant; a send rewrites only the values.
+            if (trafficClassFamily != 0)
+            {
+                bool v6 = trafficClassFamily == Interop.AF_INET6;
+                CmsgWriter.WriteU32(cmsg, v6 ? Interop.SOL_IPV6 : Interop.SOL_IP, v6 ? Interop.IPV6_TCLASS : Interop.IP_TOS, 0);
+            }
+
             if (cmsgType != 0)
             {
-                // The header is constant; a send rewrites only the u32 value.
-                CmsgWriter.WriteU32(cmsg, Interop.SOL_SOCKET, cmsgType, 0);
+                CmsgWriter.WriteU32(cmsg + _priorityCmsgOffset, Interop.SOL_SOCKET, cmsgType, 0);
+            }
+
+            if (CmsgBytes != 0)
+            {
                 h.Control = cmsg;
-                h.ControlLen = SlotLayout.PriorityCmsgSpace;
+                h.ControlLen = (nuint)CmsgBytes;
             }
         }
     }
@@ -83,6 +107,15 @@ internal sealed unsafe class SlotRing : IDisposable
     ~SlotRing() => Free();
 
     internal int Capacity { get; }
+
+    /// <summary>
+    /// Bytes of constant cmsgs every slot carries (traffic class, then priority): 0, 24 or 48. A run's UDP_SEGMENT cmsg
+    /// goes right after them.
+    /// </summary>
+    internal int CmsgBytes { get; }
+
+    /// <summary>Whether each slot carries its own traffic class.</summary>
+    internal bool CarriesTrafficClass => _trafficClasses is not null;
 
     internal int MaxPayload { get; }
 
@@ -116,10 +149,18 @@ internal sealed unsafe class SlotRing : IDisposable
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     internal byte* CmsgArea(int index) => MetaPtr(index) + SlotLayout.CmsgOffset;
 
-    /// <summary>Whether two slots go to the same destination (both unaddressed on a connected sender counts as equal).</summary>
+    /// <summary>
+    /// Whether two slots' datagrams get the same IP header apart from the priority: the same destination (both unaddressed
+    /// on a connected sender counts as equal) and the same traffic class. One GSO run shares one.
+    /// </summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    internal bool SameDestination(int a, int b)
+    internal bool SameIpHeader(int a, int b)
     {
+        if (_trafficClasses is not null && _trafficClasses[a] != _trafficClasses[b])
+        {
+            return false;
+        }
+
         if (!_addressed)
         {
             return true; // no slot ever had an address (a connected sender): no msghdr to read
@@ -193,9 +234,19 @@ internal sealed unsafe class SlotRing : IDisposable
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     internal void SetPriority(int index, uint priority)
     {
-        *CmsgWriter.DataU32(MetaPtr(index) + SlotLayout.CmsgOffset) = priority;
+        *CmsgWriter.DataU32(MetaPtr(index) + SlotLayout.CmsgOffset + _priorityCmsgOffset) = priority;
         _priorities[index] = priority;
     }
+
+    /// <summary>Writes the slot's DSCP and ECN into its traffic class cmsg (a ring that carries one).</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    internal void SetTrafficClass(int index, byte trafficClass)
+    {
+        *CmsgWriter.DataU32(MetaPtr(index) + SlotLayout.CmsgOffset) = trafficClass;
+        _trafficClasses![index] = trafficClass;
+    }
+
+    internal byte GetTrafficClass(int index) => _trafficClasses is null ? (byte)0 : _trafficClasses[index];
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     internal uint GetPriority(int index) => _priorities[index];

@@ -11,6 +11,7 @@ internal static class StrategyResolver
         if (!options.PerPacketPriority)
         {
             reason = "per-packet priority is off (PerPacketPriority = false): datagrams take the socket's priority";
+            RequireCmsgPriority(options, caps.Strategy, reason);
             return caps.Strategy;
         }
 
@@ -33,7 +34,22 @@ internal static class StrategyResolver
                 "MarkAndBpf puts an SO_MARK cmsg on every datagram, which needs CAP_NET_RAW or CAP_NET_ADMIN; this process has neither. Use SocketPerPriority instead.");
         }
 
+        RequireCmsgPriority(options, strategy, reason);
         return strategy;
+    }
+
+    // A per-datagram IP_TOS cmsg sets skb->priority to rt_tos2priority(tos) (ip_cmsg_send): only a priority cmsg after
+    // it, or the classifier at tc egress, gives the datagram the priority asked for.
+    private static void RequireCmsgPriority(PacketSenderOptions options, PriorityStrategy strategy, string reason)
+    {
+        if (options.PerPacketTrafficClass && (!options.PerPacketPriority || strategy is not (PriorityStrategy.Cmsg or PriorityStrategy.MarkAndBpf)))
+        {
+            ThrowHelper.ThrowArgument(
+                "PerPacketTrafficClass needs the priority in a cmsg after the traffic class (Cmsg, Linux 6.14+) or set by the tc classifier (MarkAndBpf): " +
+                "an IP_TOS cmsg also sets the datagram's priority to rt_tos2priority(tos), which no socket priority overrides. The strategy here would be " +
+                strategy.ToString() + ": " + reason + ".",
+                nameof(options));
+        }
     }
 
     // Auto: the cmsg where the kernel takes it; before 6.14 the fastest fallback that works here: MarkAndBpf when the
