@@ -65,8 +65,8 @@ internal static class Cli
         try
         {
             // Every output is checked before the first datagram leaves: a bad path is bad input, with nothing sent.
-            Report.CheckWritable(parse.GetValue(s_json), "--json");
-            Report.CheckWritable(parse.GetValue(s_html), "--html");
+            Perf.Tools.OutputFile.CheckWritable(parse.GetValue(s_json), "--json");
+            Perf.Tools.OutputFile.CheckWritable(parse.GetValue(s_html), "--html");
             return parse.Invoke(new InvocationConfiguration { EnableDefaultExceptionHandler = false });
         }
         catch (Exception e) when (e is FormatException or ArgumentException)

@@ -114,11 +114,11 @@ public sealed class BadInputTests
         try
         {
             string fresh = Path.Combine(dir, "new.json");
-            Report.CheckWritable(fresh, "--json");
+            Perf.Tools.OutputFile.CheckWritable(fresh, "--json");
             Assert.False(File.Exists(fresh)); // checked, not left behind
             string existing = Path.Combine(dir, "old.json");
             File.WriteAllText(existing, "keep");
-            Report.CheckWritable(existing, "--json");
+            Perf.Tools.OutputFile.CheckWritable(existing, "--json");
             Assert.Equal("keep", File.ReadAllText(existing));
         }
         finally

@@ -1,0 +1,56 @@
+namespace Perf.Gateway;
+
+/// <summary>What the gateway did each way: frames and bytes, per priority outward, and drops by reason.</summary>
+internal sealed class GatewayCounters
+{
+    private readonly uint[] _priorities;
+    private readonly long[] _outFrames;
+    private readonly long[] _outBytes;
+    private readonly long[] _inboundDrops = new long[Enum.GetValues<InboundDrop>().Length];
+
+    internal GatewayCounters(uint[] priorities)
+    {
+        _priorities = priorities;
+        _outFrames = new long[priorities.Length];
+        _outBytes = new long[priorities.Length];
+    }
+
+    /// <summary>Frames read from the TAP and queued to the peer.</summary>
+    internal long OutFrames { get; private set; }
+
+    /// <summary>Frames read from the TAP larger than the gateway carries (cut by the read): dropped.</summary>
+    internal long OutOversize { get; private set; }
+
+    /// <summary>Frames written to the TAP.</summary>
+    internal long InFrames { get; private set; }
+
+    internal long InBytes { get; private set; }
+
+    internal IReadOnlyList<uint> Priorities => _priorities;
+
+    internal long OutFramesOf(int bucket) => Volatile.Read(ref _outFrames[bucket]);
+
+    internal long OutBytesOf(int bucket) => Volatile.Read(ref _outBytes[bucket]);
+
+    internal long Dropped(InboundDrop reason) => Volatile.Read(ref _inboundDrops[(int)reason]);
+
+    /// <summary>The counter bucket of <paramref name="priority"/> (one of <see cref="Priorities"/>).</summary>
+    internal int Bucket(uint priority) => Array.BinarySearch(_priorities, priority);
+
+    internal void Out(int bucket, int bytes)
+    {
+        OutFrames++;
+        _outFrames[bucket]++;
+        _outBytes[bucket] += bytes;
+    }
+
+    internal void Oversize() => OutOversize++;
+
+    internal void In(int bytes)
+    {
+        InFrames++;
+        InBytes += bytes;
+    }
+
+    internal void Drop(InboundDrop reason) => _inboundDrops[(int)reason]++;
+}

@@ -1,0 +1,58 @@
+using System.Globalization;
+using Perf.Batch;
+
+namespace Perf.Gateway;
+
+/// <summary>What one perf-gateway runs with, checked before anything is opened.</summary>
+/// <param name="Tap">The TAP device to create.</param>
+/// <param name="Listen">Where the peer's VXLAN datagrams arrive (the address outgoing ones leave from, on another port).</param>
+/// <param name="Peer">Where outgoing VXLAN datagrams go.</param>
+/// <param name="Vni">The VXLAN network identifier, 0 to 2^24 - 1.</param>
+/// <param name="Priorities">Each inner DSCP's priority.</param>
+/// <param name="JsonPath">Where the report goes on exit, if anywhere.</param>
+internal sealed record GatewaySettings(string Tap, DatagramAddress Listen, DatagramAddress Peer, uint Vni, DscpPriorities Priorities, string? JsonPath)
+{
+    /// <summary>Largest frame the gateway carries: a 9000-byte MTU, its Ethernet header and one VLAN tag, with room to spare.</summary>
+    internal const int MaxFrame = 9216;
+}
+
+/// <summary>
+/// The priority each inner DSCP (0-63) gets, from "DSCP=PRIORITY,…" (priorities decimal or 0x hex, as perfgen takes
+/// them; "default=N" for DSCPs not named, else 0). A frame without IP takes DSCP 0's.
+/// </summary>
+internal sealed class DscpPriorities
+{
+    private readonly uint[] _byDscp = new uint[64];
+
+    private DscpPriorities(PriorityMap map)
+    {
+        for (uint d = 0; d < 64; d++)
+        {
+            _byDscp[d] = map.Map(d);
+        }
+
+        Distinct = [.. _byDscp.Distinct().Order()];
+    }
+
+    /// <summary>The priorities in use, ascending: what the report counts by.</summary>
+    internal uint[] Distinct { get; }
+
+    /// <summary>Parses the map; throws <see cref="FormatException"/> with the bad entry or a DSCP over 63.</summary>
+    internal static DscpPriorities Parse(string? text)
+    {
+        text ??= string.Empty;
+        PriorityMap map = PriorityMap.Parse(text.Contains("default", StringComparison.Ordinal) ? text : text + ",default=0");
+        foreach (string item in text.Split(',', StringSplitOptions.TrimEntries | StringSplitOptions.RemoveEmptyEntries))
+        {
+            string key = item.Split('=')[0];
+            if (key != "default" && (!uint.TryParse(key, NumberStyles.None, CultureInfo.InvariantCulture, out uint dscp) || dscp > 63))
+            {
+                throw new FormatException("bad --dscp-map entry '" + item + "': a DSCP is 0 to 63, in decimal");
+            }
+        }
+
+        return new DscpPriorities(map);
+    }
+
+    internal uint Of(byte dscp) => _byDscp[dscp & 63];
+}

@@ -1,0 +1,119 @@
+using System.CommandLine;
+using System.Diagnostics;
+using System.Globalization;
+using System.Runtime.InteropServices;
+using Perf.Batch;
+
+namespace Perf.Gateway;
+
+/// <summary>perf-gateway's command line. Exit codes: 0 after SIGTERM or SIGINT drained it, 2 bad input or setup error.</summary>
+internal static class Program
+{
+    internal const int BadInput = 2;
+
+    private static readonly Option<string?> s_tap = new("--tap") { Description = "TAP device to create (the user addresses it: ip addr add …; ip link set NAME up)", HelpName = "NAME" };
+    private static readonly Option<string?> s_listen = new("--listen") { Description = "ADDR:PORT where the peer's VXLAN datagrams arrive (the kernel's dstport; 4789 is VXLAN's)", HelpName = "ADDR:PORT" };
+    private static readonly Option<string?> s_peer = new("--peer") { Description = "ADDR:PORT of the other tunnel end", HelpName = "ADDR:PORT" };
+    private static readonly Option<string?> s_vni = new("--vni") { Description = "VXLAN network identifier, 0 to 16777215", HelpName = "N" };
+    private static readonly Option<string?> s_map = new("--dscp-map") { Description = "Priority per inner DSCP: DSCP=PRIORITY,…[,default=PRIORITY], priorities decimal or 0x hex (0x10010 is HTB class 1:10); DSCPs not named, and frames without IP, get default (0)" };
+    private static readonly Option<string?> s_json = new("--json") { Description = "On exit, write counts each way, per priority, and drops by reason to FILE (- for stdout)", HelpName = "FILE" };
+
+    private static int Main(string[] args) => Run(args);
+
+    /// <summary>The whole command line: runs the gateway until SIGTERM or SIGINT, or fails with one line and exit 2.</summary>
+    internal static int Run(string[] args)
+    {
+        var root = new RootCommand("perf-gateway: a userspace VXLAN tunnel endpoint (RFC 7348) on Perf: each frame from the TAP leaves with the priority its inner DSCP maps to, and the inner DSCP and ECN outside")
+        {
+            s_tap, s_listen, s_peer, s_vni, s_map, s_json,
+        };
+        ParseResult parse = root.Parse(args);
+        if (parse.Errors.Count > 0)
+        {
+            return Fail(parse.Errors[0].Message);
+        }
+
+        if (parse.Action is not null && parse.CommandResult.Command == root && parse.Tokens.Any(t => t.Value is "--help" or "-h" or "-?" or "--version"))
+        {
+            return parse.Invoke();
+        }
+
+        try
+        {
+            GatewaySettings settings = Settings(parse);
+            Perf.Tools.OutputFile.CheckWritable(settings.JsonPath, "--json");
+            using Stream? json = OpenReport(settings.JsonPath);
+            return Serve(settings, json);
+        }
+        catch (Exception e) when (e is FormatException or ArgumentException or PerfSocketException or IOException or UnauthorizedAccessException)
+        {
+            string message = e is ArgumentException { ParamName: { } name } ? e.Message.Replace(" (Parameter '" + name + "')", string.Empty, StringComparison.Ordinal) : e.Message;
+            return Fail(message);
+        }
+    }
+
+    /// <summary>Every option checked before the TAP exists: a bad one is one line and exit 2.</summary>
+    internal static GatewaySettings Settings(ParseResult parse)
+    {
+        string tap = Required(parse, s_tap);
+        DatagramAddress listen = Address(Required(parse, s_listen), "--listen");
+        DatagramAddress peer = Address(Required(parse, s_peer), "--peer");
+        if (listen.AddressFamily != peer.AddressFamily)
+        {
+            throw new FormatException("--listen and --peer must both be IPv4 or both IPv6");
+        }
+
+        string vniText = Required(parse, s_vni);
+        if (!uint.TryParse(vniText, NumberStyles.None, CultureInfo.InvariantCulture, out uint vni) || vni > Vxlan.MaxVni)
+        {
+            throw new FormatException("--vni must be 0 to " + Vxlan.MaxVni.ToString(CultureInfo.InvariantCulture) + ": '" + vniText + "'");
+        }
+
+        return new GatewaySettings(tap, listen, peer, vni, DscpPriorities.Parse(parse.GetValue(s_map)), parse.GetValue(s_json));
+    }
+
+    private static int Serve(GatewaySettings settings, Stream? json)
+    {
+        using var stop = new CancellationTokenSource();
+        using PosixSignalRegistration term = PosixSignalRegistration.Create(PosixSignal.SIGTERM, Stop);
+        using PosixSignalRegistration interrupt = PosixSignalRegistration.Create(PosixSignal.SIGINT, Stop);
+        using VxlanGateway gateway = VxlanGateway.Create(settings);
+        Console.Error.WriteLine($"perf-gateway: {settings.Tap} <-> {settings.Peer} (VNI {settings.Vni}), listening on {settings.Listen}; priorities by {gateway.Uplink.PriorityStrategy}");
+        var clock = Stopwatch.StartNew();
+        gateway.RunAsync(stop.Token).GetAwaiter().GetResult();
+        if (json is not null)
+        {
+            GatewayReport.Write(json, gateway, clock.Elapsed);
+        }
+
+        return 0;
+
+        void Stop(PosixSignalContext context)
+        {
+            context.Cancel = true; // drain, write the report, exit 0
+            stop.Cancel();
+        }
+    }
+
+    private static string Required(ParseResult parse, Option<string?> option) =>
+        parse.GetValue(option) is { Length: > 0 } value ? value : throw new FormatException(option.Name + " is required");
+
+    private static DatagramAddress Address(string text, string option) =>
+        DatagramAddress.TryParse(text, out DatagramAddress address) && address.Port != 0
+            ? address
+            : throw new FormatException(option + " must be ADDR:PORT with a numeric address and a port: '" + text + "'");
+
+    // Opened before the TAP exists, so an unwritable path is found before any frame moves.
+    private static Stream? OpenReport(string? path) => path switch
+    {
+        null => null,
+        "-" => Console.OpenStandardOutput(),
+        _ => new FileStream(path, FileMode.Create, FileAccess.Write),
+    };
+
+    private static int Fail(string message)
+    {
+        Console.Error.WriteLine("perf-gateway: " + message.ReplaceLineEndings(" "));
+        return BadInput;
+    }
+}

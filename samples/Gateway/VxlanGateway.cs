@@ -1,0 +1,193 @@
+using System.Runtime.CompilerServices;
+using Perf.Batch;
+
+namespace Perf.Gateway;
+
+/// <summary>
+/// A userspace VXLAN tunnel endpoint (RFC 7348) on Perf: every frame read from the TAP leaves as one datagram to the
+/// peer behind an 8-byte VXLAN header, with the priority its inner DSCP maps to and the inner DSCP and ECN as its own
+/// (RFC 6040, normal mode); every datagram from the peer with the right VNI is written to the TAP. Both directions run
+/// on the async APIs: no thread is held while either waits.
+/// </summary>
+internal sealed class VxlanGateway : IDisposable
+{
+    private readonly GatewaySettings _settings;
+    private readonly TapDevice _tap;
+    private readonly PacketReceiver _receiver;
+    private readonly PacketSender _sender;
+    private readonly int[] _bucketByDscp = new int[64];
+
+    private VxlanGateway(GatewaySettings settings, TapDevice tap, PacketReceiver receiver, PacketSender sender)
+    {
+        _settings = settings;
+        _tap = tap;
+        _receiver = receiver;
+        _sender = sender;
+        Counters = new GatewayCounters(settings.Priorities.Distinct);
+        for (int d = 0; d < 64; d++)
+        {
+            _bucketByDscp[d] = Counters.Bucket(settings.Priorities.Of((byte)d));
+        }
+    }
+
+    internal GatewayCounters Counters { get; }
+
+    /// <summary>The sender toward the peer: its strategy, and its per-datagram results.</summary>
+    internal PacketSender Uplink => _sender;
+
+    internal TapDevice Tap => _tap;
+
+    /// <summary>Datagrams taken from the listening socket.</summary>
+    internal long Received => _receiver.Received;
+
+    /// <summary>Creates the TAP, binds the listening socket and connects the sender, in the calling thread's namespace.</summary>
+    /// <exception cref="PerfSocketException">A setup call failed (with its errno).</exception>
+    /// <exception cref="ArgumentException">This kernel and host cannot give each datagram its own priority and traffic class.</exception>
+    internal static VxlanGateway Create(GatewaySettings settings)
+    {
+        TapDevice? tap = null;
+        PacketReceiver? receiver = null;
+        try
+        {
+            tap = TapDevice.CreateTap(settings.Tap);
+            receiver = PacketReceiver.Create(new PacketReceiverOptions
+            {
+                LocalAddress = settings.Listen,
+                MaxDatagramSize = Vxlan.HeaderSize + GatewaySettings.MaxFrame,
+                BatchSize = 64,
+                ReceivePriority = false,
+                ReceiveBufferSize = 4 << 20,
+            });
+            PacketSender sender = PacketSender.Create(new PacketSenderOptions
+            {
+                AddressFamily = settings.Peer.AddressFamily,
+                LocalAddress = new DatagramAddress(settings.Listen.ToIPAddress(), 0), // the peer takes any source port (RFC 7348 5)
+                ConnectTo = settings.Peer,
+                PerPacketTrafficClass = true,
+                MaxDatagramSize = Vxlan.HeaderSize + GatewaySettings.MaxFrame + 1, // one byte more tells a cut frame
+                RingSize = 256,
+                BatchSize = 64,
+                AutoFlush = false,
+            });
+            return new VxlanGateway(settings, tap, receiver, sender);
+        }
+        catch
+        {
+            receiver?.Dispose();
+            tap?.Dispose();
+            throw;
+        }
+    }
+
+    /// <summary>Carries frames both ways until <paramref name="stop"/>; then sends what is queued and returns.</summary>
+    internal async Task RunAsync(CancellationToken stop)
+    {
+        Task outbound = OutboundAsync(stop).AsTask();
+        Task inbound = InboundAsync(stop).AsTask();
+        await Task.WhenAll(outbound, inbound).ConfigureAwait(false);
+    }
+
+    [AsyncMethodBuilder(typeof(PoolingAsyncValueTaskMethodBuilder))]
+    private async ValueTask OutboundAsync(CancellationToken stop)
+    {
+        try
+        {
+            while (!stop.IsCancellationRequested)
+            {
+                bool drained = ReadFrames();
+                if (_sender.PendingCount > 0)
+                {
+                    await _sender.FlushAsync(stop).ConfigureAwait(false);
+                }
+
+                if (drained)
+                {
+                    await _tap.WaitReadableAsync(stop).ConfigureAwait(false);
+                }
+            }
+        }
+        catch (OperationCanceledException) when (stop.IsCancellationRequested)
+        {
+            // SIGTERM: what was read goes out below
+        }
+
+        await _sender.FlushAsync(CancellationToken.None).ConfigureAwait(false);
+    }
+
+    /// <summary>Reads frames straight into the sender's slots, behind their VXLAN header, until the TAP is empty (true) or the ring is full.</summary>
+    private bool ReadFrames()
+    {
+        uint vni = _settings.Vni;
+        while (_sender.TryReserve(out Span<byte> slot))
+        {
+            Span<byte> frame = slot.Slice(Vxlan.HeaderSize, GatewaySettings.MaxFrame + 1);
+            int n = _tap.TryRead(frame);
+            if (n <= 0)
+            {
+                _sender.CancelReservation();
+                return true;
+            }
+
+            if (n > GatewaySettings.MaxFrame)
+            {
+                _sender.CancelReservation(); // cut by the read: never send half a frame
+                Counters.Oversize();
+                continue;
+            }
+
+            Vxlan.WriteHeader(slot, vni);
+            Vxlan.TryTrafficClass(frame[..n], out byte tos); // no IP: DSCP 0's priority, traffic class 0
+            int dscp = tos >> 2;
+            _sender.Commit(Vxlan.HeaderSize + n, _settings.Priorities.Of((byte)dscp), tos);
+            Counters.Out(_bucketByDscp[dscp], n);
+        }
+
+        return false;
+    }
+
+    [AsyncMethodBuilder(typeof(PoolingAsyncValueTaskMethodBuilder))]
+    private async ValueTask InboundAsync(CancellationToken stop)
+    {
+        try
+        {
+            while (true)
+            {
+                int n = await _receiver.ReceiveAsync(stop).ConfigureAwait(false);
+                Deliver(n);
+            }
+        }
+        catch (OperationCanceledException) when (stop.IsCancellationRequested)
+        {
+        }
+    }
+
+    private void Deliver(int count)
+    {
+        for (int i = 0; i < count; i++)
+        {
+            ReadOnlySpan<byte> datagram = _receiver[i].Payload;
+            InboundDrop drop = _receiver[i].Truncated ? InboundDrop.Malformed : Vxlan.Check(datagram, _settings.Vni);
+            if (drop == InboundDrop.None)
+            {
+                int errno = _tap.Write(datagram[Vxlan.HeaderSize..]);
+                drop = errno == 0 ? InboundDrop.None : errno == Errno.EIO ? InboundDrop.TapDown : InboundDrop.TapError;
+            }
+
+            if (drop == InboundDrop.None)
+            {
+                Counters.In(datagram.Length - Vxlan.HeaderSize);
+            }
+            else
+            {
+                Counters.Drop(drop);
+            }
+        }
+    }
+
+    public void Dispose()
+    {
+        _sender.Dispose();
+        _receiver.Dispose();
+        _tap.Dispose();
+    }
+}

@@ -1,0 +1,141 @@
+using System.Runtime.InteropServices;
+using System.Text;
+
+namespace Perf.Batch;
+
+/// <summary>
+/// A TAP (Ethernet frames) or TUN (IP packets) device this process creates and owns: the tunnel end a VPN or tunnel
+/// gateway reads outgoing frames from and writes incoming ones to. Reads and writes never block; <see cref="WaitReadableAsync"/>
+/// waits for the next frame without holding a thread. The device lives until <see cref="Dispose"/>.
+/// </summary>
+/// <remarks>
+/// The device appears in the network namespace of the calling thread, down and unaddressed: the user brings it up
+/// (<c>ip addr add</c>, <c>ip link set up</c>). Creating one needs CAP_NET_ADMIN. Not thread-safe for reads: one reader
+/// at a time; writes may come from another thread.
+/// </remarks>
+public sealed class TapDevice : IDisposable
+{
+    private readonly SafeFdHandle _fd;
+    private readonly ReadinessWaiter _waiter = new();
+
+    private TapDevice(SafeFdHandle fd, string name, bool tun)
+    {
+        _fd = fd;
+        Name = name;
+        IsTun = tun;
+    }
+
+    /// <summary>The device's name.</summary>
+    public string Name { get; }
+
+    /// <summary>True for a TUN device (IP packets), false for TAP (Ethernet frames).</summary>
+    public bool IsTun { get; }
+
+    /// <summary>Creates the TAP device <paramref name="name"/> (IFF_TAP | IFF_NO_PI: frames without a packet-info prefix).</summary>
+    /// <exception cref="PerfSocketException">Creating it failed: EPERM without CAP_NET_ADMIN, EBUSY when it exists and is in use.</exception>
+    public static TapDevice CreateTap(string name) => Create(name, tun: false);
+
+    /// <summary>Creates the TUN device <paramref name="name"/> (IFF_TUN | IFF_NO_PI: bare IP packets).</summary>
+    /// <exception cref="PerfSocketException">Creating it failed.</exception>
+    public static TapDevice CreateTun(string name) => Create(name, tun: true);
+
+    private static unsafe TapDevice Create(string name, bool tun)
+    {
+        ArgumentException.ThrowIfNullOrEmpty(name);
+        if (name.Length >= Interop.IfNameSize || !Ascii.IsValid(name) || name.Contains('/', StringComparison.Ordinal) || name.Contains(' ', StringComparison.Ordinal))
+        {
+            ThrowHelper.ThrowArgument("A device name is 1-15 ASCII characters without '/' or spaces: '" + name + "'.", nameof(name));
+        }
+
+        byte* path = stackalloc byte[] { (byte)'/', (byte)'d', (byte)'e', (byte)'v', (byte)'/', (byte)'n', (byte)'e', (byte)'t', (byte)'/', (byte)'t', (byte)'u', (byte)'n', 0 };
+        int raw = Interop.Sys.Open(path, Interop.O_RDWR | Interop.O_NONBLOCK | Interop.O_CLOEXEC);
+        if (raw < 0)
+        {
+            ThrowHelper.ThrowSocket("open(/dev/net/tun)", Marshal.GetLastPInvokeError());
+        }
+
+        var fd = new SafeFdHandle(raw);
+        byte* ifr = stackalloc byte[Interop.IfReqSize];
+        new Span<byte>(ifr, Interop.IfReqSize).Clear();
+        Encoding.ASCII.GetBytes(name, new Span<byte>(ifr, Interop.IfNameSize - 1));
+        *(short*)(ifr + Interop.IfNameSize) = (short)((tun ? Interop.IFF_TUN : Interop.IFF_TAP) | Interop.IFF_NO_PI);
+        if (Interop.Sys.Ioctl(fd, Interop.TUNSETIFF, ifr) < 0)
+        {
+            int errno = Marshal.GetLastPInvokeError();
+            fd.Dispose();
+            ThrowHelper.ThrowSocket("ioctl(TUNSETIFF, " + name + ")", errno,
+                errno == Errno.EPERM ? "creating a TUN/TAP device needs CAP_NET_ADMIN" : null);
+        }
+
+        return new TapDevice(fd, name, tun);
+    }
+
+    /// <summary>Reads the next frame into <paramref name="frame"/> without waiting.</summary>
+    /// <returns>The frame's length, or -1 when none is queued. A frame longer than the span is cut to it.</returns>
+    /// <exception cref="PerfSocketException">The read failed otherwise.</exception>
+    public unsafe int TryRead(Span<byte> frame)
+    {
+        fixed (byte* p = frame)
+        {
+            while (true)
+            {
+                nint n = Interop.Sys.Read(_fd, p, (nuint)frame.Length);
+                if (n >= 0)
+                {
+                    return (int)n;
+                }
+
+                int errno = Marshal.GetLastPInvokeError();
+                if (errno == Errno.EAGAIN)
+                {
+                    return -1;
+                }
+
+                if (errno != Errno.EINTR)
+                {
+                    ThrowHelper.ThrowSocket("read(" + Name + ")", errno);
+                }
+            }
+        }
+    }
+
+    /// <summary>Completes when a frame can be read (or at once if one is queued); holds no thread meanwhile.</summary>
+    /// <exception cref="OperationCanceledException">When <paramref name="cancellationToken"/> is cancelled first.</exception>
+    [System.Runtime.CompilerServices.AsyncMethodBuilder(typeof(System.Runtime.CompilerServices.PoolingAsyncValueTaskMethodBuilder))]
+    public async ValueTask WaitReadableAsync(CancellationToken cancellationToken = default)
+    {
+        ObjectDisposedException.ThrowIf(_fd.IsClosed, this);
+        await _waiter.WaitAsync(_fd, write: false, Timeout.Infinite, cancellationToken).ConfigureAwait(false);
+        cancellationToken.ThrowIfCancellationRequested();
+    }
+
+    /// <summary>Writes one frame to the device: the kernel receives it as if from a wire.</summary>
+    /// <returns>0 when written, else the errno: EIO while the device is down, EINVAL for a malformed frame.</returns>
+    public unsafe int Write(ReadOnlySpan<byte> frame)
+    {
+        fixed (byte* p = frame)
+        {
+            while (true)
+            {
+                nint n = Interop.Sys.Write(_fd, p, (nuint)frame.Length);
+                if (n >= 0)
+                {
+                    return 0;
+                }
+
+                int errno = Marshal.GetLastPInvokeError();
+                if (errno != Errno.EINTR)
+                {
+                    return errno;
+                }
+            }
+        }
+    }
+
+    /// <summary>Closes the device (a device this process created disappears with it); a wait in progress ends.</summary>
+    public void Dispose()
+    {
+        _waiter.Abort();
+        _fd.Dispose();
+    }
+}

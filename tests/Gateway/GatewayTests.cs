@@ -1,0 +1,153 @@
+extern alias gateway;
+
+using System.Buffers.Binary;
+using System.Net;
+using System.Net.Sockets;
+using System.Security.Cryptography;
+using Perf.Batch;
+using gateway::Perf.Gateway;
+using Perf.Tests.Infrastructure;
+
+namespace Perf.Tests.Gateway;
+
+/// <summary>perf-gateway against real peers: the kernel's own VXLAN for TCP, a receiver for what goes on the wire.</summary>
+[Trait(Lab.Trait, Lab.EveryKernel)]
+[Collection("Network")]
+public sealed class GatewayTests
+{
+    [Fact]
+    public async Task ATcpTransferThroughTheTunnelToTheKernelsVxlanArrivesIntact()
+    {
+        using TunnelLab lab = TunnelLab.Create("gwtcp", "46=5", TunnelLab.KernelVxlanInB);
+        lab.Start();
+        CancellationToken ct = TestContext.Current.CancellationToken;
+        using Socket listener = lab.Net.B.Run(() =>
+        {
+            var s = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp);
+            s.Bind(new IPEndPoint(IPAddress.Parse("10.42.0.2"), 5001));
+            s.Listen();
+            return s;
+        });
+        using Socket client = lab.Net.A.Run(() => new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp));
+        byte[] data = RandomNumberGenerator.GetBytes(Lab.Scaled(4 << 20));
+        Task<byte[]> received = ReceiveAllAsync(listener, ct);
+        await client.ConnectAsync(new IPEndPoint(IPAddress.Parse("10.42.0.2"), 5001), ct).AsTask().WaitAsync(TimeSpan.FromSeconds(20), ct);
+        await client.SendAsync(data, ct).AsTask().WaitAsync(TimeSpan.FromSeconds(60), ct);
+        client.Shutdown(SocketShutdown.Send);
+        byte[] got = await received.WaitAsync(TimeSpan.FromSeconds(60), ct);
+
+        Assert.Equal(data.Length, got.Length);
+        Assert.Equal(SHA256.HashData(data), SHA256.HashData(got));
+        lab.Stop();
+        Assert.True(lab.Gateway.Counters.OutFrames > data.Length / 1400, "outbound frames " + lab.Gateway.Counters.OutFrames);
+        Assert.True(lab.Gateway.Counters.InFrames > 0);
+        Assert.Equal(0, lab.Gateway.Uplink.Stats.Failed);
+    }
+
+    [Fact]
+    public void EachDscpLandsInTheHtbClassItsPriorityNamesAndTheOuterDscpAndEcnAreTheInner()
+    {
+        using TunnelLab lab = TunnelLab.Create("gwdscp", "46=0x10010,10=0x10020,default=0x10030", net =>
+        {
+            net.A.Exec("tc qdisc add dev " + VethPair.DeviceA + " root handle 1: htb");
+            foreach (string c in (string[])["1:10", "1:20", "1:30"])
+            {
+                net.A.Exec("tc class add dev " + VethPair.DeviceA + " parent 1: classid " + c + " htb rate 1gbit");
+            }
+        });
+        using PacketReceiver peer = lab.Net.B.Run(() => PacketReceiver.Create(new PacketReceiverOptions
+        {
+            LocalAddress = TunnelLab.Peer,
+            ReceiveTrafficClass = true,
+            ReceivePriority = false,
+            BatchSize = 64,
+        }));
+        lab.Net.A.Exec("ip neigh replace 10.42.0.2 lladdr 02:00:00:00:00:02 dev " + TunnelLab.Tap + " nud permanent"); // no ARP through the tunnel
+        lab.Start();
+        Dictionary<string, (long Packets, long Bytes)> before = lab.Net.ClassCounters();
+
+        // rt_tos2priority of each TOS names none of the classes: only the cmsg priority puts them where they belong.
+        (byte Tos, string Class)[] phases = [(0xb8, "1:10"), (0x29, "1:20"), (0x10, "1:30"), (0x02, "1:30")];
+        const int PerPhase = 50;
+        foreach ((byte tos, string _) in phases)
+        {
+            using Socket inner = lab.Net.A.Run(() => new Socket(AddressFamily.InterNetwork, SocketType.Dgram, ProtocolType.Udp));
+            inner.SetSocketOption(SocketOptionLevel.IP, SocketOptionName.TypeOfService, (int)tos);
+            for (int i = 0; i < PerPhase; i++)
+            {
+                inner.SendTo(new byte[100], new IPEndPoint(IPAddress.Parse("10.42.0.2"), 9));
+            }
+        }
+
+        int total = phases.Length * PerPhase, got = 0;
+        long deadline = Environment.TickCount64 + 10_000;
+        while (got < total && Environment.TickCount64 < deadline)
+        {
+            int n = peer.Receive(200);
+            for (int k = 0; k < n; k++, got++)
+            {
+                ReceivedDatagram d = peer[k];
+                Assert.Equal(TunnelLab.Vni, BinaryPrimitives.ReadUInt32BigEndian(d.Payload[4..]) >> 8);
+                byte innerTos = d.Payload[8 + 14 + 1]; // VXLAN, Ethernet, then the IPv4 TOS byte
+                Assert.Contains(phases, p => p.Tos == innerTos);
+                Assert.Equal(innerTos, d.TrafficClass); // RFC 6040 normal mode: DSCP and ECN copied outward
+            }
+        }
+
+        Assert.Equal(total, got);
+        Dictionary<string, (long Packets, long Bytes)> after = lab.Net.ClassCounters();
+        foreach (string c in (string[])["1:10", "1:20", "1:30"])
+        {
+            long delta = after.GetValueOrDefault(c).Packets - before.GetValueOrDefault(c).Packets;
+            Assert.True(delta == phases.Count(p => p.Class == c) * PerPhase, "class " + c + " counted " + delta + " (" + string.Join(", ", after) + ")");
+        }
+    }
+
+    [Fact]
+    public void BadDatagramsAndADownTapAreCountedDropsNeverACrash()
+    {
+        using TunnelLab lab = TunnelLab.Create("gwbad", "", tapUp: false);
+        lab.Start();
+        using Socket peer = lab.Net.B.Run(() => new Socket(AddressFamily.InterNetwork, SocketType.Dgram, ProtocolType.Udp));
+        IPEndPoint gateway = TunnelLab.Listen.ToEndPoint();
+        byte[] frame = new byte[8 + 60];
+        Vxlan.WriteHeader(frame, TunnelLab.Vni);
+        peer.SendTo(frame.AsSpan(0, 5), gateway);                    // short
+        byte[] wrongVni = (byte[])frame.Clone();
+        Vxlan.WriteHeader(wrongVni, 7);
+        peer.SendTo(wrongVni, gateway);                              // another tunnel's
+        byte[] noFlag = (byte[])frame.Clone();
+        noFlag[0] = 0;
+        peer.SendTo(noFlag, gateway);                                // no I flag
+        peer.SendTo(frame, gateway);                                 // good, but the TAP is down: EIO
+
+        long deadline = Environment.TickCount64 + 10_000;
+        GatewayCounters c = lab.Gateway.Counters;
+        while (c.Dropped(InboundDrop.TapDown) + c.Dropped(InboundDrop.Short) + c.Dropped(InboundDrop.WrongVni) + c.Dropped(InboundDrop.Malformed) < 4
+            && Environment.TickCount64 < deadline)
+        {
+            Thread.Sleep(20);
+        }
+
+        Assert.Equal(1, c.Dropped(InboundDrop.Short));
+        Assert.Equal(1, c.Dropped(InboundDrop.WrongVni));
+        Assert.Equal(1, c.Dropped(InboundDrop.Malformed));
+        Assert.Equal(1, c.Dropped(InboundDrop.TapDown));
+        Assert.Equal(0, c.InFrames);
+        lab.Stop();
+    }
+
+    private static async Task<byte[]> ReceiveAllAsync(Socket listener, CancellationToken ct)
+    {
+        using Socket s = await listener.AcceptAsync(ct);
+        using var all = new MemoryStream();
+        byte[] buffer = new byte[64 << 10];
+        int n;
+        while ((n = await s.ReceiveAsync(buffer, ct)) > 0)
+        {
+            all.Write(buffer, 0, n);
+        }
+
+        return all.ToArray();
+    }
+}
