@@ -67,6 +67,9 @@ public static class Errno
     /// <summary>Input/output error: a UDP_SEGMENT send through a device that cannot checksum-offload.</summary>
     public const int EIO = 5;
 
+    /// <summary>Device or resource busy (io_uring: the completion queue is full).</summary>
+    internal const int EBUSY = 16;
+
     // Linux's generic errno names (include/uapi/asm-generic/errno-base.h and errno.h, the same on x86-64 and arm64),
     // indexed by value; 41 and 58 are unused.
     private static readonly string?[] s_names =

@@ -131,7 +131,7 @@ public sealed partial class PacketSender
         ISendBackendProvider? uring = BackendRegistry.IoUring;
         int errno = Errno.ENOSYS;
         string? detail = "the Perf.Uring assembly is not part of this application";
-        SendBackend? backend = uring?.TryCreate(socket, options, out errno, out detail);
+        SendBackend? backend = uring?.TryCreate(socket, UdpSocket.GetInt(socket, Interop.SOL_SOCKET, Interop.SO_SNDBUF, "SO_SNDBUF"), options, out errno, out detail);
         if (backend is not null)
         {
             return backend;

@@ -16,7 +16,7 @@ internal sealed class UringBackendProvider : ISendBackendProvider
     /// <summary>Makes sure the provider is registered (its static constructor does it).</summary>
     internal static void EnsureRegistered() => System.Runtime.CompilerServices.RuntimeHelpers.RunClassConstructor(typeof(UringBackendProvider).TypeHandle);
 
-    public SendBackend? TryCreate(SafeFdHandle socket, PacketSenderOptions options, out int errno, out string? detail)
+    public SendBackend? TryCreate(SafeFdHandle socket, int sendBufferBytes, PacketSenderOptions options, out int errno, out string? detail)
     {
         try
         {
@@ -27,7 +27,7 @@ internal sealed class UringBackendProvider : ISendBackendProvider
 
             errno = 0;
             detail = null;
-            return new UringSendBackend(socket, options);
+            return new UringSendBackend(socket, sendBufferBytes, options);
         }
         catch (PerfSocketException e)
         {

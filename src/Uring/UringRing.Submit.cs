@@ -84,7 +84,7 @@ internal sealed unsafe partial class UringRing
             }
 
             // EBUSY: completions are backed up (CQ overflow). Waiting for events flushes them into the CQ.
-            if (errno == 16 /* EBUSY */ || errno == Errno.EAGAIN)
+            if (errno == Errno.EBUSY || errno == Errno.EAGAIN)
             {
                 flags |= IORING_ENTER_GETEVENTS;
                 continue;

@@ -3,8 +3,11 @@ namespace Perf.Batch;
 /// <summary>Builds a backend for one sender; implemented outside this assembly (Perf.Uring).</summary>
 internal interface ISendBackendProvider
 {
-    /// <summary>Creates the backend over the sender's socket, or returns null with the errno that made it unavailable.</summary>
-    SendBackend? TryCreate(SafeFdHandle socket, PacketSenderOptions options, out int errno, out string? detail);
+    /// <summary>
+    /// Creates the backend over the sender's socket, whose send buffer holds <paramref name="sendBufferBytes"/> (SO_SNDBUF
+    /// as the kernel set it), or returns null with the errno that made it unavailable.
+    /// </summary>
+    SendBackend? TryCreate(SafeFdHandle socket, int sendBufferBytes, PacketSenderOptions options, out int errno, out string? detail);
 }
 
 /// <summary>

@@ -38,7 +38,7 @@ internal sealed unsafe class UringSendBackend : SendBackend
     private readonly Interop.IoUringCqe[] _cqes;
     private uint _generation;
 
-    internal UringSendBackend(SafeFdHandle socket, PacketSenderOptions options)
+    internal UringSendBackend(SafeFdHandle socket, int sendBufferBytes, PacketSenderOptions options)
     {
         IoUringOptions o = options.IoUring;
         uint entries = System.Numerics.BitOperations.RoundUpToPowerOf2((uint)Math.Max(8, options.BatchSize));
@@ -79,7 +79,7 @@ internal sealed unsafe class UringSendBackend : SendBackend
         _opcode = o.ZeroCopy ? IORING_OP_SENDMSG_ZC : IORING_OP_SENDMSG;
         _res = new int[entries];
         _notif = new byte[entries];
-        _sendBuffer = Batch.UdpSocket.GetInt(socket, Batch.Interop.SOL_SOCKET, Batch.Interop.SO_SNDBUF, "SO_SNDBUF");
+        _sendBuffer = sendBufferBytes;
         _enobufsIsDrop = options.ReportQdiscDrops;
         _cqes = new Interop.IoUringCqe[_ring.CqEntries];
     }

@@ -63,7 +63,7 @@ internal static unsafe partial class Interop
         internal const int MAP_SHARED = 1;
         internal const int MAP_POPULATE = 0x8000;
 
-        [LibraryImport("libc", EntryPoint = "syscall", SetLastError = true)]
+        [LibraryImport(Batch.Interop.Libraries.Libc, EntryPoint = "syscall", SetLastError = true)]
         private static partial long Syscall(long number, long a1, long a2, long a3, long a4, long a5, long a6);
 
         internal static int Setup(uint entries, IoUringParams* p) =>
@@ -78,13 +78,13 @@ internal static unsafe partial class Interop
         /// <summary>SIOCOUTQ (= TIOCOUTQ): for a UDP socket, the send-buffer memory it has charged (sk_wmem_alloc).</summary>
         internal const uint SIOCOUTQ = 0x5411;
 
-        [LibraryImport("libc", EntryPoint = "ioctl", SetLastError = true)]
+        [LibraryImport(Batch.Interop.Libraries.Libc, EntryPoint = "ioctl", SetLastError = true)]
         internal static partial int Ioctl(int fd, nuint request, int* value);
 
-        [LibraryImport("libc", EntryPoint = "mmap", SetLastError = true)]
+        [LibraryImport(Batch.Interop.Libraries.Libc, EntryPoint = "mmap", SetLastError = true)]
         internal static partial void* Mmap(void* addr, nuint length, int prot, int flags, int fd, long offset);
 
-        [LibraryImport("libc", EntryPoint = "munmap", SetLastError = true)]
+        [LibraryImport(Batch.Interop.Libraries.Libc, EntryPoint = "munmap", SetLastError = true)]
         internal static partial int Munmap(void* addr, nuint length);
     }
 
