@@ -87,18 +87,20 @@ public sealed partial class PriorityQdiscTests
         Assert.True(!tx.Segmenting || tx.Stats.AverageSegments > 1.5, "average run " + tx.Stats.AverageSegments);
     }
 
-    [Fact]
-    public void OverLoopbackTheReceiverSeesThePriorityAsSentBesideTheTrafficClass()
+    [Theory]
+    [InlineData(AddressFamily.InterNetwork)]
+    [InlineData(AddressFamily.InterNetworkV6)]
+    public void OverLoopbackTheReceiverSeesThePriorityAsSentBesideTheTrafficClass(AddressFamily family)
     {
         using var probe = PacketReceiver.Create(new PacketReceiverOptions { LocalAddress = new DatagramAddress(IPAddress.Loopback, 0), BatchSize = 1 });
         Assert.SkipUnless(probe.ReportsPriority, "SO_RCVPRIORITY needs Linux 6.14+; the HTB test checks the same through class counters on every kernel");
         using PacketReceiver rx = PacketReceiver.Create(new PacketReceiverOptions
         {
-            LocalAddress = new DatagramAddress(IPAddress.Loopback, 0),
+            LocalAddress = new DatagramAddress(Loopback.Address(family), 0),
             ReceiveTrafficClass = true,
             BatchSize = 64,
         });
-        using PacketSender tx = PacketSender.Create(new PacketSenderOptions { ConnectTo = rx.LocalAddress, PerPacketTrafficClass = true });
+        using PacketSender tx = PacketSender.Create(new PacketSenderOptions { AddressFamily = family, ConnectTo = rx.LocalAddress, PerPacketTrafficClass = true });
         uint[] priorities = [5, 1, 3, 0];
         for (int i = 0; i < 40; i++)
         {
