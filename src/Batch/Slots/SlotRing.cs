@@ -73,34 +73,40 @@ internal sealed unsafe class SlotRing : IDisposable
 
         for (int i = 0; i < capacity; i++)
         {
-            byte* meta = _meta + ((nuint)i * SlotLayout.MetaStride);
-            var iov = (Interop.IoVec*)(meta + SlotLayout.IoVecOffset);
-            iov->Base = PayloadPtr(i);
-            iov->Length = 0;
+            InitSlot(i, cmsgType, trafficClassFamily);
+        }
+    }
 
-            ref Interop.MsgHdr h = ref _msgs[i].Hdr;
-            h.Iov = iov;
-            h.IovLen = 1;
-            h.Name = null;
-            h.NameLen = 0;
-            byte* cmsg = meta + SlotLayout.CmsgOffset;
-            // The headers are constant; a send rewrites only the values.
-            if (trafficClassFamily != 0)
-            {
-                bool v6 = trafficClassFamily == Interop.AF_INET6;
-                CmsgWriter.WriteU32(cmsg, v6 ? Interop.SOL_IPV6 : Interop.SOL_IP, v6 ? Interop.IPV6_TCLASS : Interop.IP_TOS, 0);
-            }
+    // Points the slot's msghdr at its iovec and payload, and writes its constant cmsg headers (a send rewrites only
+    // the values).
+    private void InitSlot(int i, int cmsgType, int trafficClassFamily)
+    {
+        byte* meta = MetaPtr(i);
+        var iov = (Interop.IoVec*)(meta + SlotLayout.IoVecOffset);
+        iov->Base = PayloadPtr(i);
+        iov->Length = 0;
 
-            if (cmsgType != 0)
-            {
-                CmsgWriter.WriteU32(cmsg + _priorityCmsgOffset, Interop.SOL_SOCKET, cmsgType, 0);
-            }
+        ref Interop.MsgHdr h = ref _msgs[i].Hdr;
+        h.Iov = iov;
+        h.IovLen = 1;
+        h.Name = null;
+        h.NameLen = 0;
+        byte* cmsg = meta + SlotLayout.CmsgOffset;
+        if (trafficClassFamily != 0)
+        {
+            bool v6 = trafficClassFamily == Interop.AF_INET6;
+            CmsgWriter.WriteU32(cmsg, v6 ? Interop.SOL_IPV6 : Interop.SOL_IP, v6 ? Interop.IPV6_TCLASS : Interop.IP_TOS, 0);
+        }
 
-            if (CmsgBytes != 0)
-            {
-                h.Control = cmsg;
-                h.ControlLen = (nuint)CmsgBytes;
-            }
+        if (cmsgType != 0)
+        {
+            CmsgWriter.WriteU32(cmsg + _priorityCmsgOffset, Interop.SOL_SOCKET, cmsgType, 0);
+        }
+
+        if (CmsgBytes != 0)
+        {
+            h.Control = cmsg;
+            h.ControlLen = (nuint)CmsgBytes;
         }
     }
 
