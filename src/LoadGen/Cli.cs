@@ -52,8 +52,12 @@ internal static class Cli
     private static readonly Option<string?> s_scenario = new("--scenario") { Description = "A named test: prio-hol (bulk traffic saturates one class while a low-rate probe of another measures latency)" };
     private static readonly Option<string> s_classes = new("--classes") { Description = "HTB classes MAJOR:MINOR[=RATE],…; each class id is also the priority that selects it", DefaultValueFactory = _ => "1:10=10mbit,1:20=50mbit,1:30" };
 
+    /// <summary>The command line of the run in progress, as reports show it.</summary>
+    internal static string CommandLine { get; private set; } = "perfgen";
+
     internal static int Run(string[] args)
     {
+        CommandLine = "perfgen " + string.Join(' ', args.Select(a => a.Contains(' ', StringComparison.Ordinal) ? "\"" + a + "\"" : a));
         RootCommand root = Build();
         ParseResult parse = root.Parse(args);
         if (parse.Errors.Count > 0)

@@ -18,23 +18,25 @@ internal static class HtmlReport
 
     private static readonly string[] s_colors = ["#1f77b4", "#d62728", "#2ca02c", "#ff7f0e", "#9467bd", "#8c564b", "#e377c2", "#17becf", "#7f7f7f", "#bcbd22"];
 
-    private const int Width = 760;
+    private const int Width = 1000;
     private const int Height = 300;
     private const int Left = 70;
     private const int Right = 20;
     private const int Top = 20;
     private const int Bottom = 40;
 
-    internal static void Write(string path, string title, SendTotals? send, SinkJob? sink, List<Verdict>? verdicts = null, bool? pass = null)
+    /// <summary>Writes the report to <paramref name="path"/>; <paramref name="configured"/> lists what else ran as configured (the qdisc and its classes) beside the command line and kernel.</summary>
+    internal static void Write(string path, string title, SendTotals? send, SinkJob? sink, List<Verdict>? verdicts = null, bool? pass = null, IReadOnlyList<string>? configured = null)
     {
         var html = new StringBuilder();
         html.Append("<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\"><title>").Append(E(title)).Append("</title>\n<style>")
             .Append("body{font-family:system-ui,sans-serif;margin:24px;color:#222}h1{font-size:20px}h2{font-size:16px;margin-top:28px}")
             .Append("table{border-collapse:collapse;font-size:13px}td,th{border:1px solid #ccc;padding:3px 8px;text-align:right}th{background:#f4f4f4}")
             .Append("td:first-child,th:first-child{text-align:left}.pass{color:#2ca02c;font-weight:bold}.fail{color:#d62728;font-weight:bold}")
-            .Append("svg.chart{border:1px solid #ddd;background:#fff}.legend span{cursor:pointer;margin-right:14px;font-size:13px}.legend span.off{opacity:.35}")
+            .Append("svg.chart{border:1px solid #ddd;background:#fff;width:100%;height:auto}.legend span{cursor:pointer;margin-right:14px;font-size:13px}.legend span.off{opacity:.35}")
             .Append("</style></head>\n<body>\n<h1>").Append(E(title)).Append("</h1>\n<p>").Append(E(DateTime.UtcNow.ToString("yyyy-MM-dd HH:mm:ss 'UTC'", CultureInfo.InvariantCulture)))
-            .Append(", ").Append(E(Environment.MachineName)).Append(", Linux ").Append(E(Environment.OSVersion.Version.ToString())).Append("</p>\n");
+            .Append(", ").Append(E(Environment.MachineName)).Append("</p>\n");
+        AppendWhatRan(html, configured);
 
         if (pass is { } p)
         {
@@ -66,7 +68,7 @@ internal static class HtmlReport
                 latency.Add((name + " p50", points));
             }
 
-            Chart(html, "latency", "One-way latency per priority over time (ms; p99 and p50 of each interval)", "time (s)", "ms", latency, logX: false);
+            Chart(html, "latency", "One-way latency per priority over time (ms; p99 and p50 of each interval)", "time (s)", "ms", latency, logX: false, logYWhenSpread: true);
 
             var cdf = new List<(string Name, List<(double X, double Y)> Points)>();
             foreach (uint priority in sink.PerPriority.Keys.Order())
@@ -169,7 +171,7 @@ internal static class HtmlReport
         return [.. series.Select(kv => (Report.FormatPriority(kv.Key), kv.Value))];
     }
 
-    private static void Chart(StringBuilder html, string id, string title, string xLabel, string yLabel, List<(string Name, List<(double X, double Y)> Points)> series, bool logX)
+    private static void Chart(StringBuilder html, string id, string title, string xLabel, string yLabel, List<(string Name, List<(double X, double Y)> Points)> series, bool logX, bool logYWhenSpread = false)
     {
         int points = series.Sum(s => s.Points.Count);
         html.Append("<h2>").Append(E(title)).Append("</h2>\n<div class=\"legend\">");
@@ -187,38 +189,48 @@ internal static class HtmlReport
             return;
         }
 
-        double Tx(double x) => logX ? Math.Log10(Math.Max(x, 1)) : x;
-        double minX = series.Where(s => s.Points.Count > 0).Min(s => s.Points.Min(p => Tx(p.X)));
-        double maxX = series.Where(s => s.Points.Count > 0).Max(s => s.Points.Max(p => Tx(p.X)));
-        double maxY = series.Where(s => s.Points.Count > 0).Max(s => s.Points.Max(p => p.Y));
-        if (maxX <= minX)
-        {
-            maxX = minX + 1;
-        }
-
-        maxY = NiceCeiling(maxY);
+        IEnumerable<(double X, double Y)> all = series.SelectMany(s => s.Points);
+        ChartAxis ax = logX ? ChartAxis.Logarithmic(Math.Max(all.Min(p => p.X), 1), all.Max(p => p.X)) : ChartAxis.Linear(all.Min(p => p.X), all.Max(p => p.X), fromZero: false);
+        bool logY = logYWhenSpread && ChartAxis.SpreadOver10x(series.Where(s => s.Points.Count > 0).Select(s => s.Points.Max(p => p.Y)));
+        ChartAxis ay = logY ? ChartAxis.Logarithmic(all.Where(p => p.Y > 0).Select(p => p.Y).DefaultIfEmpty(1).Min(), all.Max(p => p.Y)) : ChartAxis.Linear(0, all.Max(p => p.Y), fromZero: true);
         double plotW = Width - Left - Right, plotH = Height - Top - Bottom;
-        double X(double x) => Left + ((Tx(x) - minX) / (maxX - minX) * plotW);
-        double Y(double y) => Top + plotH - (y / maxY * plotH);
+        double X(double x) => Left + (ax.Fraction(x) * plotW);
+        double Y(double y) => Top + plotH - (ay.Fraction(y) * plotH);
 
-        // Axes, ticks and labels.
+        // Axes, ticks on round values, gridlines and labels.
         html.Append("<g stroke=\"#999\" fill=\"none\"><line x1=\"").Append(Left).Append("\" y1=\"").Append(Top).Append("\" x2=\"").Append(Left).Append("\" y2=\"").Append(Top + plotH)
             .Append("\"/><line x1=\"").Append(Left).Append("\" y1=\"").Append(F(Top + plotH)).Append("\" x2=\"").Append(Left + plotW).Append("\" y2=\"").Append(F(Top + plotH)).Append("\"/></g>\n");
         html.Append("<g font-size=\"11\" fill=\"#555\">");
-        for (int t = 0; t <= 4; t++)
+        foreach (double yv in ay.Ticks)
         {
-            double yv = maxY * t / 4;
-            html.Append("<text x=\"").Append(Left - 6).Append("\" y=\"").Append(F(Y(yv) + 4)).Append("\" text-anchor=\"end\">").Append(E(Tick(yv))).Append("</text>");
-            double xv = minX + ((maxX - minX) * t / 4);
-            double xShown = logX ? Math.Pow(10, xv) : xv;
-            html.Append("<text x=\"").Append(F(Left + (plotW * t / 4))).Append("\" y=\"").Append(F(Top + plotH + 16)).Append("\" text-anchor=\"middle\">").Append(E(Tick(xShown))).Append("</text>");
+            html.Append("<line stroke=\"#eee\" x1=\"").Append(Left + 1).Append("\" x2=\"").Append(F(Left + plotW)).Append("\" y1=\"").Append(F(Y(yv))).Append("\" y2=\"").Append(F(Y(yv))).Append("\"/>")
+                .Append("<text x=\"").Append(Left - 6).Append("\" y=\"").Append(F(Y(yv) + 4)).Append("\" text-anchor=\"end\">").Append(E(Tick(yv))).Append("</text>");
+        }
+
+        foreach (double xv in ax.Ticks)
+        {
+            html.Append("<text x=\"").Append(F(X(xv))).Append("\" y=\"").Append(F(Top + plotH + 16)).Append("\" text-anchor=\"middle\">").Append(E(Tick(xv))).Append("</text>");
         }
 
         html.Append("<text x=\"").Append(F(Left + (plotW / 2))).Append("\" y=\"").Append(Height - 6).Append("\" text-anchor=\"middle\">").Append(E(xLabel)).Append("</text>")
-            .Append("<text x=\"14\" y=\"").Append(F(Top + (plotH / 2))).Append("\" text-anchor=\"middle\" transform=\"rotate(-90 14 ").Append(F(Top + (plotH / 2))).Append(")\">").Append(E(yLabel)).Append("</text></g>\n");
+            .Append("<text x=\"14\" y=\"").Append(F(Top + (plotH / 2))).Append("\" text-anchor=\"middle\" transform=\"rotate(-90 14 ").Append(F(Top + (plotH / 2))).Append(")\">")
+            .Append(E(logY ? yLabel + ", log scale" : yLabel)).Append("</text></g>\n");
 
         DrawSeries(html, id, series, X, Y);
         html.Append("</svg>\n");
+    }
+
+    // The command line, the kernel, and what the caller configured: enough to run it again.
+    private static void AppendWhatRan(StringBuilder html, IReadOnlyList<string>? configured)
+    {
+        string kernel = File.Exists("/proc/sys/kernel/osrelease") ? File.ReadAllText("/proc/sys/kernel/osrelease").Trim() : Environment.OSVersion.VersionString;
+        html.Append("<ul id=\"ran\"><li>command: <code>").Append(E(Cli.CommandLine)).Append("</code></li><li>kernel: Linux ").Append(E(kernel)).Append("</li>");
+        foreach (string line in configured ?? [])
+        {
+            html.Append("<li>").Append(E(line)).Append("</li>");
+        }
+
+        html.Append("</ul>\n");
     }
 
     // One path per series (a dot where it has a single point), in the legend's colours.
@@ -241,26 +253,6 @@ internal static class HtmlReport
 
             html.Append("</g>\n");
         }
-    }
-
-    // The smallest 1, 2, 4 or 5 times a power of ten at or above v: round ticks at quarters of it.
-    private static double NiceCeiling(double v)
-    {
-        if (v <= 0)
-        {
-            return 1;
-        }
-
-        double power = Math.Pow(10, Math.Floor(Math.Log10(v)));
-        foreach (double step in (double[])[1, 2, 4, 5, 10])
-        {
-            if (step * power >= v)
-            {
-                return step * power;
-            }
-        }
-
-        return 10 * power;
     }
 
     private static string Tick(double v) => v >= 1000 ? Parsers.FormatSi(v) : v.ToString(v >= 10 ? "0" : "0.##", CultureInfo.InvariantCulture);

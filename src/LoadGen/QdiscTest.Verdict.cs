@@ -54,7 +54,7 @@ internal static partial class QdiscTest
 
         if (s.Html is not null)
         {
-            HtmlReport.Write(s.Html, "perfgen qdisc-test", totals, sink, rows.Select(r => r.Verdict()).ToList(), pass);
+            HtmlReport.Write(s.Html, "perfgen qdisc-test", totals, sink, rows.Select(r => r.Verdict()).ToList(), pass, [ConfiguredQdisc(s)]);
         }
 
         return pass ? Cli.Ok : Cli.CheckFailed;

@@ -133,8 +133,7 @@ internal static partial class QdiscTest
             MarkClassifier.Attach(Dev, nsA); // the marks become priorities before the qdisc classifies
         }
 
-        report.Line("qdisc-test" + (s.Scenario is { } sc ? " (" + sc + ")" : string.Empty) + ": " + nsA + " --veth--> " + nsB + ", " + s.Qdisc + " on " + Dev + ": " +
-            string.Join(", ", s.Classes.Select(c => c + (s.Qdisc == "htb" ? "=" + c.Rate + (c.Ceil is null ? string.Empty : " ceil " + c.Ceil) : string.Empty))));
+        report.Line("qdisc-test" + (s.Scenario is { } sc ? " (" + sc + ")" : string.Empty) + ": " + nsA + " --veth--> " + nsB + ", " + ConfiguredQdisc(s));
     }
 
     // The veth crossing resets skb->priority: the qdisc's counters on the sending side are the verdict; the sink counts
@@ -225,4 +224,8 @@ internal static partial class QdiscTest
     }
 
     private static string Bits(double bits) => Math.Ceiling(bits).ToString("0", CultureInfo.InvariantCulture) + "bit";
+
+    /// <summary>The qdisc and its classes as configured, as the console and the HTML report show them.</summary>
+    internal static string ConfiguredQdisc(QdiscTestSettings s) =>
+        s.Qdisc + " on " + Dev + ": " + string.Join(", ", s.Classes.Select(c => c + (s.Qdisc == "htb" ? "=" + c.Rate + (c.Ceil is null ? string.Empty : " ceil " + c.Ceil) : string.Empty)));
 }

@@ -169,6 +169,23 @@ public sealed class QdiscLabTests
         Assert.DoesNotContain("Uncaught", output);
         Assert.Equal(3, System.Text.RegularExpressions.Regex.Count(output, "<svg class=\"chart\""));
         Assert.True(System.Text.RegularExpressions.Regex.Count(output, "<path ") >= 3);
+        Assert.Contains("<li>command: <code>perfgen qdisc-test --classes 1:10=5mbit,1:20=10mbit", page); // what ran
+        Assert.Contains("htb on ", page);
+
+        // The page as a tester sees it: a screenshot that is not blank (a white page compresses to a few KB).
+        string png = html.Path + ".png";
+        try
+        {
+            (code, output) = HostTools.Run(chromium!, ["--headless", "--no-sandbox", "--disable-gpu", "--window-size=1400,1800", "--screenshot=" + png, "file://" + html.Path], TimeSpan.FromSeconds(60));
+            Assert.True(code == 0 && File.Exists(png), output);
+            byte[] image = File.ReadAllBytes(png);
+            Assert.Equal(1400, System.Buffers.Binary.BinaryPrimitives.ReadInt32BigEndian(image.AsSpan(16))); // the PNG's IHDR width
+            Assert.True(image.Length > 40_000, "the screenshot is " + image.Length + " bytes: a blank page?");
+        }
+        finally
+        {
+            File.Delete(png);
+        }
     }
 
     private static string? FindTool(string name) =>
