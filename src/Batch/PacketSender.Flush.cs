@@ -83,7 +83,7 @@ public sealed partial class PacketSender
             long deadline = Environment.TickCount64 + _wouldBlockTimeoutMs;
             int wouldBlock = total.WouldBlockErrno;
             SafeFdHandle? blocked = total.BlockedSocket;
-            while (KeepWaiting(ref progressHead, ref deadline, out int waitMs))
+            while (KeepWaiting(ref progressHead, ref deadline, out int waitMs, sliced: false))
             {
                 await WaitAsync(blocked ?? _socket, wouldBlock, waitMs, cancellationToken).ConfigureAwait(false);
                 cancellationToken.ThrowIfCancellationRequested();

@@ -9,7 +9,11 @@ public sealed partial class PacketSender
     private readonly ReadinessWaiter _waiter;
 
     /// <summary>True while the wait bound allows another wait; progress since the last check restarts the bound.</summary>
-    private bool KeepWaiting(ref long progressHead, ref long deadline, out int waitMs)
+    /// <remarks>
+    /// The synchronous wait is cut into slices so a Dispose from another thread is seen promptly; an async wait is not,
+    /// since Dispose and cancellation end it at once.
+    /// </remarks>
+    private bool KeepWaiting(ref long progressHead, ref long deadline, out int waitMs, bool sliced = true)
     {
         long now = Environment.TickCount64;
         if (_head != progressHead)
@@ -19,7 +23,7 @@ public sealed partial class PacketSender
         }
 
         long remaining = deadline - now;
-        waitMs = (int)Math.Min(remaining, WaitSliceMs);
+        waitMs = (int)Math.Min(remaining, sliced ? WaitSliceMs : int.MaxValue);
         return remaining > 0 && Volatile.Read(ref _state) != BusyDisposeRequested;
     }
 

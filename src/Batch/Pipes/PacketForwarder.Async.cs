@@ -37,7 +37,7 @@ public sealed partial class PacketForwarder
         {
             if (!await FlushOrCancelAsync(cancellationToken).ConfigureAwait(false))
             {
-                _dropped[(int)ForwardDropReason.Shutdown] += n - i;
+                DropRest(i, n);
                 break;
             }
 

@@ -228,7 +228,7 @@ public sealed unsafe partial class PacketForwarder
         {
             if (cancellationToken.IsCancellationRequested)
             {
-                _dropped[(int)ForwardDropReason.Shutdown] += n - i;
+                DropRest(i, n);
                 break;
             }
 
@@ -261,8 +261,18 @@ public sealed unsafe partial class PacketForwarder
         return count;
     }
 
-    // The output has a free slot: the datagram is queued or dropped, never left waiting.
-    private void ForwardOne(ReceivedDatagram d)
+    /// <summary>Counts datagrams <paramref name="from"/>..<paramref name="count"/> as received and dropped at shutdown.</summary>
+    private void DropRest(int from, int count)
+    {
+        for (int i = from; i < count; i++)
+        {
+            Count(_input[i]);
+            _dropped[(int)ForwardDropReason.Shutdown]++;
+        }
+    }
+
+    // Every datagram taken from the input is counted once, by its key: Received = Forwarded + Dropped (+ in flight).
+    private uint Count(ReceivedDatagram d)
     {
         _received++;
         uint received = _key switch
@@ -272,6 +282,13 @@ public sealed unsafe partial class PacketForwarder
             _ => d.Dscp,
         };
         _perPriority[Math.Min(received, PriorityBuckets - 1)]++;
+        return received;
+    }
+
+    // The output has a free slot: the datagram is queued or dropped, never left waiting.
+    private void ForwardOne(ReceivedDatagram d)
+    {
+        uint received = Count(d);
         if (d.Truncated)
         {
             _dropped[(int)ForwardDropReason.Truncated]++;
