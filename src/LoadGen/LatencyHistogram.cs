@@ -105,6 +105,18 @@ internal sealed class LatencyHistogram
         return points;
     }
 
+    /// <summary>The non-empty buckets, in order: (bucket index, count).</summary>
+    internal IEnumerable<(int Index, long Count)> Buckets()
+    {
+        for (int i = 0; i < BucketCount; i++)
+        {
+            if (_counts[i] != 0)
+            {
+                yield return (i, _counts[i]);
+            }
+        }
+    }
+
     internal static int IndexOf(long v)
     {
         if (v < SubBuckets)

@@ -3,11 +3,14 @@ using Perf.Batch;
 
 namespace Perf.LoadGen;
 
-// The JSON report, and the check that an output can be written before the first datagram leaves.
+// The JSON report.
 internal sealed partial class Report
 {
-    /// <summary>Writes the JSON report to a file, or stdout for "-".</summary>
-    /// <summary>Latency percentiles in µs, as "latency_us": {"p50", "p90", "p99", "p99_9", "max"}.</summary>
+    /// <summary>
+    /// Latency percentiles in µs, as "latency_us": {"p50", "p90", "p99", "p99_9", "max", "histogram"}. The histogram is
+    /// the bucket counts themselves, sparse: [lowest µs, highest µs, count] per non-empty bucket, so reports from several
+    /// hosts can be merged exactly.
+    /// </summary>
     internal static void WriteLatency(Utf8JsonWriter w, LatencyHistogram h)
     {
         w.WriteStartObject("latency_us");
@@ -16,6 +19,17 @@ internal sealed partial class Report
         w.WriteNumber("p99", h.Percentile(99));
         w.WriteNumber("p99_9", h.Percentile(99.9));
         w.WriteNumber("max", h.Max);
+        w.WriteStartArray("histogram");
+        foreach ((int index, long count) in h.Buckets())
+        {
+            w.WriteStartArray();
+            w.WriteNumberValue(LatencyHistogram.LowestOf(index));
+            w.WriteNumberValue(LatencyHistogram.HighestOf(index));
+            w.WriteNumberValue(count);
+            w.WriteEndArray();
+        }
+
+        w.WriteEndArray();
         w.WriteEndObject();
     }
 
