@@ -75,6 +75,21 @@ internal static partial class QdiscTest
         return result;
     }
 
+    /// <summary>
+    /// Joins two namespaces with a veth: <paramref name="devA"/> in <paramref name="nsA"/> at 198.18.0.1/30,
+    /// <paramref name="devB"/> in <paramref name="nsB"/> at 198.18.0.2/30, both up; <paramref name="linkOptions"/> go to
+    /// both ends (e.g. "numtxqueues 4"). The qdisc lab's pair, and the tests' (tests/Infrastructure/VethPair.cs).
+    /// </summary>
+    internal static void JoinWithVeth(string nsA, string devA, string nsB, string devB, string linkOptions = "")
+    {
+        string opts = linkOptions.Length == 0 ? string.Empty : linkOptions + " ";
+        Sh("ip -n " + nsA + " link add " + devA + " " + opts + "type veth peer name " + devB + " " + opts + "netns " + nsB);
+        Sh("ip -n " + nsA + " addr add 198.18.0.1/30 dev " + devA);
+        Sh("ip -n " + nsB + " addr add 198.18.0.2/30 dev " + devB);
+        Sh("ip -n " + nsA + " link set " + devA + " up");
+        Sh("ip -n " + nsB + " link set " + devB + " up");
+    }
+
     private static string Sh(string command)
     {
         int space = command.IndexOf(' ', StringComparison.Ordinal);

@@ -122,11 +122,7 @@ internal static partial class QdiscTest
         Sh("ip netns add " + nsB);
         Sh("ip -n " + nsA + " link set lo up");
         Sh("ip -n " + nsB + " link set lo up");
-        Sh("ip -n " + nsA + " link add " + Dev + " type veth peer name pg1 netns " + nsB);
-        Sh("ip -n " + nsA + " addr add 198.18.0.1/30 dev " + Dev);
-        Sh("ip -n " + nsB + " addr add 198.18.0.2/30 dev pg1");
-        Sh("ip -n " + nsA + " link set " + Dev + " up");
-        Sh("ip -n " + nsB + " link set pg1 up");
+        JoinWithVeth(nsA, Dev, nsB, "pg1");
         InstallQdisc(nsA, s);
         if (s.Strategy == PriorityStrategy.MarkAndBpf)
         {

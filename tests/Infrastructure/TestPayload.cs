@@ -1,19 +1,19 @@
-using System.Buffers.Binary;
+using Perf.LoadGen;
 
 namespace Perf.Tests.Infrastructure;
 
 /// <summary>
-/// Self-describing test datagrams: 8-byte LE sequence, 4-byte LE priority, then filler derived from the sequence,
-/// so a receiver can check bytes, length and priority of each one on its own.
+/// Self-describing test datagrams: perfgen's 32-byte header (<see cref="PacketHeader"/>: sequence and priority; flow
+/// and time 0), then filler derived from the sequence, so a receiver can check bytes, length and priority of each one
+/// on its own.
 /// </summary>
 internal static class TestPayload
 {
-    internal const int HeaderSize = 12;
+    internal const int HeaderSize = PacketHeader.Size;
 
     internal static int Write(Span<byte> dst, long seq, uint priority, int length)
     {
-        BinaryPrimitives.WriteInt64LittleEndian(dst, seq);
-        BinaryPrimitives.WriteUInt32LittleEndian(dst[8..], priority);
+        PacketHeader.Write(dst, flow: 0, (ulong)seq, priority, timeNs: 0);
         for (int i = HeaderSize; i < length; i++)
         {
             dst[i] = Filler(seq, i);
@@ -34,8 +34,12 @@ internal static class TestPayload
             return "short datagram of " + p.Length;
         }
 
-        seq = BinaryPrimitives.ReadInt64LittleEndian(p);
-        priority = BinaryPrimitives.ReadUInt32LittleEndian(p[8..]);
+        if (!PacketHeader.TryRead(p, out _, out ulong sequence, out priority))
+        {
+            return "no perfgen header";
+        }
+
+        seq = (long)sequence;
         if (expectedLength >= 0 && p.Length != expectedLength)
         {
             return "seq " + seq + ": length " + p.Length + " != " + expectedLength;

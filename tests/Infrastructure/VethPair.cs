@@ -48,12 +48,7 @@ internal sealed class VethPair : IDisposable
                 }
             }
 
-            string opts = linkOptions.Length == 0 ? string.Empty : linkOptions + " ";
-            a.Exec("ip link add " + DeviceA + " " + opts + "type veth peer name " + DeviceB + " " + opts + "netns " + b.Name);
-            a.Exec("ip addr add 198.18.0.1/30 dev " + DeviceA);
-            b.Exec("ip addr add 198.18.0.2/30 dev " + DeviceB);
-            a.Exec("ip link set " + DeviceA + " up");
-            b.Exec("ip link set " + DeviceB + " up");
+            Perf.LoadGen.QdiscTest.JoinWithVeth(a.Name, DeviceA, b.Name, DeviceB, linkOptions); // perfgen's qdisc lab builds its pair so
             if (quiet)
             {
                 a.Exec("ip neigh replace 198.18.0.2 lladdr " + b.MacOf(DeviceB) + " dev " + DeviceA + " nud permanent");
