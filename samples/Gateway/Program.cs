@@ -41,9 +41,8 @@ internal static class Program
         try
         {
             GatewaySettings settings = Settings(parse);
-            Perf.Tools.OutputFile.CheckWritable(settings.JsonPath, "--json");
-            using Stream? json = OpenReport(settings.JsonPath);
-            return Serve(settings, json);
+            Perf.Tools.OutputFile.CheckWritable(settings.JsonPath, "--json"); // written at exit: found unwritable now
+            return Serve(settings);
         }
         catch (Exception e) when (e is FormatException or ArgumentException or PerfSocketException or IOException or UnauthorizedAccessException)
         {
@@ -72,7 +71,7 @@ internal static class Program
         return new GatewaySettings(tap, listen, peer, vni, DscpPriorities.Parse(parse.GetValue(s_map)), parse.GetValue(s_json));
     }
 
-    private static int Serve(GatewaySettings settings, Stream? json)
+    private static int Serve(GatewaySettings settings)
     {
         using var stop = new CancellationTokenSource();
         using PosixSignalRegistration term = PosixSignalRegistration.Create(PosixSignal.SIGTERM, Stop);
@@ -81,9 +80,12 @@ internal static class Program
         Console.Error.WriteLine($"perf-gateway: {settings.Tap} <-> {settings.Peer} (VNI {settings.Vni}), listening on {settings.Listen}; priorities by {gateway.Uplink.PriorityStrategy}");
         var clock = Stopwatch.StartNew();
         gateway.RunAsync(stop.Token).GetAwaiter().GetResult();
-        if (json is not null)
+        using (Stream? json = OpenReport(settings.JsonPath))
         {
-            GatewayReport.Write(json, gateway, clock.Elapsed);
+            if (json is not null)
+            {
+                GatewayReport.Write(json, gateway, clock.Elapsed);
+            }
         }
 
         return 0;
@@ -103,7 +105,6 @@ internal static class Program
             ? address
             : throw new FormatException(option + " must be ADDR:PORT with a numeric address and a port: '" + text + "'");
 
-    // Opened before the TAP exists, so an unwritable path is found before any frame moves.
     private static Stream? OpenReport(string? path) => path switch
     {
         null => null,
