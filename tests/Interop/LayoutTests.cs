@@ -81,6 +81,49 @@ public sealed class LayoutTests
         Assert.Equal(1024, Sys.UIO_MAXIOV);
     }
 
+    [Fact]
+    [Trait(Lab.Trait, Lab.HostOnly)] // the headers, not the running kernel, decide it; gcc is slow under TCG
+    public void EpollAndTunMatchTheCHeaders()
+    {
+        bool x64 = RuntimeInformation.ProcessArchitecture == Architecture.X64;
+        Assert.Equal(x64 ? 12 : 16, Sys.EpollEventSize); // packed on x86-64 only
+        Assert.Equal(x64 ? 4 : 8, Sys.EpollDataOffset);
+        Assert.Equal(1u << 30, Sys.EPOLLONESHOT);
+        Assert.Equal(0x400454ca, (int)Sys.TUNSETIFF);
+        Assert.Equal(40, Sys.IfReqSize);
+
+        // The same numbers from the C headers, where a compiler is at hand (CI installs gcc).
+        Assert.SkipUnless(HostTools.HasTool("gcc"), "no gcc to compile the C side of the check");
+        string dir = Directory.CreateTempSubdirectory("perf-abi-").FullName;
+        try
+        {
+            File.WriteAllText(Path.Combine(dir, "abi.c"), """
+                #include <stdio.h>
+                #include <stddef.h>
+                #include <sys/epoll.h>
+                #include <sys/ioctl.h>
+                #include <net/if.h>
+                #include <linux/if_tun.h>
+                #include <netinet/in.h>
+                int main(void) {
+                  printf("%zu %zu %u %lu %zu %d %d %d %d %d\n", sizeof(struct epoll_event), offsetof(struct epoll_event, data),
+                         (unsigned)EPOLLONESHOT, (unsigned long)TUNSETIFF, sizeof(struct ifreq), IFF_TAP, IFF_NO_PI, IP_TOS, IPV6_TCLASS, EPOLL_CTL_MOD);
+                  return 0;
+                }
+                """);
+            (int code, string output) = HostTools.Run("gcc", ["-o", Path.Combine(dir, "abi"), Path.Combine(dir, "abi.c")], TimeSpan.FromSeconds(60));
+            Assert.True(code == 0, output);
+            (code, output) = HostTools.Run(Path.Combine(dir, "abi"), [], TimeSpan.FromSeconds(10));
+            Assert.Equal(
+                $"{Sys.EpollEventSize} {Sys.EpollDataOffset} {Sys.EPOLLONESHOT} {Sys.TUNSETIFF} {Sys.IfReqSize} {Sys.IFF_TAP} {Sys.IFF_NO_PI} {Sys.IP_TOS} {Sys.IPV6_TCLASS} {Sys.EPOLL_CTL_MOD}",
+                output.Trim());
+        }
+        finally
+        {
+            Directory.Delete(dir, recursive: true);
+        }
+    }
+
     private static void AssertLayout<T>(int size, params (string Field, int Offset)[] fields)
         where T : unmanaged
     {
