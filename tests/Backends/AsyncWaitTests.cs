@@ -141,7 +141,9 @@ public sealed class AsyncWaitTests
         await Assert.ThrowsAsync<ObjectDisposedException>(async () => await orphan.AsTask().WaitAsync(TimeSpan.FromSeconds(10), ct));
     }
 
+    // Managed code, the same on every kernel; under the lab's emulated CPU the JIT may compile during every round.
     [Fact]
+    [Trait(Lab.Trait, Lab.HostOnly)]
     public async Task AnAwaitedReceiveAllocatesNothingInSteadyState()
     {
         CancellationToken ct = TestContext.Current.CancellationToken;
@@ -169,7 +171,9 @@ public sealed class AsyncWaitTests
         Assert.True(best < Awaits, $"{best} B allocated over {Awaits} awaited receives");
     }
 
+    // Managed code, the same on every kernel; under the lab's emulated CPU the JIT may compile during every round.
     [Fact]
+    [Trait(Lab.Trait, Lab.HostOnly)]
     public async Task AnAwaitedBackPressuredFlushAllocatesNothingInSteadyState()
     {
         string? noNamespaces = NetNs.Unavailable();
