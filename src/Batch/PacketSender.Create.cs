@@ -60,6 +60,11 @@ public sealed partial class PacketSender
         {
             UdpSocket.SetBufferSize(socket, send: true, options.SendBufferSize);
             UdpSocket.ReportDrops(socket, options);
+            if (options.TxTimestamps)
+            {
+                UdpSocket.EnableTxTimestamps(socket);
+            }
+
             path.BeforeBind(socket);
 
             DatagramAddress bindTo = options.LocalAddress.IsEmpty

@@ -141,6 +141,11 @@ public sealed partial class PacketSender
 
             _planner.Plan(_head, _tail);
             AdaptBatch();
+            if (_timestamps is not null)
+            {
+                _timestamps.Now = Environment.TickCount64;
+            }
+
             int completed = 0; // ordered plans: how many datagrams at the head of the queue ended
             GroupOutcome outcome = GroupOutcome.Done;
             for (int g = 0; g < _planner.GroupCount; g++)
@@ -242,6 +247,7 @@ public sealed partial class PacketSender
 
             if (done == 0)
             {
+                _timestamps?.Poll(socket); // empty the error queue before waiting: its reports make the socket ready too
                 _wouldBlock++;
                 progress.WouldBlockErrno = wouldBlockErrno;
                 progress.BlockedSocket = socket;
@@ -263,6 +269,8 @@ public sealed partial class PacketSender
                 completed += _planner.Segments(message + k);
             }
 
+            // The SCHED reports of what just left are already queued (__dev_queue_xmit ran inside the call).
+            _timestamps?.Poll(socket);
             message += done;
         }
 
@@ -289,6 +297,11 @@ public sealed partial class PacketSender
 
             progress.Sent += segments;
             _sent += segments;
+            if (_timestamps is not null)
+            {
+                TrackSent(m, segments);
+            }
+
             _sentBytes += _planner.MessageBytes(m);
             if (_ring.References != 0 || !_planner.Ordered)
             {
@@ -307,6 +320,7 @@ public sealed partial class PacketSender
             return false;
         }
 
+        TrackFailed(result);
         for (int s = 0; s < segments; s++)
         {
             int index = _planner.Slot(m, s);

@@ -101,6 +101,7 @@ public sealed partial class PacketSender
             _path.Dispose();
             _backend.Dispose();
             _socket.Dispose();
+            _timestamps?.Dispose(); // its records stay drainable; only the error-queue reads end
             _planner.Dispose();
             _ring.Dispose();
         }

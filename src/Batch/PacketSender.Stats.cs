@@ -28,6 +28,8 @@ public sealed partial class PacketSender
         SegmentedMessages = _segmentedMessages,
         SegmentedDatagrams = _segmentedDatagrams,
         SegmentationStoppedBy = _segmentationStoppedBy,
+        TxTimestampsDropped = _timestamps?.Dropped ?? 0,
+        TxTimestampsMissing = _timestamps?.Missing ?? 0,
     };
 
     /// <summary>Whether runs of equal datagrams go out as UDP GSO messages now (asked for, taken by the kernel, not stopped by an EIO or EINVAL).</summary>

@@ -62,6 +62,8 @@ public sealed partial class PacketSender : IDisposable
         _wouldBlockTimeoutMs = (int)Math.Min(options.WouldBlockTimeout.TotalMilliseconds, int.MaxValue);
         _failureLog = new FailedPacket[options.FailureLogCapacity];
         _waiter = new ReadinessWaiter();
+        _timestamps = options.TxTimestamps ? new TxTimestampTracker(options.TxTimestampCapacity, options.TxTimestampTimeout) : null;
+        _reportsDrops = options.ReportQdiscDrops;
         Capabilities = caps;
         LocalAddress = local;
         RemoteAddress = options.ConnectTo;

@@ -88,6 +88,21 @@ public sealed record PacketSenderOptions
     /// </summary>
     public bool ReportQdiscDrops { get; init; }
 
+    /// <summary>
+    /// Transmit timestamps for every datagram (default false): SO_TIMESTAMPING with TX_SCHED and TX_SOFTWARE, matched
+    /// to datagrams by OPT_ID, so <see cref="PacketSender.DrainTxTimestamps"/> tells when each entered the qdisc and
+    /// when the driver took it. One kernel message is one skb: a UDP GSO run's datagrams share one pair. The sender reads
+    /// its error queue after every send call. Needs one socket: Auto then avoids SocketPerPriority (SetsockoptPerRun
+    /// instead), and SocketPerPriority asked for is refused.
+    /// </summary>
+    public bool TxTimestamps { get; init; }
+
+    /// <summary>TxTimestamps: records kept until drained, rounded up to a power of two; the oldest give way when full. Default 65536.</summary>
+    public int TxTimestampCapacity { get; init; } = 65536;
+
+    /// <summary>TxTimestamps: how long a record waits for its SND report (a qdisc may drop the datagram) before it is drained incomplete. Default 5 s.</summary>
+    public TimeSpan TxTimestampTimeout { get; init; } = TimeSpan.FromSeconds(5);
+
     /// <summary>SO_SNDBUF in bytes (SO_SNDBUFFORCE when privileged); 0 keeps the kernel default.</summary>
     public int SendBufferSize { get; init; }
 
@@ -163,6 +178,16 @@ public sealed record PacketSenderOptions
         if (MaxPrioritySockets is < 1 or > 1024)
         {
             ThrowHelper.ThrowArgumentOutOfRange(nameof(MaxPrioritySockets), "MaxPrioritySockets must be 1 to 1024.");
+        }
+
+        if (TxTimestampCapacity is < 64 or > (1 << 24))
+        {
+            ThrowHelper.ThrowArgumentOutOfRange(nameof(TxTimestampCapacity), "TxTimestampCapacity must be 64 to 16777216.");
+        }
+
+        if (TxTimestampTimeout <= TimeSpan.Zero)
+        {
+            ThrowHelper.ThrowArgumentOutOfRange(nameof(TxTimestampTimeout), "TxTimestampTimeout must be positive.");
         }
 
         if (FailureLogCapacity < 0)

@@ -57,4 +57,10 @@ public readonly record struct SenderStats(
 
     /// <summary>The errno (EIO or EINVAL) that turned segmentation off for good; 0 if none did.</summary>
     public int SegmentationStoppedBy { get; init; }
+
+    /// <summary>TxTimestamps: records that fell out of the full record ring before they were drained.</summary>
+    public long TxTimestampsDropped { get; init; }
+
+    /// <summary>TxTimestamps: records drained incomplete (a report never came within the timeout: a qdisc drop, or a report lost).</summary>
+    public long TxTimestampsMissing { get; init; }
 }

@@ -24,6 +24,19 @@ internal static partial class Interop
     internal const int SO_MARK = 36;
     internal const int SO_RCVMARK = 75;     // Linux 5.19+
     internal const int SO_RCVPRIORITY = 82; // Linux 6.14+
+    internal const int SO_TIMESTAMPING = 37;     // SO_TIMESTAMPING_OLD: the cmsg carries struct scm_timestamping (3 timespecs)
+    internal const int SO_TIMESTAMPING_NEW = 65; // the same three stamps as __kernel_timespec; identical on LP64
+
+    // SOF_TIMESTAMPING_* (linux/net_tstamp.h).
+    internal const int SOF_TIMESTAMPING_TX_SOFTWARE = 1 << 1; // SND: when the driver takes the skb (skb_tx_timestamp)
+    internal const int SOF_TIMESTAMPING_SOFTWARE = 1 << 4;    // report software stamps (ts[0])
+    internal const int SOF_TIMESTAMPING_OPT_ID = 1 << 7;      // ee_data: a per-socket counter, one per sendmsg (UDP)
+    internal const int SOF_TIMESTAMPING_TX_SCHED = 1 << 8;    // SCHED: when __dev_queue_xmit takes it, before the qdisc
+    internal const int SOF_TIMESTAMPING_OPT_TSONLY = 1 << 11; // the error-queue skb carries no copy of the payload
+
+    internal const int SO_EE_ORIGIN_TIMESTAMPING = 4;
+    internal const int SCM_TSTAMP_SND = 0;
+    internal const int SCM_TSTAMP_SCHED = 1;
 
     internal const int IP_TOS = 1;
     internal const int IP_RECVERR = 11;
@@ -38,6 +51,7 @@ internal static partial class Interop
 
     internal const int MSG_DONTWAIT = 0x40;
     internal const int MSG_TRUNC = 0x20;
+    internal const int MSG_ERRQUEUE = 0x2000;
 
     internal const short POLLIN = 0x1;
     internal const short POLLOUT = 0x4;

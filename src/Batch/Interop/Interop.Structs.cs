@@ -84,4 +84,17 @@ internal static partial class Interop
         public long Sec;
         public long NSec;
     }
+
+    /// <summary>struct sock_extended_err (linux/errqueue.h): 16 bytes, the payload of an IP_RECVERR / IPV6_RECVERR cmsg.</summary>
+    [StructLayout(LayoutKind.Sequential)]
+    internal struct SockExtendedErr
+    {
+        public uint Errno;
+        public byte Origin;
+        public byte Type;
+        public byte Code;
+        public byte Pad;
+        public uint Info;  // timestamping: SCM_TSTAMP_SND, SCM_TSTAMP_SCHED
+        public uint Data;  // timestamping with OPT_ID: the message's key
+    }
 }

@@ -35,6 +35,13 @@ internal static class StrategyResolver
         }
 
         RequireCmsgPriority(options, strategy, reason);
+        if (options.TxTimestamps && strategy == PriorityStrategy.SocketPerPriority)
+        {
+            ThrowHelper.ThrowArgument(
+                "TxTimestamps reads the timestamps from one socket's error queue; SocketPerPriority sends on a socket per priority. Use Auto, Cmsg, MarkAndBpf or SetsockoptPerRun.",
+                nameof(options));
+        }
+
         return strategy;
     }
 
@@ -98,6 +105,13 @@ internal static class StrategyResolver
             {
                 why = "cannot look for the classifier: " + e.Message;
             }
+        }
+
+        if (options.TxTimestamps)
+        {
+            // The timestamps come back on one socket's error queue: the sender's own, whose priority follows each group.
+            reason = NoCmsg + "; " + why + "; TxTimestamps needs one socket, so SetsockoptPerRun";
+            return PriorityStrategy.SetsockoptPerRun;
         }
 
         reason = NoCmsg + "; " + why + "; SocketPerPriority needs nothing";
