@@ -247,7 +247,7 @@ public sealed partial class PacketSender
 
             if (done == 0)
             {
-                _timestamps?.Poll(socket); // empty the error queue before waiting: its reports make the socket ready too
+                PollTimestamps(socket); // empty the error queue before waiting: its reports make the socket ready too
                 _wouldBlock++;
                 progress.WouldBlockErrno = wouldBlockErrno;
                 progress.BlockedSocket = socket;
@@ -270,7 +270,7 @@ public sealed partial class PacketSender
             }
 
             // The SCHED reports of what just left are already queued (__dev_queue_xmit ran inside the call).
-            _timestamps?.Poll(socket);
+            PollTimestamps(socket);
             message += done;
         }
 

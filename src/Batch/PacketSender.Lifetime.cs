@@ -100,8 +100,8 @@ public sealed partial class PacketSender
             Volatile.Write(ref _state, Disposed);
             _path.Dispose();
             _backend.Dispose();
+            DisposeTimestamps(); // before the socket: a drainer on another thread may be reading its error queue
             _socket.Dispose();
-            _timestamps?.Dispose(); // its records stay drainable; only the error-queue reads end
             _planner.Dispose();
             _ring.Dispose();
         }

@@ -23,16 +23,21 @@ public abstract partial class SenderContractTests
         using PacketSender tx = CreateSender(new PacketSenderOptions { ConnectTo = sink.LocalAddress, TxTimestamps = true });
         Assert.NotEqual(PriorityStrategy.SocketPerPriority, tx.PriorityStrategy);
         byte[] payload = new byte[64];
+
+        // Another thread drains while this one sends, as a reporter does; the sender reads its error queue itself.
+        TxTimestamp[] records = [];
+        var drainer = new Thread(() => records = DrainAll(tx, count)) { IsBackground = true };
+        drainer.Start();
         for (int i = 0; i < count; i++)
         {
             while (!tx.TryEnqueue(payload, (uint)(i % 7)))
             {
-                tx.Flush(); // no drain meanwhile: the sender reads its error queue itself, after every send call
+                tx.Flush();
             }
         }
 
         Assert.Equal(0, tx.Flush().Pending);
-        TxTimestamp[] records = DrainAll(tx, count);
+        drainer.Join();
         Assert.Equal(count, records.Length);
         var seen = new bool[count];
         var lastOfPriority = new long[7];

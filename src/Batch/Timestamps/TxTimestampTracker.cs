@@ -5,7 +5,9 @@ namespace Perf.Batch;
 /// <summary>
 /// A sender's transmit timestamps: which datagrams each accepted kernel message carried, under the key the kernel gives
 /// it (SOF_TIMESTAMPING_OPT_ID: one per sendmsg on UDP, from 0, in the order messages are built); the error-queue reads;
-/// and the records waiting to be drained, in send order. Fixed size: recording and reading allocate nothing.
+/// and the records waiting to be drained, in send order. Fixed size: recording and reading allocate nothing. The
+/// sending thread records and reads reports during its flushes while any other thread may drain: every member that
+/// touches the state runs under <see cref="Gate"/> (one uncontended lock per message sent, only with timestamps on).
 /// </summary>
 internal sealed unsafe class TxTimestampTracker : IDisposable
 {
@@ -34,6 +36,9 @@ internal sealed unsafe class TxTimestampTracker : IDisposable
         _control = (byte*)NativeMemory.AllocZeroed((nuint)(ReadBatch * ControlBytes));
     }
 
+    /// <summary>Held by whoever reads or changes the records.</summary>
+    internal Lock Gate { get; } = new();
+
     /// <summary>Environment.TickCount64 of the current flush pass: when the messages it registers were sent.</summary>
     internal long Now { get; set; }
 
@@ -50,7 +55,16 @@ internal sealed unsafe class TxTimestampTracker : IDisposable
     internal uint BeginMessage(int datagrams)
     {
         uint key = _nextKey++;
-        _messages[(int)(key & (uint)_mask)] = new Message { Key = key, Count = datagrams, SentTick = Now, Used = true };
+        ref Message m = ref _messages[(int)(key & (uint)_mask)];
+        if (m.Key != key || m.Registered)
+        {
+            m = default; // a report read ahead of the registration (a drainer on another thread) stays
+        }
+
+        m.Key = key;
+        m.Count = datagrams;
+        m.SentTick = Now;
+        m.Registered = true;
         return key;
     }
 
@@ -80,7 +94,7 @@ internal sealed unsafe class TxTimestampTracker : IDisposable
         {
             ref Datagram d = ref _datagrams[(int)(_head & _mask)];
             ref Message m = ref _messages[(int)(d.Key & (uint)_mask)];
-            bool own = m.Used && m.Key == d.Key;
+            bool own = m.Registered && m.Key == d.Key;
             if (own && m.SentNs == 0 && nowTick - m.SentTick < _timeoutMs)
             {
                 break; // still in the qdisc: later records wait behind it, so they come out in send order
@@ -104,6 +118,11 @@ internal sealed unsafe class TxTimestampTracker : IDisposable
     internal int Poll(SafeFdHandle socket)
     {
         int total = 0;
+        if (_disposed)
+        {
+            return 0; // the sender is gone: what was read stays drainable
+        }
+
         while (true)
         {
             for (int i = 0; i < ReadBatch; i++)
@@ -175,9 +194,19 @@ internal sealed unsafe class TxTimestampTracker : IDisposable
     private void Stamp(uint key, int type, long ns)
     {
         ref Message m = ref _messages[(int)(key & (uint)_mask)];
-        if (!m.Used || m.Key != key)
+        if (m.Key != key || !m.Registered)
         {
-            return; // a key skipped (a dropped message), or one whose records already fell out
+            // Reports come as soon as the kernel has the message, possibly before the sending thread registers it
+            // (another thread drains meanwhile): one for a key not yet given out is kept for it.
+            if ((uint)(key - _nextKey) > (uint)_mask)
+            {
+                return; // a key skipped (a dropped message), or one whose records already fell out
+            }
+
+            if (m.Key != key || m.Registered)
+            {
+                m = new Message { Key = key };
+            }
         }
 
         if (type == Interop.SCM_TSTAMP_SCHED)
@@ -217,6 +246,6 @@ internal sealed unsafe class TxTimestampTracker : IDisposable
         public long SentTick;
         public uint Key;
         public int Count;
-        public bool Used;
+        public bool Registered;
     }
 }
