@@ -130,7 +130,7 @@ public sealed partial class PacketSender
         bool wantsUring = options.Backend == SendBackendKind.IoUring || options.IoUring.SqPoll || options.IoUring.ZeroCopy;
         if (options.Backend == SendBackendKind.Sendmmsg || !wantsUring)
         {
-            return new SendmmsgBackend(options.ReportQdiscDrops);
+            return new SendmmsgBackend(options.ReportQdiscDrops, options.TxTimestamps);
         }
 
         ISendBackendProvider? uring = BackendRegistry.IoUring;
@@ -147,6 +147,6 @@ public sealed partial class PacketSender
             ThrowHelper.ThrowSocket("io_uring backend", errno, detail);
         }
 
-        return new SendmmsgBackend(options.ReportQdiscDrops); // Auto: io_uring unavailable here, fall back silently
+        return new SendmmsgBackend(options.ReportQdiscDrops, options.TxTimestamps); // Auto: io_uring unavailable here, fall back silently
     }
 }
