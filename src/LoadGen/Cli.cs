@@ -49,6 +49,7 @@ internal static class Cli
     private static readonly Option<string> s_qdisc = new("--qdisc") { Description = "The qdisc under test: htb (rates, ceil, prio), prio or ets (bands; classes are the bands 1..N)", DefaultValueFactory = _ => "htb" };
     private static readonly Option<string?> s_maxP99 = new("--max-p99") { Description = "Latency bound per class: CLASS=DURATION,… e.g. 1:30=2ms; a class whose p99 is above it fails" };
     private static readonly Option<bool> s_recverr = new("--recverr") { Description = "IP_RECVERR on the senders: qdisc drops come back as ENOBUFS and are counted per class" };
+    private static readonly Option<bool> s_txTimestamps = new("--tx-timestamps") { Description = "Kernel transmit timestamps (SO_TIMESTAMPING SCHED and SND) on every datagram: its time in the qdisc, reported per priority (and class) as qdisc_delay_us" };
     private static readonly Option<string?> s_scenario = new("--scenario") { Description = "A named test: prio-hol (bulk traffic saturates one class while a low-rate probe of another measures latency)" };
     private static readonly Option<string> s_classes = new("--classes") { Description = "HTB classes MAJOR:MINOR[=RATE],…; each class id is also the priority that selects it", DefaultValueFactory = _ => "1:10=10mbit,1:20=50mbit,1:30" };
 
@@ -115,7 +116,7 @@ internal static class Cli
         root.Options.Add(s_quiet);
         root.SetAction(p => Jobs.Selftest(Opt(p, s_duration) is { } d ? Parsers.ParseDuration(d) : TimeSpan.FromSeconds(5), p.GetValue(s_json), p.GetValue(s_quiet)));
         root.Subcommands.Add(Subcommand("send", "Send a priority mix to HOST:PORT",
-            [s_dest, s_rate, s_duration, s_warmup, s_count, s_size, s_priorities, s_burst, s_gso, s_strictOrder, s_ring, s_backend, s_strategy, s_batch, s_threads, s_connect, s_bind, s_ipv6, s_interval, s_json, s_html, s_quiet],
+            [s_dest, s_rate, s_duration, s_warmup, s_count, s_size, s_priorities, s_burst, s_gso, s_strictOrder, s_ring, s_backend, s_strategy, s_batch, s_threads, s_connect, s_bind, s_ipv6, s_txTimestamps, s_interval, s_json, s_html, s_quiet],
             p => Jobs.Send(ReadSend(p), Parsers.ParseDuration(p.GetValue(s_interval)!), p.GetValue(s_json), p.GetValue(s_html), p.GetValue(s_quiet))));
         root.Subcommands.Add(Subcommand("sink", "Receive perfgen datagrams and verify priority, loss, order and duplicates",
             [s_listen, s_duration, s_count, s_idle, s_verify, s_gro, s_interval, s_json, s_html, s_quiet],
@@ -126,7 +127,7 @@ internal static class Cli
             [s_dev], p => Classifier(p, attach: true)));
         root.Subcommands.Add(Subcommand("bpf-detach", "Remove the mark_to_priority classifier from DEV", [s_dev], p => Classifier(p, attach: false)));
         root.Subcommands.Add(Subcommand("qdisc-test", "Build a namespace pair with a qdisc on the sending veth, run one sender per class, and judge classification, rates and latency from the qdisc's counters and a sink (needs root)",
-            [s_classes, s_qdisc, s_load, s_duration, s_count, s_size, s_burst, s_gso, s_strategy, s_backend, s_maxP99, s_recverr, s_scenario, s_interval, s_json, s_html, s_quiet],
+            [s_classes, s_qdisc, s_load, s_duration, s_count, s_size, s_burst, s_gso, s_strategy, s_backend, s_maxP99, s_recverr, s_txTimestamps, s_scenario, s_interval, s_json, s_html, s_quiet],
             p => QdiscTest.Run(ReadQdiscTest(p))));
         return root;
     }
@@ -157,7 +158,7 @@ internal static class Cli
         },
         p.GetValue(s_encap) is { } e ? ForwardJob.ParseHex(e) : [],
         ParseInt(p.GetValue(s_maxSize)!, "--max-size", 1, SlotLayout.MaxUdpPayload),
-        ParseGso(p.GetValue(s_gso)!),
+        Parsers.ParseGso(p.GetValue(s_gso)!),
         ParseInt(p.GetValue(s_threads)!, "--threads", 1, 64),
         p.GetValue(s_duration) is { } d ? Parsers.ParseDuration(d) : null,
         p.GetValue(s_warmup) is { } w ? Parsers.ParseDuration(w) : TimeSpan.Zero,
@@ -192,32 +193,6 @@ internal static class Cli
         }
     }
 
-    internal static PriorityStrategy ParseStrategy(string text) => text switch
-    {
-        "auto" => PriorityStrategy.Auto,
-        "cmsg" => PriorityStrategy.Cmsg,
-        "socket-per-priority" => PriorityStrategy.SocketPerPriority,
-        "setsockopt" => PriorityStrategy.SetsockoptPerRun,
-        "mark-bpf" => PriorityStrategy.MarkAndBpf,
-        _ => throw new FormatException("bad --priority-strategy '" + text + "': cmsg, socket-per-priority, setsockopt, mark-bpf or auto"),
-    };
-
-    internal static SegmentationMode ParseGso(string text) => text switch
-    {
-        "auto" => SegmentationMode.Auto,
-        "on" => SegmentationMode.On,
-        "off" => SegmentationMode.Off,
-        _ => throw new FormatException("bad --gso '" + text + "': auto, on or off"),
-    };
-
-    internal static SendBackendKind ParseBackend(string text) => text switch
-    {
-        "auto" => SendBackendKind.Auto,
-        "sendmmsg" => SendBackendKind.Sendmmsg,
-        "uring" => SendBackendKind.IoUring,
-        _ => throw new FormatException("bad --backend '" + text + "': sendmmsg, uring or auto"),
-    };
-
     internal static SendSettings ReadSend(ParseResult p)
     {
         bool ipv6 = p.GetValue(s_ipv6);
@@ -244,17 +219,27 @@ internal static class Cli
             MinSize = min,
             MaxSize = max,
             Priorities = Parsers.ParsePriorities(p.GetValue(s_priorities)!),
-            Strategy = ParseStrategy(p.GetValue(s_strategy)!),
-            Backend = ParseBackend(p.GetValue(s_backend)!),
+            Strategy = StrategyWithTimestamps(p),
+            TxTimestamps = p.GetValue(s_txTimestamps),
+            Backend = Parsers.ParseBackend(p.GetValue(s_backend)!),
             Batch = batch,
             Threads = threads,
-            Segmentation = ParseGso(p.GetValue(s_gso)!),
+            Segmentation = Parsers.ParseGso(p.GetValue(s_gso)!),
             Burst = ParseInt(p.GetValue(s_burst)!, "--burst", 1, 65536),
             StrictOrder = p.GetValue(s_strictOrder),
             Ring = p.GetValue(s_ring) is { } ring ? ParseRing(ring, batch) : 0,
             Connect = p.GetValue(s_connect),
             Bind = p.GetValue(s_bind) is { } b ? ParseAddress(b, ipv6, "--bind") : default,
         };
+    }
+
+    // The timestamps come back on one socket's error queue: a socket per priority would scatter them.
+    private static PriorityStrategy StrategyWithTimestamps(ParseResult p)
+    {
+        PriorityStrategy strategy = Parsers.ParseStrategy(p.GetValue(s_strategy)!);
+        return strategy == PriorityStrategy.SocketPerPriority && p.GetValue(s_txTimestamps)
+            ? throw new FormatException("--tx-timestamps reads one socket's error queue; --priority-strategy socket-per-priority sends on one socket per priority: use auto, cmsg, setsockopt or mark-bpf")
+            : strategy;
     }
 
     private static int ParseRing(string text, int batch)
@@ -291,11 +276,12 @@ internal static class Cli
             Count = Opt(p, s_count) is { } c ? ParseCount(c) : 3000,
             Size = Parsers.ParseSize(p.GetValue(s_size)!),
             Burst = ParseInt(p.GetValue(s_burst)!, "--burst", 1, 65536),
-            Gso = p.GetResult(s_gso) is { Implicit: false } ? ParseGso(p.GetValue(s_gso)!) : SegmentationMode.Off, // see QdiscTestSettings.Gso
-            Strategy = ParseStrategy(p.GetValue(s_strategy)!),
-            Backend = ParseBackend(p.GetValue(s_backend)!),
+            Gso = p.GetResult(s_gso) is { Implicit: false } ? Parsers.ParseGso(p.GetValue(s_gso)!) : SegmentationMode.Off, // see QdiscTestSettings.Gso
+            Strategy = StrategyWithTimestamps(p),
+            TxTimestamps = p.GetValue(s_txTimestamps),
+            Backend = Parsers.ParseBackend(p.GetValue(s_backend)!),
             MaxP99 = p.GetValue(s_maxP99) is { } bounds ? Parsers.ParseLatencyBounds(bounds, classes) : [],
-            RecvErr = p.GetValue(s_recverr),
+            RecvErr = p.GetValue(s_recverr) || p.GetValue(s_txTimestamps), // see QdiscTestSettings.TxTimestamps
             Interval = Parsers.ParseDuration(p.GetValue(s_interval)!),
             Json = p.GetValue(s_json),
             Html = p.GetValue(s_html),

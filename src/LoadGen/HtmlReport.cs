@@ -14,7 +14,8 @@ namespace Perf.LoadGen;
 internal static class HtmlReport
 {
     /// <summary>One row of the verdict table.</summary>
-    internal sealed record Verdict(string Class, string Rate, string Offered, long Sent, long QdiscPackets, long Dropped, long Enobufs, double AchievedBps, long P99Us, bool Pass, string Why);
+    internal sealed record Verdict(string Class, string Rate, string Offered, long Sent, long QdiscPackets, long Dropped, long Enobufs, double AchievedBps, long P99Us, bool Pass, string Why,
+        long? QdiscP50Us = null, long? QdiscP99Us = null);
 
     private static readonly string[] s_colors = ["#1f77b4", "#d62728", "#2ca02c", "#ff7f0e", "#9467bd", "#8c564b", "#e377c2", "#17becf", "#7f7f7f", "#bcbd22"];
 
@@ -79,6 +80,11 @@ internal static class HtmlReport
             Chart(html, "cdf", "Latency distribution per priority (CDF)", "latency (µs, log scale)", "fraction ≤", cdf, logX: true);
         }
 
+        if (send?.Delays is { } delays)
+        {
+            AppendQdiscDelay(html, send, delays);
+        }
+
         html.Append("<script>\n")
             .Append("document.querySelectorAll('.legend span').forEach(function(s){s.addEventListener('click',function(){")
             .Append("var g=document.getElementById(s.dataset.series);var off=g.style.display==='none';g.style.display=off?'':'none';s.classList.toggle('off',!off);});});\n")
@@ -86,15 +92,44 @@ internal static class HtmlReport
         File.WriteAllText(path, html.ToString());
     }
 
+    // --tx-timestamps: each datagram's SND - SCHED from the kernel, over time and as a distribution.
+    private static void AppendQdiscDelay(StringBuilder html, SendTotals send, TxDelayCollector delays)
+    {
+        var overTime = new List<(string Name, List<(double X, double Y)> Points)>();
+        foreach ((string suffix, Func<DelaySample, long> pick) in ((string, Func<DelaySample, long>)[])[(" p99", d => d.P99), (" p50", d => d.P50)])
+        {
+            List<(string Name, List<(double X, double Y)> Points)> series = SeriesOverTime(send.Intervals, s => s.QdiscDelay is { } d ? pick(d) / 1000.0 : double.NaN, perSecond: false, skipEmpty: true);
+            overTime.AddRange(series.Select(x => (x.Name + suffix, x.Points.Where(pt => !double.IsNaN(pt.Y)).ToList())));
+        }
+
+        Chart(html, "qdisc-delay", "Time in the qdisc per priority over time (ms; p99 and p50 of each interval, kernel SND − SCHED timestamps)", "time (s)", "ms", overTime, logX: false, logYWhenSpread: true);
+        var cdf = new List<(string Name, List<(double X, double Y)> Points)>();
+        foreach ((uint priority, long _, long _) in send.PerPriority)
+        {
+            cdf.Add((Report.FormatPriority(priority), [.. delays.Total(priority).Cdf().Select(c => ((double)Math.Max(c.Value, 1), c.Fraction))]));
+        }
+
+        Chart(html, "qdisc-cdf", "Time in the qdisc per priority (CDF)", "qdisc delay (µs, log scale)", "fraction ≤", cdf, logX: true);
+        html.Append("<p>Qdisc delay is SND − SCHED of each datagram, from SO_TIMESTAMPING: when its skb entered the device queue and when the driver took it. ")
+            .Append(N(delays.Incomplete)).Append(" datagrams had no SND report (dropped unreported, or a report lost).</p>\n");
+    }
+
     private static void AppendVerdicts(StringBuilder html, List<Verdict> verdicts)
     {
-        html.Append("<h2>Verdicts</h2>\n<table id=\"verdicts\"><tr><th>class</th><th>rate</th><th>offered</th><th>sent</th><th>qdisc pkts</th><th>dropped</th><th>ENOBUFS</th><th>achieved</th><th>p99</th><th>result</th></tr>\n");
+        bool delays = verdicts.Any(v => v.QdiscP99Us is not null);
+        html.Append("<h2>Verdicts</h2>\n<table id=\"verdicts\"><tr><th>class</th><th>rate</th><th>offered</th><th>sent</th><th>qdisc pkts</th><th>dropped</th><th>ENOBUFS</th><th>achieved</th><th>p99</th>")
+            .Append(delays ? "<th>qdisc p50</th><th>qdisc p99</th>" : string.Empty).Append("<th>result</th></tr>\n");
         foreach (Verdict v in verdicts)
         {
             html.Append("<tr><td>").Append(E(v.Class)).Append("</td><td>").Append(E(v.Rate)).Append("</td><td>").Append(E(v.Offered)).Append("</td><td>")
                 .Append(N(v.Sent)).Append("</td><td>").Append(N(v.QdiscPackets)).Append("</td><td>").Append(N(v.Dropped)).Append("</td><td>").Append(N(v.Enobufs))
-                .Append("</td><td>").Append(v.AchievedBps > 0 ? E(Parsers.FormatSi(v.AchievedBps) + "bit/s") : "–").Append("</td><td>").Append(E(QdiscTest.Micros(v.P99Us)))
-                .Append("</td><td class=\"").Append(v.Pass ? "pass\">PASS" : "fail\">FAIL: " + E(v.Why)).Append("</td></tr>\n");
+                .Append("</td><td>").Append(v.AchievedBps > 0 ? E(Parsers.FormatSi(v.AchievedBps) + "bit/s") : "–").Append("</td><td>").Append(E(QdiscTest.Micros(v.P99Us)));
+            if (delays)
+            {
+                html.Append("</td><td>").Append(v.QdiscP50Us is { } q50 ? E(QdiscTest.Micros(q50)) : "–").Append("</td><td>").Append(v.QdiscP99Us is { } q99 ? E(QdiscTest.Micros(q99)) : "–");
+            }
+
+            html.Append("</td><td class=\"").Append(v.Pass ? "pass\">PASS" : "fail\">FAIL: " + E(v.Why)).Append("</td></tr>\n");
         }
 
         html.Append("</table>\n");

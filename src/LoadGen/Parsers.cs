@@ -33,6 +33,32 @@ internal readonly record struct HtbClass(ushort Major, ushort Minor, string Rate
 /// <summary>Parsers for perfgen's option values; each throws <see cref="FormatException"/> with a one-line reason.</summary>
 internal static class Parsers
 {
+    internal static PriorityStrategy ParseStrategy(string text) => text switch
+    {
+        "auto" => PriorityStrategy.Auto,
+        "cmsg" => PriorityStrategy.Cmsg,
+        "socket-per-priority" => PriorityStrategy.SocketPerPriority,
+        "setsockopt" => PriorityStrategy.SetsockoptPerRun,
+        "mark-bpf" => PriorityStrategy.MarkAndBpf,
+        _ => throw new FormatException("bad --priority-strategy '" + text + "': cmsg, socket-per-priority, setsockopt, mark-bpf or auto"),
+    };
+
+    internal static SegmentationMode ParseGso(string text) => text switch
+    {
+        "auto" => SegmentationMode.Auto,
+        "on" => SegmentationMode.On,
+        "off" => SegmentationMode.Off,
+        _ => throw new FormatException("bad --gso '" + text + "': auto, on or off"),
+    };
+
+    internal static SendBackendKind ParseBackend(string text) => text switch
+    {
+        "auto" => SendBackendKind.Auto,
+        "sendmmsg" => SendBackendKind.Sendmmsg,
+        "uring" => SendBackendKind.IoUring,
+        _ => throw new FormatException("bad --backend '" + text + "': sendmmsg, uring or auto"),
+    };
+
     internal const int MinSize = PacketHeader.Size;
     internal const int MaxSize = SlotLayout.MaxUdpPayload;
 

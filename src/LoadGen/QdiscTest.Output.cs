@@ -28,7 +28,13 @@ internal static partial class QdiscTest
             table.AddColumn(new TableColumn("got (qdisc)").RightAligned()).AddColumn(new TableColumn("got (sink)").RightAligned());
         }
 
-        table.AddColumn(new TableColumn("p50").RightAligned()).AddColumn(new TableColumn("p99").RightAligned()).AddColumn(new TableColumn("max").RightAligned()).AddColumn("result");
+        table.AddColumn(new TableColumn("p50").RightAligned()).AddColumn(new TableColumn("p99").RightAligned()).AddColumn(new TableColumn("max").RightAligned());
+        if (s.TxTimestamps)
+        {
+            table.AddColumn(new TableColumn("qdisc p50").RightAligned()).AddColumn(new TableColumn("qdisc p99").RightAligned());
+        }
+
+        table.AddColumn("result");
         foreach (ClassResult r in rows)
         {
             var cells = new List<string> { r.Class.ToString() };
@@ -45,7 +51,13 @@ internal static partial class QdiscTest
                 cells.Add((r.SinkRate / 1e6).ToString("0.00", CultureInfo.InvariantCulture));
             }
 
-            cells.AddRange([Micros(r.Latency.Percentile(50)), Micros(r.Latency.Percentile(99)), Micros(r.Latency.Max), r.Passed ? "[green]PASS[/]" : "[red]FAIL[/]"]);
+            cells.AddRange([Micros(r.Latency.Percentile(50)), Micros(r.Latency.Percentile(99)), Micros(r.Latency.Max)]);
+            if (s.TxTimestamps)
+            {
+                cells.AddRange(r.QdiscDelay is { Count: > 0 } d ? [Micros(d.Percentile(50)), Micros(d.Percentile(99))] : ["–", "–"]);
+            }
+
+            cells.Add(r.Passed ? "[green]PASS[/]" : "[red]FAIL[/]");
             table.AddRow(cells.ToArray());
         }
 
@@ -86,6 +98,12 @@ internal static partial class QdiscTest
             w.WriteNumber("achieved_bps_qdisc", Math.Round(r.Achieved));
             w.WriteNumber("achieved_bps_sink", Math.Round(r.SinkRate));
             Report.WriteLatency(w, r.Latency);
+            if (r.QdiscDelay is { } delay)
+            {
+                Report.WriteLatency(w, delay, "qdisc_delay_us");
+                w.WriteNumber("qdisc_delay_incomplete", r.QdiscDelayIncomplete);
+            }
+
             w.WriteBoolean("classified", r.Classified);
             if (r.RateOk is { } rateOk)
             {

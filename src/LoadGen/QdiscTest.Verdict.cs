@@ -100,7 +100,11 @@ internal static partial class QdiscTest
         TimeSpan? bound = s.MaxP99.TryGetValue(c.Id, out TimeSpan b) ? b : null;
         bool? latencyOk = bound is { } max ? latency.Count > 0 && latency.Percentile(99) <= (long)max.TotalMicroseconds : null;
         long lost = sink.Flows.TryGetValue((uint)Array.IndexOf(s.Classes, c), out SinkJob.Flow? flow) ? flow.Lost : 0;
-        return new ClassResult(c, load, packets, l2, enobufs, q, classified, achieved, sinkRate, rateOk, latency, bound, latencyOk, lost);
+        return new ClassResult(c, load, packets, l2, enobufs, q, classified, achieved, sinkRate, rateOk, latency, bound, latencyOk, lost)
+        {
+            QdiscDelay = totals.Delays?.Total(c.Id),
+            QdiscDelayIncomplete = totals.Delays?.IncompleteOf(c.Id) ?? 0,
+        };
     }
 
     private static string Summary(QdiscTestSettings s, List<ClassResult> rows)
@@ -134,12 +138,19 @@ internal static partial class QdiscTest
     {
         internal bool Passed => Classified && RateOk != false && LatencyOk != false;
 
+        /// <summary>--tx-timestamps: SND - SCHED of this class's datagrams, µs; null without.</summary>
+        internal LatencyHistogram? QdiscDelay { get; init; }
+
+        /// <summary>--tx-timestamps: datagrams of this class whose SND report never came.</summary>
+        internal long QdiscDelayIncomplete { get; init; }
+
         internal string Failure() =>
             !Classified ? "the qdisc counted " + (Qdisc.Packets + Qdisc.Dropped) + " of the " + Sent + " datagrams sent with its priority"
             : RateOk == false ? "achieved " + Parsers.FormatSi(Achieved) + "bit/s, outside " + Class.Rate + (Class.Ceil is null ? string.Empty : ".." + Class.Ceil) + " ±5%"
             : "p99 " + Micros(Latency.Percentile(99)) + " above " + Micros((long)LatencyBound!.Value.TotalMicroseconds);
 
         internal HtmlReport.Verdict Verdict() => new(Class.ToString(), Class.Rate + (Class.Ceil is null ? string.Empty : "/" + Class.Ceil),
-            Load?.ToString() ?? "max", Sent, Qdisc.Packets, Qdisc.Dropped, Enobufs, Achieved, Latency.Percentile(99), Passed, Passed ? "pass" : Failure());
+            Load?.ToString() ?? "max", Sent, Qdisc.Packets, Qdisc.Dropped, Enobufs, Achieved, Latency.Percentile(99), Passed, Passed ? "pass" : Failure(),
+            QdiscDelay is { Count: > 0 } d ? d.Percentile(50) : null, QdiscDelay is { Count: > 0 } d99 ? d99.Percentile(99) : null);
     }
 }

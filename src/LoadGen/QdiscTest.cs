@@ -167,6 +167,8 @@ internal static partial class QdiscTest
         Burst = s.Burst,
         Segmentation = s.Gso,
         ReportQdiscDrops = s.RecvErr,
+        TxTimestamps = s.TxTimestamps,
+        SendBufferSize = s.TxTimestamps ? 4 << 20 : 0,
     };
 
     // Sends, takes the qdisc's counters when the warm-up ends and when the senders stop (before what they still hold

@@ -35,6 +35,13 @@ internal sealed record QdiscTestSettings
     /// <summary>IP_RECVERR on the senders: qdisc drops come back as ENOBUFS, counted per class.</summary>
     public bool RecvErr { get; init; }
 
+    /// <summary>
+    /// Transmit timestamps on every sender: each class's qdisc delay. Turns <see cref="RecvErr"/> on (a drop is its
+    /// datagram's ENOBUFS, so no record waits for an SND that never comes) and gives each sender a 4 MiB SO_SNDBUF, so
+    /// a saturated class's backlog builds in the qdisc, where the timestamps see it, not in perfgen's ring.
+    /// </summary>
+    public bool TxTimestamps { get; init; }
+
     /// <summary>The named scenario that set the classes and loads up ("prio-hol"), for the report.</summary>
     public string? Scenario { get; init; }
 

@@ -7,13 +7,14 @@ namespace Perf.LoadGen;
 internal sealed partial class Report
 {
     /// <summary>
-    /// Latency percentiles in µs, as "latency_us": {"p50", "p90", "p99", "p99_9", "max", "histogram"}. The histogram is
+    /// Latency percentiles in µs, as "latency_us" (or <paramref name="name"/>: "qdisc_delay_us"): {"p50", "p90", "p99",
+    /// "p99_9", "max", "histogram"}. The histogram is
     /// the bucket counts themselves, sparse: [lowest µs, highest µs, count] per non-empty bucket, so reports from several
     /// hosts can be merged exactly.
     /// </summary>
-    internal static void WriteLatency(Utf8JsonWriter w, LatencyHistogram h)
+    internal static void WriteLatency(Utf8JsonWriter w, LatencyHistogram h, string name = "latency_us")
     {
-        w.WriteStartObject("latency_us");
+        w.WriteStartObject(name);
         w.WriteNumber("p50", h.Percentile(50));
         w.WriteNumber("p90", h.Percentile(90));
         w.WriteNumber("p99", h.Percentile(99));
@@ -55,13 +56,12 @@ internal sealed partial class Report
                 w.WriteNumber("bps", Math.Round(p.Bytes * 8 / seconds, 1));
                 if (p.Max > 0)
                 {
-                    w.WriteStartObject("latency_us");
-                    w.WriteNumber("p50", p.P50);
-                    w.WriteNumber("p90", p.P90);
-                    w.WriteNumber("p99", p.P99);
-                    w.WriteNumber("p99_9", p.P999);
-                    w.WriteNumber("max", p.Max);
-                    w.WriteEndObject();
+                    WritePercentiles(w, "latency_us", p.P50, p.P90, p.P99, p.P999, p.Max);
+                }
+
+                if (p.QdiscDelay is { } d)
+                {
+                    WritePercentiles(w, "qdisc_delay_us", d.P50, d.P90, d.P99, d.P999, d.Max);
                 }
 
                 w.WriteEndObject();
@@ -72,6 +72,17 @@ internal sealed partial class Report
         }
 
         w.WriteEndArray();
+    }
+
+    private static void WritePercentiles(Utf8JsonWriter w, string name, long p50, long p90, long p99, long p999, long max)
+    {
+        w.WriteStartObject(name);
+        w.WriteNumber("p50", p50);
+        w.WriteNumber("p90", p90);
+        w.WriteNumber("p99", p99);
+        w.WriteNumber("p99_9", p999);
+        w.WriteNumber("max", max);
+        w.WriteEndObject();
     }
 
     internal static void WriteJson(string path, string command, SendTotals? send, SinkJob? sink, Action<Utf8JsonWriter>? extra = null)
@@ -143,10 +154,25 @@ internal sealed partial class Report
             w.WriteNumber("priority", p);
             w.WriteNumber("packets", pk);
             w.WriteNumber("bytes", by);
+            if (send.Delays is { } delays)
+            {
+                WriteLatency(w, delays.Total(p), "qdisc_delay_us");
+                w.WriteNumber("qdisc_delay_incomplete", delays.IncompleteOf(p));
+            }
+
             w.WriteEndObject();
         }
 
         w.WriteEndArray();
+        if (send.Delays is { } all)
+        {
+            // SND - SCHED of every datagram, matched by OPT_ID; incomplete: a report that never came (a drop unreported, or lost).
+            w.WriteStartObject("tx_timestamps");
+            w.WriteNumber("incomplete", all.Incomplete);
+            w.WriteNumber("dropped_records", send.TxTimestampsDropped);
+            w.WriteEndObject();
+        }
+
         WriteIntervals(w, send.Intervals);
         w.WriteStartObject("gc");
         w.WriteNumber("gen0", send.Gen0);

@@ -74,7 +74,7 @@ internal sealed partial class Report
             }
 
             (long lastPk, long lastBy) = _lastPerPriority.GetValueOrDefault(p);
-            perPriority.Add(new PrioritySample(p, pk - lastPk, by - lastBy, 0, 0, 0, 0, 0));
+            perPriority.Add(new PrioritySample(p, pk - lastPk, by - lastBy, 0, 0, 0, 0, 0, job.Delays?.TakeInterval(p)));
             _lastPerPriority[p] = (pk, by);
         }
 
@@ -93,10 +93,24 @@ internal sealed partial class Report
         }
 
         var table = new Table().Title("sent by priority").AddColumn("priority").AddColumn(new TableColumn("packets").RightAligned()).AddColumn(new TableColumn("bytes").RightAligned()).AddColumn(new TableColumn("share").RightAligned());
+        if (t.Delays is not null)
+        {
+            foreach (string c in (string[])["qdisc p50", "qdisc p99", "qdisc max", "no SND"])
+            {
+                table.AddColumn(new TableColumn(c).RightAligned());
+            }
+        }
+
         foreach ((uint p, long pk, long by) in t.PerPriority)
         {
-            table.AddRow(FormatPriority(p), pk.ToString("N0", CultureInfo.InvariantCulture), by.ToString("N0", CultureInfo.InvariantCulture),
-                (t.Packets == 0 ? 0 : 100.0 * pk / t.Packets).ToString("0.0", CultureInfo.InvariantCulture) + "%");
+            var cells = new List<string> { FormatPriority(p), N(pk), N(by), (t.Packets == 0 ? 0 : 100.0 * pk / t.Packets).ToString("0.0", CultureInfo.InvariantCulture) + "%" };
+            if (t.Delays is { } d)
+            {
+                LatencyHistogram h = d.Total(p);
+                cells.AddRange([QdiscTest.Micros(h.Percentile(50)), QdiscTest.Micros(h.Percentile(99)), QdiscTest.Micros(h.Max), N(d.IncompleteOf(p))]);
+            }
+
+            table.AddRow(cells.ToArray());
         }
 
         _console.Write(table);

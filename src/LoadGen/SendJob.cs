@@ -53,6 +53,9 @@ internal sealed record SendSettings
     /// <summary>IP_RECVERR on the senders: a qdisc drop comes back as ENOBUFS, counted per datagram.</summary>
     public bool ReportQdiscDrops { get; init; }
 
+    /// <summary>Transmit timestamps on every sender: each datagram's qdisc delay, per priority (<see cref="TxDelayCollector"/>).</summary>
+    public bool TxTimestamps { get; init; }
+
     /// <summary>SO_SNDBUF for the senders; 0 keeps the kernel default.</summary>
     public int SendBufferSize { get; init; }
 
@@ -100,7 +103,11 @@ internal sealed class SendJob
         IEnumerable<WeightedPriority> all = settings.PerFlow?.SelectMany(f => f.Priorities) ?? settings.Priorities;
         _distinct = [.. all.Select(p => p.Priority).Distinct().Order()];
         _flows = new FlowState[threads];
+        Delays = settings.TxTimestamps ? new TxDelayCollector(_distinct) : null;
     }
+
+    /// <summary>The qdisc delays (--tx-timestamps), drained by <see cref="Run"/>'s thread; null without.</summary>
+    internal TxDelayCollector? Delays { get; }
 
     internal IReadOnlyList<uint> DistinctPriorities => _distinct;
 
@@ -128,6 +135,8 @@ internal sealed class SendJob
                 StrictPriorityOrder = _settings.StrictOrder,
                 ReportQdiscDrops = _settings.ReportQdiscDrops,
                 SendBufferSize = _settings.SendBufferSize,
+                TxTimestamps = _settings.TxTimestamps,
+                TxTimestampCapacity = TxDelayCollector.Capacity,
             };
             PacketSender sender = _settings.Namespace is { } ns
                 ? NetworkNamespace.Run(ns, () => PacketSender.Create(options))
@@ -229,12 +238,16 @@ internal sealed class SendJob
 
             // A thread can end between the check above and here (seen under QEMU in the kernel lab).
             threads.FirstOrDefault(th => th.IsAlive)?.Join(marked ? 20 : 1);
+            Delays?.Drain(_flows); // often enough that the error queues never fill
         }
 
         foreach (Thread th in threads)
         {
             th.Join();
         }
+
+        TimeSpan elapsed = Stopwatch.GetElapsedTime(start);
+        Delays?.Finish(_flows, TimeSpan.FromSeconds(6)); // what the qdisc still holds leaves, and its reports come
 
         foreach (FlowState f in _flows)
         {
@@ -244,7 +257,7 @@ internal sealed class SendJob
             }
         }
 
-        return Stopwatch.GetElapsedTime(start);
+        return elapsed;
     }
 
     internal void DisposeSenders()

@@ -33,6 +33,12 @@ internal sealed class SendTotals
     /// <summary>Average datagrams per segmented (UDP GSO) message; 0 when none went out.</summary>
     internal double AverageSegments => SegmentedMessages == 0 ? 0 : SegmentedDatagrams / (double)SegmentedMessages;
     internal long AllocatedBytes { get; init; }
+
+    /// <summary>--tx-timestamps: each priority's qdisc delay; null without.</summary>
+    internal TxDelayCollector? Delays { get; init; }
+
+    /// <summary>--tx-timestamps: records that fell out of a sender's full record ring (never seen with the drains every 20 ms).</summary>
+    internal long TxTimestampsDropped { get; init; }
     internal int Gen0 { get; init; }
     internal int Gen1 { get; init; }
     internal int Gen2 { get; init; }
@@ -88,6 +94,8 @@ internal sealed class SendTotals
             SegmentedMessages = job.Flows.Sum(f => f.Sender.Stats.SegmentedMessages),
             SegmentedDatagrams = job.Flows.Sum(f => f.Sender.Stats.SegmentedDatagrams),
             AllocatedBytes = job.Flows.Sum(f => f.AllocatedBytes),
+            Delays = job.Delays,
+            TxTimestampsDropped = job.Flows.Sum(f => f.Sender.Stats.TxTimestampsDropped),
             Gen0 = GC.CollectionCount(0) - gcBefore.G0,
             Gen1 = GC.CollectionCount(1) - gcBefore.G1,
             Gen2 = GC.CollectionCount(2) - gcBefore.G2,

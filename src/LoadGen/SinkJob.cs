@@ -21,8 +21,8 @@ internal sealed record SinkSettings
     public TimeSpan Interval { get; init; }
 }
 
-/// <summary>One priority's counts and latency in one interval of a sink.</summary>
-internal sealed record PrioritySample(uint Priority, long Packets, long Bytes, long P50, long P90, long P99, long P999, long Max);
+/// <summary>One priority's counts and latency in one interval of a sink, or of a sender (with its qdisc delay under --tx-timestamps).</summary>
+internal sealed record PrioritySample(uint Priority, long Packets, long Bytes, long P50, long P90, long P99, long P999, long Max, DelaySample? QdiscDelay = null);
 
 /// <summary>One interval of a sink: per priority, and the loss (sequence gaps) that appeared in it.</summary>
 internal sealed record IntervalSample(double StartS, double EndS, List<PrioritySample> PerPriority, long Lost);

@@ -25,6 +25,8 @@ public sealed class CliTests
     [InlineData("send", "--dest", "127.0.0.1:9", "--duration", "1s", "--count", "5")]
     [InlineData("send", "--dest", "127.0.0.1:9", "--ipv6")]
     [InlineData("send", "--dest", "127.0.0.1:9", "--priority-strategy", "magic")]
+    [InlineData("send", "--dest", "127.0.0.1:9", "--priority-strategy", "socket-per-priority", "--tx-timestamps")]
+    [InlineData("qdisc-test", "--priority-strategy", "socket-per-priority", "--tx-timestamps")]
     [InlineData("bpf-attach")]
     [InlineData("sink")]
     [InlineData("frobnicate")]

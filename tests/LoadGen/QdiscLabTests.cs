@@ -203,11 +203,4 @@ public sealed class QdiscLabTests
         pass = doc.RootElement.GetProperty("pass").GetBoolean();
         return [.. doc.RootElement.GetProperty("classes").EnumerateArray().Select(e => e.Clone())];
     }
-
-    private sealed class TempFile(string extension) : IDisposable
-    {
-        internal string Path { get; } = System.IO.Path.Combine(System.IO.Path.GetTempPath(), "perf-" + Guid.NewGuid().ToString("N")[..12] + extension);
-
-        public void Dispose() => File.Delete(Path);
-    }
 }
