@@ -122,7 +122,7 @@ internal static class Cli
             [s_listen, s_duration, s_count, s_idle, s_verify, s_gro, s_interval, s_json, s_html, s_quiet],
             p => Jobs.Sink(ReadSink(p), p.GetValue(s_json), p.GetValue(s_html), p.GetValue(s_quiet))));
         root.Subcommands.Add(Subcommand("forward", "Receive on --listen and send each datagram on to --to, keeping (or remapping) its priority",
-            [s_listen, s_to, s_map, s_key, s_encap, s_maxSize, s_gso, s_threads, s_duration, s_warmup, s_interval, s_json, s_quiet], RunForward));
+            [s_listen, s_to, s_map, s_key, s_encap, s_maxSize, s_gso, s_threads, s_duration, s_warmup, s_txTimestamps, s_interval, s_json, s_quiet], RunForward));
         root.Subcommands.Add(Subcommand("bpf-attach", "Load and attach the mark_to_priority tc classifier to DEV's egress (tcx, or clsact before Linux 6.6), for --priority-strategy mark-bpf (needs root)",
             [s_dev], p => Classifier(p, attach: true)));
         root.Subcommands.Add(Subcommand("bpf-detach", "Remove the mark_to_priority classifier from DEV", [s_dev], p => Classifier(p, attach: false)));
@@ -164,7 +164,8 @@ internal static class Cli
         p.GetValue(s_warmup) is { } w ? Parsers.ParseDuration(w) : TimeSpan.Zero,
         Parsers.ParseDuration(p.GetValue(s_interval)!),
         p.GetValue(s_json),
-        p.GetValue(s_quiet));
+        p.GetValue(s_quiet),
+        p.GetValue(s_txTimestamps));
 
     private static string? Opt(ParseResult p, Option<string?> o) => p.GetValue(o);
 

@@ -8,7 +8,7 @@ namespace Perf.LoadGen;
 /// <summary>perfgen forward: receive on one address, optionally encapsulate and remap priorities, send to another.</summary>
 internal static class ForwardJob
 {
-    internal static int Run(DatagramAddress listen, DatagramAddress to, PriorityMap map, ForwardPriorityKey key, byte[] encap, int maxSize, SegmentationMode gso, int threads, TimeSpan? duration, TimeSpan warmup, TimeSpan interval, string? json, bool quiet)
+    internal static int Run(DatagramAddress listen, DatagramAddress to, PriorityMap map, ForwardPriorityKey key, byte[] encap, int maxSize, SegmentationMode gso, int threads, TimeSpan? duration, TimeSpan warmup, TimeSpan interval, string? json, bool quiet, bool txTimestamps = false)
     {
         var report = new Report(quiet, humanToStderr: json == "-");
         var inputs = new List<PacketReceiver>();
@@ -39,14 +39,15 @@ internal static class ForwardJob
                     throw new FormatException("--key priority: this kernel has no SO_RCVPRIORITY (it came with Linux 6.14); use --key mark or --key dscp");
                 }
 
-                PacketSender output = Output(to, maxSize + encap.Length, gso);
+                PacketSender output = Output(to, maxSize + encap.Length, gso, txTimestamps);
                 outputs.Add(output);
                 forwarders[t] = encap.Length == 0
                     ? new PacketForwarder(input, output, map, transform: null, key)
                     : PacketForwarder.Encapsulating(input, output, encap, map, key);
             }
 
-            return Forward(forwarders, inputs, outputs, to, encap, duration, warmup, interval, json, report);
+            var run = new ForwardRun(forwarders, inputs, outputs, [.. outputs], txTimestamps ? new TxDelayCollector() : null);
+            return Forward(run, to, encap, duration, warmup, interval, json, report);
         }
         finally
         {
@@ -65,8 +66,10 @@ internal static class ForwardJob
     // Each received batch is sent whole before the next receive (the output points at the receive buffers), so the
     // output flushes once per batch rather than every 64 datagrams, which would cut GSO runs; the flush groups the batch
     // by priority, so interleaved priorities still leave as runs.
-    private static PacketSender Output(DatagramAddress to, int maxDatagram, SegmentationMode gso) => PacketSender.Create(new PacketSenderOptions
+    private static PacketSender Output(DatagramAddress to, int maxDatagram, SegmentationMode gso, bool txTimestamps) => PacketSender.Create(new PacketSenderOptions
     {
+        TxTimestamps = txTimestamps,
+        TxTimestampCapacity = TxDelayCollector.Capacity,
         AddressFamily = to.AddressFamily,
         ConnectTo = to,
         RingSize = 1024,
@@ -76,8 +79,12 @@ internal static class ForwardJob
         Segmentation = gso,
     });
 
-    private static int Forward(PacketForwarder[] forwarders, List<PacketReceiver> inputs, List<PacketSender> outputs, DatagramAddress to, byte[] encap, TimeSpan? duration, TimeSpan warmup, TimeSpan interval, string? json, Report report)
+    /// <summary>What one forward run holds: the forwarders, their sockets, and the qdisc delays (--tx-timestamps).</summary>
+    private sealed record ForwardRun(PacketForwarder[] Forwarders, List<PacketReceiver> Inputs, List<PacketSender> Outputs, PacketSender[] Senders, TxDelayCollector? Delays);
+
+    private static int Forward(ForwardRun run, DatagramAddress to, byte[] encap, TimeSpan? duration, TimeSpan warmup, TimeSpan interval, string? json, Report report)
     {
+        (PacketForwarder[] forwarders, List<PacketReceiver> inputs, List<PacketSender> outputs, _, TxDelayCollector? delays) = run;
         using var cts = new CancellationTokenSource();
         if (duration is { } d)
         {
@@ -96,7 +103,8 @@ internal static class ForwardJob
             running[t].Start();
         }
 
-        (ForwarderStats Stats, TimeSpan At) mark = Watch(forwarders, running, clock, warmup, interval, report);
+        (ForwarderStats Stats, TimeSpan At) mark = Watch(run, running, clock, warmup, interval, report);
+        delays?.Finish(run.Senders, TimeSpan.FromSeconds(6)); // before the sockets close: what the qdisc holds still reports
         foreach (PacketSender o in outputs)
         {
             o.Dispose(); // anything still queued ends as sent or ECANCELED, so the counts close
@@ -108,9 +116,19 @@ internal static class ForwardJob
             (end.Received - mark.Stats.Received) / measured, (end.Forwarded - mark.Stats.Forwarded) / measured,
             outputs.Sum(o => o.Stats.SegmentedMessages), outputs.Sum(o => o.Stats.SegmentedDatagrams), inputs.Sum(i => i.CoalescedBuffers));
         Summarize(forwarders, result, report);
+        if (delays is not null)
+        {
+            foreach (uint p in delays.Priorities)
+            {
+                LatencyHistogram h = delays.Total(p);
+                report.Line("  qdisc delay, priority " + Report.FormatPriority(p) + ": p50 " + QdiscTest.Micros(h.Percentile(50)) + ", p99 " + QdiscTest.Micros(h.Percentile(99)) +
+                    ", max " + QdiscTest.Micros(h.Max) + ", " + delays.IncompleteOf(p).ToString("N0", CultureInfo.InvariantCulture) + " without SND");
+            }
+        }
+
         if (json is not null)
         {
-            Report.WriteJson(json, "forward", send: null, sink: null, w => WriteJson(w, forwarders, result));
+            Report.WriteJson(json, "forward", send: null, sink: null, w => WriteJson(w, forwarders, result, delays));
         }
 
         return Cli.Ok;
@@ -133,8 +151,11 @@ internal static class ForwardJob
     }
 
     // A line per interval until every forwarding thread has ended; returns the counts and time at the end of the warm-up.
-    private static (ForwarderStats Stats, TimeSpan At) Watch(PacketForwarder[] forwarders, Thread[] running, Stopwatch clock, TimeSpan warmup, TimeSpan interval, Report report)
+    // With --tx-timestamps it wakes every 20 ms to drain the timestamps, so no sender's record ring fills.
+    private static (ForwarderStats Stats, TimeSpan At) Watch(ForwardRun run, Thread[] running, Stopwatch clock, TimeSpan warmup, TimeSpan interval, Report report)
     {
+        PacketForwarder[] forwarders = run.Forwarders;
+        TimeSpan slice = run.Delays is null ? interval : TimeSpan.FromMilliseconds(20);
         ForwarderStats last = default;
         TimeSpan lastTime = TimeSpan.Zero;
         (ForwarderStats Stats, TimeSpan At) mark = (default, TimeSpan.Zero);
@@ -143,23 +164,21 @@ internal static class ForwardJob
         {
             // A thread can end between the check and the join; the loop then looks again.
             Thread? alive = running.FirstOrDefault(th => th.IsAlive);
-            if (alive is null || (alive.Join(marked ? interval : TimeSpan.FromMilliseconds(10)) && !running.Any(th => th.IsAlive)))
+            if (alive is null || (alive.Join(marked ? slice : TimeSpan.FromMilliseconds(10)) && !running.Any(th => th.IsAlive)))
             {
                 return mark;
             }
 
-            if (!marked)
+            run.Delays?.Drain(run.Senders);
+            if (!marked && clock.Elapsed >= warmup)
             {
-                if (clock.Elapsed >= warmup)
-                {
-                    marked = true;
-                    mark = (Total(forwarders), clock.Elapsed);
-                }
+                marked = true;
+                mark = (Total(forwarders), clock.Elapsed);
+            }
 
-                if (clock.Elapsed - lastTime < interval)
-                {
-                    continue;
-                }
+            if (clock.Elapsed - lastTime < interval)
+            {
+                continue;
             }
 
             ForwarderStats s = Total(forwarders);
@@ -187,7 +206,7 @@ internal static class ForwardJob
         }
     }
 
-    private static void WriteJson(System.Text.Json.Utf8JsonWriter w, PacketForwarder[] forwarders, ForwardResult r)
+    private static void WriteJson(System.Text.Json.Utf8JsonWriter w, PacketForwarder[] forwarders, ForwardResult r, TxDelayCollector? delays)
     {
         w.WriteStartObject("forward");
         w.WriteNumber("threads", forwarders.Length);
@@ -223,6 +242,22 @@ internal static class ForwardJob
         }
 
         w.WriteEndArray();
+        if (delays is not null)
+        {
+            // By the priority each datagram was sent with (after --map).
+            w.WriteStartArray("sent_per_priority");
+            foreach (uint p in delays.Priorities)
+            {
+                w.WriteStartObject();
+                w.WriteNumber("priority", p);
+                Report.WriteLatency(w, delays.Total(p), "qdisc_delay_us");
+                w.WriteNumber("qdisc_delay_incomplete", delays.IncompleteOf(p));
+                w.WriteEndObject();
+            }
+
+            w.WriteEndArray();
+        }
+
         w.WriteEndObject();
     }
 

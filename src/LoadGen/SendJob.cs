@@ -82,6 +82,7 @@ internal sealed class SendJob
 {
     private readonly SendSettings _settings;
     private readonly FlowState[] _flows;
+    private readonly PacketSender[] _senders; // the flows' own, for the timestamp drains
     private readonly uint[][] _schedules; // per thread
     private readonly Rate[] _rates;       // per thread
     private readonly uint[] _distinct;
@@ -103,6 +104,7 @@ internal sealed class SendJob
         IEnumerable<WeightedPriority> all = settings.PerFlow?.SelectMany(f => f.Priorities) ?? settings.Priorities;
         _distinct = [.. all.Select(p => p.Priority).Distinct().Order()];
         _flows = new FlowState[threads];
+        _senders = new PacketSender[threads];
         Delays = settings.TxTimestamps ? new TxDelayCollector(_distinct) : null;
     }
 
@@ -142,6 +144,7 @@ internal sealed class SendJob
                 ? NetworkNamespace.Run(ns, () => PacketSender.Create(options))
                 : PacketSender.Create(options);
             _flows[t] = new FlowState((uint)t, sender, _distinct);
+            _senders[t] = sender;
         }
     }
 
@@ -238,7 +241,7 @@ internal sealed class SendJob
 
             // A thread can end between the check above and here (seen under QEMU in the kernel lab).
             threads.FirstOrDefault(th => th.IsAlive)?.Join(marked ? 20 : 1);
-            Delays?.Drain(_flows); // often enough that the error queues never fill
+            Delays?.Drain(_senders); // often enough that the error queues never fill
         }
 
         foreach (Thread th in threads)
@@ -247,7 +250,7 @@ internal sealed class SendJob
         }
 
         TimeSpan elapsed = Stopwatch.GetElapsedTime(start);
-        Delays?.Finish(_flows, TimeSpan.FromSeconds(6)); // what the qdisc still holds leaves, and its reports come
+        Delays?.Finish(_senders, TimeSpan.FromSeconds(6)); // what the qdisc still holds leaves, and its reports come
 
         foreach (FlowState f in _flows)
         {

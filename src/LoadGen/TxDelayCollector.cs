@@ -20,6 +20,7 @@ internal sealed class TxDelayCollector
     private readonly TxTimestamp[] _buffer = new TxTimestamp[4096];
     private readonly Dictionary<uint, Entry> _perPriority = [];
 
+    /// <summary>Known priorities up front (send); others are added as they come (forward).</summary>
     internal TxDelayCollector(IEnumerable<uint> priorities)
     {
         foreach (uint p in priorities)
@@ -28,16 +29,23 @@ internal sealed class TxDelayCollector
         }
     }
 
+    internal TxDelayCollector()
+    {
+    }
+
     /// <summary>Datagrams whose records came out incomplete, all priorities.</summary>
     internal long Incomplete { get; private set; }
 
+    /// <summary>The priorities seen so far, in order.</summary>
+    internal IEnumerable<uint> Priorities => _perPriority.Keys.Order();
+
     /// <summary>Takes every record the senders have ready.</summary>
-    internal void Drain(FlowState[] flows)
+    internal void Drain(PacketSender[] senders)
     {
-        foreach (FlowState? f in flows)
+        foreach (PacketSender? s in senders)
         {
             int n;
-            while (f is not null && (n = f.Sender.DrainTxTimestamps(_buffer)) > 0)
+            while (s is not null && (n = s.DrainTxTimestamps(_buffer)) > 0)
             {
                 Record(n);
             }
@@ -48,16 +56,16 @@ internal sealed class TxDelayCollector
     /// After the senders stop: drains until no record is pending (what the qdisc still held has left) or
     /// <paramref name="limit"/> passed. A record waits for its SND at most the sender's TxTimestampTimeout (5 s).
     /// </summary>
-    internal void Finish(FlowState[] flows, TimeSpan limit)
+    internal void Finish(PacketSender[] senders, TimeSpan limit)
     {
         long start = Stopwatch.GetTimestamp();
         while (true)
         {
-            Drain(flows);
+            Drain(senders);
             int pending = 0;
-            foreach (FlowState? f in flows)
+            foreach (PacketSender? s in senders)
             {
-                pending += f?.Sender.TxTimestampsPending ?? 0;
+                pending += s?.TxTimestampsPending ?? 0;
             }
 
             if (pending == 0 || Stopwatch.GetElapsedTime(start) > limit)
@@ -96,7 +104,8 @@ internal sealed class TxDelayCollector
             ref readonly TxTimestamp t = ref _buffer[i];
             if (!_perPriority.TryGetValue(t.Priority, out Entry? e))
             {
-                continue;
+                e = new Entry(); // a priority not known up front (forward): once per priority
+                _perPriority[t.Priority] = e;
             }
 
             if (!t.IsComplete)

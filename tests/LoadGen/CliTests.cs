@@ -264,9 +264,10 @@ public sealed class CliTests
     }
 
     [Theory]
-    [InlineData("1")]
-    [InlineData("2")]
-    public void ForwardKeepsOrRemapsPrioritiesAndEncapsulates(string threads)
+    [InlineData("1", false)]
+    [InlineData("2", false)]
+    [InlineData("2", true)]
+    public void ForwardKeepsOrRemapsPrioritiesAndEncapsulates(string threads, bool txTimestamps)
     {
         PriorityView.Require();
         using PacketReceiver final = Loopback.Receiver(AddressFamily.InterNetwork);
@@ -279,7 +280,7 @@ public sealed class CliTests
         string json = Path.GetTempFileName();
         int code = -1;
         var run = new Thread(() => code = Cli.Run(["forward", "--listen", "127.0.0.1:" + port, "--to", final.LocalAddress.ToString(),
-            "--map", "0=3", "--encap-header", "454e4331", "--threads", threads, "--duration", "3s", "--quiet", "--json", json]));
+            "--map", "0=3", "--encap-header", "454e4331", "--threads", threads, "--duration", "3s", "--quiet", "--json", json, .. (string[])(txTimestamps ? ["--tx-timestamps"] : [])]));
         run.Start();
         Thread.Sleep(1000); // the forwarder binds
         using PacketSender tx = PacketSender.Create(new PacketSenderOptions { ConnectTo = new DatagramAddress(IPAddress.Loopback, port) });
@@ -314,6 +315,15 @@ public sealed class CliTests
         Assert.Equal(700, f.GetProperty("forwarded").GetInt64());
         Assert.Equal(0, f.GetProperty("dropped").GetInt64());
         Assert.Equal(int.Parse(threads, System.Globalization.CultureInfo.InvariantCulture), f.GetProperty("threads").GetInt32());
+        if (txTimestamps)
+        {
+            // A qdisc delay for every datagram forwarded, under the priority it left with (0 became 3).
+            JsonElement[] sent = [.. f.GetProperty("sent_per_priority").EnumerateArray()];
+            Assert.Equal([1u, 2u, 3u, 4u, 5u, 6u], sent.Select(p => p.GetProperty("priority").GetUInt32()));
+            Assert.Equal(700, sent.Sum(p => p.GetProperty("qdisc_delay_us").GetProperty("histogram").EnumerateArray().Sum(b => b[2].GetInt64())));
+            Assert.All(sent, p => Assert.Equal(0, p.GetProperty("qdisc_delay_incomplete").GetInt64()));
+        }
+
         File.Delete(json);
     }
 
