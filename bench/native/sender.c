@@ -9,8 +9,11 @@
 // (SINGLE_ISSUER|DEFER_TASKRUN instead of COOP_TASKRUN), uring-nofile (no registered file).
 // "gso:N" before the mode ("gso:16 sendmmsg") sends runs of N datagrams of one priority as one UDP_SEGMENT message;
 // "gso-scatter:N" the same with one iovec per datagram, each in its own 2 KB cell (what a run of scattered slots costs).
+// "ts" before the mode turns on transmit timestamps as perfgen --tx-timestamps does (SO_TIMESTAMPING TX_SCHED |
+// TX_SOFTWARE | SOFTWARE | OPT_ID | OPT_TSONLY, a 16 MiB receive buffer for the error queue) and reads the error queue
+// after every send call, 64 reports per recvmmsg, each stamp stored under its OPT_ID key: the best C way to collect them.
 //
-//   sender [gso:N] sendmmsg|sendmsg|uring|uring-linked|uring-regring|uring-defer|uring-nofile DEST_IP PORT BATCH SIZE
+//   sender [ts] [gso:N] sendmmsg|sendmsg|uring|uring-linked|uring-regring|uring-defer|uring-nofile DEST_IP PORT BATCH SIZE
 //          SECONDS WARMUP_SECONDS [PRIOS]   -> prints "pps=N packets=N" (datagrams, one per segment)
 //   sender hold PORT SECONDS   -> binds 127.0.0.1:PORT and never reads (the loopback sink)
 //   sender forward LISTEN_PORT DEST_IP DEST_PORT SECONDS WARMUP -> the reference forwarder: recvmmsg (64, with
@@ -36,6 +39,11 @@
 
 #ifndef SO_PRIORITY
 #define SO_PRIORITY 12
+#endif
+#include <linux/errqueue.h>
+#include <linux/net_tstamp.h>
+#ifndef SO_TIMESTAMPING
+#define SO_TIMESTAMPING 37
 #endif
 #define MAX_BATCH 1024
 
@@ -260,11 +268,51 @@ static int forward(int listen_port, const char *dest_ip, int dest_port, double s
     return 0;
 }
 
+// Transmit timestamps: a stamp per (key, type), as the C# tracker keeps them, and how many pairs completed.
+#define TS_KEYS 65536
+static uint64_t ts_sched[TS_KEYS], ts_snd[TS_KEYS], ts_pairs;
+
+static int ts_enable(int fd) {
+    int flags = SOF_TIMESTAMPING_TX_SCHED | SOF_TIMESTAMPING_TX_SOFTWARE | SOF_TIMESTAMPING_SOFTWARE |
+                SOF_TIMESTAMPING_OPT_ID | SOF_TIMESTAMPING_OPT_TSONLY, buf = 16 << 20;
+    if (setsockopt(fd, SOL_SOCKET, SO_RCVBUFFORCE, &buf, sizeof buf) != 0) setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &buf, sizeof buf);
+    return setsockopt(fd, SOL_SOCKET, SO_TIMESTAMPING, &flags, sizeof flags);
+}
+
+static void ts_drain(int fd) {
+    static struct mmsghdr m[64];
+    static char control[64][256];
+    for (;;) {
+        for (int i = 0; i < 64; i++) {
+            m[i].msg_hdr = (struct msghdr){.msg_control = control[i], .msg_controllen = sizeof control[i]};
+        }
+        int n = recvmmsg(fd, m, 64, MSG_ERRQUEUE | MSG_DONTWAIT, NULL);
+        if (n <= 0) return;
+        for (int i = 0; i < n; i++) {
+            uint64_t ns = 0; int type = -1; uint32_t key = 0;
+            for (struct cmsghdr *c = CMSG_FIRSTHDR(&m[i].msg_hdr); c; c = CMSG_NXTHDR(&m[i].msg_hdr, c)) {
+                if (c->cmsg_level == SOL_SOCKET && c->cmsg_type == SO_TIMESTAMPING) {
+                    struct timespec *t = (struct timespec *)CMSG_DATA(c);
+                    ns = (uint64_t)t->tv_sec * 1000000000ull + (uint64_t)t->tv_nsec;
+                } else if (c->cmsg_level == SOL_IP && c->cmsg_type == IP_RECVERR) {
+                    struct sock_extended_err *e = (struct sock_extended_err *)CMSG_DATA(c);
+                    if (e->ee_origin == SO_EE_ORIGIN_TIMESTAMPING) { type = (int)e->ee_info; key = e->ee_data; }
+                }
+            }
+            if (ns == 0 || type < 0) continue;
+            if (type == SCM_TSTAMP_SCHED) ts_sched[key % TS_KEYS] = ns;
+            else if (type == SCM_TSTAMP_SND) { ts_snd[key % TS_KEYS] = ns; if (ts_sched[key % TS_KEYS]) ts_pairs++; }
+        }
+        if (n < 64) return;
+    }
+}
+
 int main(int argc, char **argv) {
     if (argc == 4 && strcmp(argv[1], "hold") == 0) return hold(atoi(argv[2]), atoi(argv[3]));
     if (argc == 7 && strcmp(argv[1], "forward") == 0) return forward(atoi(argv[2]), argv[3], atoi(argv[4]), atof(argv[5]), atof(argv[6]), 0);
     if (argc == 7 && strcmp(argv[1], "forward-gso") == 0) return forward(atoi(argv[2]), argv[3], atoi(argv[4]), atof(argv[5]), atof(argv[6]), 1);
-    int segs = 1, scatter = 0;
+    int segs = 1, scatter = 0, stamps = 0;
+    if (argc > 1 && strcmp(argv[1], "ts") == 0) { stamps = 1; argv++; argc--; }
     if (argc > 1 && strncmp(argv[1], "gso:", 4) == 0) { segs = atoi(argv[1] + 4); argv++; argc--; }
     else if (argc > 1 && strncmp(argv[1], "gso-scatter:", 12) == 0) { segs = atoi(argv[1] + 12); scatter = 1; argv++; argc--; }
     if (argc < 8) {
@@ -290,6 +338,7 @@ int main(int argc, char **argv) {
     if (inet_pton(AF_INET, argv[2], &dst.sin_addr) != 1 || fd < 0 || connect(fd, (struct sockaddr *)&dst, sizeof dst) != 0) {
         perror("socket/connect"); return 1;
     }
+    if (stamps && ts_enable(fd) != 0) { perror("SO_TIMESTAMPING"); return 1; }
 
     struct ring ring = {0};
     if (use_uring && ring_init(&ring, batch < 8 ? 8 : batch, fd, defer, regring, regfile) != 0) return 1;
@@ -359,6 +408,7 @@ int main(int argc, char **argv) {
             } else {
                 n = sendmsg(fd, &msgs[sent].msg_hdr, MSG_DONTWAIT) >= 0 ? 1 : -1;
             }
+            if (stamps) ts_drain(fd);
             if (n > 0) { sent += n; continue; }
             if (errno == EINTR) continue;
             if (errno == EAGAIN || errno == ENOBUFS) { struct pollfd p = {fd, POLLOUT, 0}; poll(&p, 1, 100); continue; }
@@ -368,6 +418,9 @@ int main(int argc, char **argv) {
     }
     double secs = (double)(t - (measuring ? measure_from : start)) / 1e9;
     uint64_t packets = seq - counted_from_seq;
-    printf("pps=%.0f packets=%llu\n", packets / secs, (unsigned long long)packets);
+    if (stamps) ts_drain(fd);
+    printf("pps=%.0f packets=%llu", packets / secs, (unsigned long long)packets);
+    if (stamps) printf(" stamped_messages=%llu", (unsigned long long)ts_pairs);
+    printf("\n");
     return 0;
 }

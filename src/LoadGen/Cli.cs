@@ -129,7 +129,18 @@ internal static class Cli
         root.Subcommands.Add(Subcommand("qdisc-test", "Build a namespace pair with a qdisc on the sending veth, run one sender per class, and judge classification, rates and latency from the qdisc's counters and a sink (needs root)",
             [s_classes, s_qdisc, s_load, s_duration, s_count, s_size, s_burst, s_gso, s_strategy, s_backend, s_maxP99, s_recverr, s_txTimestamps, s_scenario, s_interval, s_json, s_html, s_quiet],
             p => QdiscTest.Run(ReadQdiscTest(p))));
+        root.Subcommands.Add(MergeCommand());
         return root;
+    }
+
+    // perfgen merge A.json B.json … : the reports of several hosts as one.
+    private static Command MergeCommand()
+    {
+        var files = new Argument<string[]>("reports") { Description = "perfgen --json reports (send, sink, qdisc-test, forward, or merges of them)", Arity = ArgumentArity.OneOrMore };
+        Command merge = Subcommand("merge", "Merge the JSON reports of several hosts: counts and rates summed per priority, class and interval, histograms merged, verdicts judged again",
+            [s_json, s_html, s_quiet], p => MergeJob.Run(p.GetValue(files)!, p.GetValue(s_json), p.GetValue(s_html), p.GetValue(s_quiet)));
+        merge.Arguments.Add(files);
+        return merge;
     }
 
     private static Command Subcommand(string name, string description, Option[] options, Func<ParseResult, int> action)

@@ -26,9 +26,10 @@ internal static class HtmlReport
     private const int Top = 20;
     private const int Bottom = 40;
 
-    /// <summary>Writes the report to <paramref name="path"/>; <paramref name="configured"/> lists what else ran as configured (the qdisc and its classes) beside the command line and kernel.</summary>
-    internal static void Write(string path, string title, SendTotals? send, SinkJob? sink, List<Verdict>? verdicts = null, bool? pass = null, IReadOnlyList<string>? configured = null)
+    /// <summary>Writes the page for <paramref name="report"/>, a JSON report (a run's own, <see cref="Report.ToJson"/>, or a merge) to <paramref name="path"/>.</summary>
+    internal static void Write(string path, string title, System.Text.Json.Nodes.JsonObject report)
     {
+        ReportView view = ReportView.From(report);
         var html = new StringBuilder();
         html.Append("<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\"><title>").Append(E(title)).Append("</title>\n<style>")
             .Append("body{font-family:system-ui,sans-serif;margin:24px;color:#222}h1{font-size:20px}h2{font-size:16px;margin-top:28px}")
@@ -37,34 +38,34 @@ internal static class HtmlReport
             .Append("svg.chart{border:1px solid #ddd;background:#fff;width:100%;height:auto}.legend span{cursor:pointer;margin-right:14px;font-size:13px}.legend span.off{opacity:.35}")
             .Append("</style></head>\n<body>\n<h1>").Append(E(title)).Append("</h1>\n<p>").Append(E(DateTime.UtcNow.ToString("yyyy-MM-dd HH:mm:ss 'UTC'", CultureInfo.InvariantCulture)))
             .Append(", ").Append(E(Environment.MachineName)).Append("</p>\n");
-        AppendWhatRan(html, configured);
+        AppendWhatRan(html, view.WhatRan);
 
-        if (pass is { } p)
+        if (view.Pass is { } p)
         {
             html.Append("<p class=\"").Append(p ? "pass\">PASS" : "fail\">FAIL").Append("</p>\n");
         }
 
-        if (verdicts is { Count: > 0 })
+        if (view.Verdicts.Count > 0)
         {
-            AppendVerdicts(html, verdicts);
+            AppendVerdicts(html, view.Verdicts);
         }
 
-        AppendSummary(html, send, sink);
+        AppendSummary(html, view);
 
         // Rate over time: what the sink received where there is one, else what was sent.
-        IReadOnlyList<IntervalSample> intervals = sink?.Intervals is { Count: > 0 } received ? received : send?.Intervals ?? [];
-        string rateTitle = sink?.Intervals is { Count: > 0 } ? "Rate received per priority (Mbit/s of payload)" : "Rate sent per priority (Mbit/s of payload)";
+        IReadOnlyList<IntervalSample> intervals = view.SinkIntervals.Count > 0 ? view.SinkIntervals : view.SendIntervals;
+        string rateTitle = view.SinkIntervals.Count > 0 ? "Rate received per priority (Mbit/s of payload)" : "Rate sent per priority (Mbit/s of payload)";
         Chart(html, "rate", rateTitle, "time (s)", "Mbit/s", SeriesOverTime(intervals, s => s.Bytes * 8 / 1e6), logX: false);
 
-        if (sink is not null)
+        if (view.Received is not null)
         {
             var latency = new List<(string Name, List<(double X, double Y)> Points)>();
-            foreach ((string name, List<(double X, double Y)> points) in SeriesOverTime(sink.Intervals, s => s.P99 / 1000.0, perSecond: false, skipEmpty: true))
+            foreach ((string name, List<(double X, double Y)> points) in SeriesOverTime(view.SinkIntervals, s => s.Latency is { } l ? l.P99 / 1000.0 : double.NaN, perSecond: false, skipEmpty: true))
             {
                 latency.Add((name + " p99", points));
             }
 
-            foreach ((string name, List<(double X, double Y)> points) in SeriesOverTime(sink.Intervals, s => s.P50 / 1000.0, perSecond: false, skipEmpty: true))
+            foreach ((string name, List<(double X, double Y)> points) in SeriesOverTime(view.SinkIntervals, s => s.Latency is { } l ? l.P50 / 1000.0 : double.NaN, perSecond: false, skipEmpty: true))
             {
                 latency.Add((name + " p50", points));
             }
@@ -72,17 +73,17 @@ internal static class HtmlReport
             Chart(html, "latency", "One-way latency per priority over time (ms; p99 and p50 of each interval)", "time (s)", "ms", latency, logX: false, logYWhenSpread: true);
 
             var cdf = new List<(string Name, List<(double X, double Y)> Points)>();
-            foreach (uint priority in sink.PerPriority.Keys.Order())
+            foreach (uint priority in view.Latency.Keys.Order())
             {
-                cdf.Add((Report.FormatPriority(priority), [.. sink.Latency(priority).Cdf().Select(c => ((double)Math.Max(c.Value, 1), c.Fraction))]));
+                cdf.Add((Report.FormatPriority(priority), [.. view.Latency[priority].Cdf().Select(c => ((double)Math.Max(c.Value, 1), c.Fraction))]));
             }
 
             Chart(html, "cdf", "Latency distribution per priority (CDF)", "latency (µs, log scale)", "fraction ≤", cdf, logX: true);
         }
 
-        if (send?.Delays is { } delays)
+        if (view.QdiscDelay is { } delays)
         {
-            AppendQdiscDelay(html, send, delays);
+            AppendQdiscDelay(html, view, delays);
         }
 
         html.Append("<script>\n")
@@ -93,25 +94,25 @@ internal static class HtmlReport
     }
 
     // --tx-timestamps: each datagram's SND - SCHED from the kernel, over time and as a distribution.
-    private static void AppendQdiscDelay(StringBuilder html, SendTotals send, TxDelayCollector delays)
+    private static void AppendQdiscDelay(StringBuilder html, ReportView view, Dictionary<uint, LatencyHistogram> delays)
     {
         var overTime = new List<(string Name, List<(double X, double Y)> Points)>();
-        foreach ((string suffix, Func<DelaySample, long> pick) in ((string, Func<DelaySample, long>)[])[(" p99", d => d.P99), (" p50", d => d.P50)])
+        foreach ((string suffix, Func<LatencySummary, long> pick) in ((string, Func<LatencySummary, long>)[])[(" p99", d => d.P99), (" p50", d => d.P50)])
         {
-            List<(string Name, List<(double X, double Y)> Points)> series = SeriesOverTime(send.Intervals, s => s.QdiscDelay is { } d ? pick(d) / 1000.0 : double.NaN, perSecond: false, skipEmpty: true);
-            overTime.AddRange(series.Select(x => (x.Name + suffix, x.Points.Where(pt => !double.IsNaN(pt.Y)).ToList())));
+            List<(string Name, List<(double X, double Y)> Points)> series = SeriesOverTime(view.SendIntervals, s => s.QdiscDelay is { } d ? pick(d) / 1000.0 : double.NaN, perSecond: false, skipEmpty: true);
+            overTime.AddRange(series.Select(x => (x.Name + suffix, x.Points)));
         }
 
         Chart(html, "qdisc-delay", "Time in the qdisc per priority over time (ms; p99 and p50 of each interval, kernel SND − SCHED timestamps)", "time (s)", "ms", overTime, logX: false, logYWhenSpread: true);
         var cdf = new List<(string Name, List<(double X, double Y)> Points)>();
-        foreach ((uint priority, long _, long _) in send.PerPriority)
+        foreach (uint priority in delays.Keys.Order())
         {
-            cdf.Add((Report.FormatPriority(priority), [.. delays.Total(priority).Cdf().Select(c => ((double)Math.Max(c.Value, 1), c.Fraction))]));
+            cdf.Add((Report.FormatPriority(priority), [.. delays[priority].Cdf().Select(c => ((double)Math.Max(c.Value, 1), c.Fraction))]));
         }
 
         Chart(html, "qdisc-cdf", "Time in the qdisc per priority (CDF)", "qdisc delay (µs, log scale)", "fraction ≤", cdf, logX: true);
         html.Append("<p>Qdisc delay is SND − SCHED of each datagram, from SO_TIMESTAMPING: when its skb entered the device queue and when the driver took it. ")
-            .Append(N(delays.Incomplete)).Append(" datagrams had no SND report (dropped unreported, or a report lost).</p>\n");
+            .Append(N(view.QdiscIncomplete)).Append(" datagrams had no SND report (dropped unreported, or a report lost).</p>\n");
     }
 
     private static void AppendVerdicts(StringBuilder html, List<Verdict> verdicts)
@@ -135,27 +136,17 @@ internal static class HtmlReport
         html.Append("</table>\n");
     }
 
-    private static void AppendSummary(StringBuilder html, SendTotals? send, SinkJob? sink)
+    private static void AppendSummary(StringBuilder html, ReportView view)
     {
         html.Append("<h2>Totals</h2>\n<table id=\"totals\"><tr><th>priority</th><th>sent</th><th>received</th><th>p50</th><th>p90</th><th>p99</th><th>p99.9</th><th>max</th></tr>\n");
-        var priorities = new SortedSet<uint>();
-        foreach ((uint p, long _, long _) in send?.PerPriority ?? [])
-        {
-            priorities.Add(p);
-        }
-
-        foreach (uint p in sink?.PerPriority.Keys ?? [])
-        {
-            priorities.Add(p);
-        }
-
-        IReadOnlyDictionary<uint, long>? received = sink?.PerPriority;
+        var priorities = new SortedSet<uint>(view.Sent.Select(x => x.Priority));
+        priorities.UnionWith(view.Received?.Keys ?? (IEnumerable<uint>)[]);
         foreach (uint p in priorities)
         {
-            long sent = send?.PerPriority.FirstOrDefault(x => x.Priority == p).Packets ?? 0;
-            html.Append("<tr><td>").Append(E(Report.FormatPriority(p))).Append("</td><td>").Append(send is null ? "–" : N(sent)).Append("</td><td>")
-                .Append(received is null ? "–" : N(received.GetValueOrDefault(p))).Append("</td>");
-            LatencyHistogram? h = sink?.Latency(p);
+            long sent = view.Sent.FirstOrDefault(x => x.Priority == p).Packets;
+            html.Append("<tr><td>").Append(E(Report.FormatPriority(p))).Append("</td><td>").Append(view.SendLine is null ? "–" : N(sent)).Append("</td><td>")
+                .Append(view.Received is null ? "–" : N(view.Received.GetValueOrDefault(p))).Append("</td>");
+            LatencyHistogram? h = view.Latency.GetValueOrDefault(p);
             foreach (double pc in (double[])[50, 90, 99, 99.9])
             {
                 html.Append("<td>").Append(h is null || h.Count == 0 ? "–" : E(QdiscTest.Micros(h.Percentile(pc)))).Append("</td>");
@@ -165,17 +156,12 @@ internal static class HtmlReport
         }
 
         html.Append("</table>\n");
-        if (send is not null)
+        foreach (string? line in (string?[])[view.SendLine, view.SinkLine])
         {
-            html.Append("<p>Sent ").Append(N(send.Packets)).Append(" datagrams in ").Append(send.Elapsed.TotalSeconds.ToString("0.00", CultureInfo.InvariantCulture))
-                .Append(" s (").Append(N((long)send.Pps)).Append(" pps), ").Append(N(send.Failed)).Append(" failed; backend ").Append(E(send.Backend))
-                .Append(", priority strategy ").Append(E(send.Strategy.ToString())).Append(".</p>\n");
-        }
-
-        if (sink is not null)
-        {
-            html.Append("<p>Received ").Append(N(sink.Received)).Append(": lost ").Append(N(sink.Lost)).Append(", reordered ").Append(N(sink.Reordered)).Append(" (").Append(N(sink.ReorderedWithinPriority)).Append(" within a priority)")
-                .Append(", duplicates ").Append(N(sink.Duplicates)).Append(". Latency is one-way, from each datagram's send time (CLOCK_MONOTONIC, one host) to its arrival.</p>\n");
+            if (line is not null)
+            {
+                html.Append("<p>").Append(E(line)).Append("</p>\n");
+            }
         }
     }
 
@@ -188,9 +174,10 @@ internal static class HtmlReport
             double seconds = Math.Max(i.EndS - i.StartS, 1e-9);
             foreach (PrioritySample s in i.PerPriority)
             {
-                if (skipEmpty && s.Packets == 0)
+                double v = value(s);
+                if (skipEmpty && (s.Packets == 0 || double.IsNaN(v)))
                 {
-                    continue; // no datagram, no latency: not a latency of 0
+                    continue; // no datagram (or none measured), no latency: not a latency of 0
                 }
 
                 if (!series.TryGetValue(s.Priority, out List<(double, double)>? points))
@@ -199,7 +186,7 @@ internal static class HtmlReport
                     series[s.Priority] = points;
                 }
 
-                points.Add((i.EndS, perSecond ? value(s) / seconds : value(s)));
+                points.Add((i.EndS, perSecond ? v / seconds : v));
             }
         }
 
@@ -255,14 +242,15 @@ internal static class HtmlReport
         html.Append("</svg>\n");
     }
 
-    // The command line, the kernel, and what the caller configured: enough to run it again.
-    private static void AppendWhatRan(StringBuilder html, IReadOnlyList<string>? configured)
+    // The command line, the kernel, and what was configured (or merged): enough to run it again.
+    private static void AppendWhatRan(StringBuilder html, List<string> whatRan)
     {
-        string kernel = File.Exists("/proc/sys/kernel/osrelease") ? File.ReadAllText("/proc/sys/kernel/osrelease").Trim() : Environment.OSVersion.VersionString;
-        html.Append("<ul id=\"ran\"><li>command: <code>").Append(E(Cli.CommandLine)).Append("</code></li><li>kernel: Linux ").Append(E(kernel)).Append("</li>");
-        foreach (string line in configured ?? [])
+        html.Append("<ul id=\"ran\">");
+        foreach (string line in whatRan)
         {
-            html.Append("<li>").Append(E(line)).Append("</li>");
+            int colon = line.IndexOf(": ", StringComparison.Ordinal);
+            bool command = line.StartsWith("command: ", StringComparison.Ordinal);
+            html.Append("<li>").Append(command ? "command: <code>" + E(line[(colon + 2)..]) + "</code>" : E(line)).Append("</li>");
         }
 
         html.Append("</ul>\n");

@@ -100,7 +100,7 @@ internal static class Jobs
 
         if (totals is not null && html is not null)
         {
-            HtmlReport.Write(html, "perfgen send to " + settings.Destination, totals, sink: null);
+            HtmlReport.Write(html, "perfgen send to " + settings.Destination, Report.ToJson("send", totals, sink: null));
         }
 
         return code;
@@ -122,7 +122,7 @@ internal static class Jobs
 
         if (html is not null)
         {
-            HtmlReport.Write(html, "perfgen sink on " + sink.LocalAddress, send: null, sink);
+            HtmlReport.Write(html, "perfgen sink on " + sink.LocalAddress, Report.ToJson("sink", send: null, sink));
         }
 
         var problems = new List<string>();

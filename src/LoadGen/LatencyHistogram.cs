@@ -61,6 +61,15 @@ internal sealed class LatencyHistogram
         into.Min = Math.Min(into.Min, Min);
     }
 
+    /// <summary>Adds <paramref name="count"/> values to bucket <paramref name="index"/> (a report's histogram read back), the largest being <paramref name="max"/>.</summary>
+    internal void AddBucket(int index, long count, long max)
+    {
+        _counts[index] += count;
+        Count += count;
+        Max = Math.Max(Max, Math.Min(max, HighestOf(index)));
+        Min = Math.Min(Min, LowestOf(index));
+    }
+
     /// <summary>
     /// The value at <paramref name="percentile"/> (0-100): the highest value its bucket holds, so never below the true
     /// percentile and within the bucket's width above it; exact below 256 µs. The maximum is <see cref="Max"/>.

@@ -67,6 +67,7 @@ internal static partial class QdiscTest
     private static void WriteClasses(System.Text.Json.Utf8JsonWriter w, QdiscTestSettings s, List<ClassResult> rows, double window, bool pass)
     {
         w.WriteString("qdisc", s.Qdisc);
+        w.WriteString("configured", ConfiguredQdisc(s));
         if (s.Scenario is not null)
         {
             w.WriteString("scenario", s.Scenario);
@@ -117,6 +118,11 @@ internal static partial class QdiscTest
             }
 
             w.WriteBoolean("pass", r.Passed);
+            if (!r.Passed)
+            {
+                w.WriteString("failure", r.Failure());
+            }
+
             w.WriteEndObject();
         }
 

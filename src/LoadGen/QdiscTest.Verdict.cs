@@ -54,7 +54,7 @@ internal static partial class QdiscTest
 
         if (s.Html is not null)
         {
-            HtmlReport.Write(s.Html, "perfgen qdisc-test", totals, sink, rows.Select(r => r.Verdict()).ToList(), pass, [ConfiguredQdisc(s)]);
+            HtmlReport.Write(s.Html, "perfgen qdisc-test", Report.ToJson("qdisc-test", totals, sink, w => WriteClasses(w, s, rows, window, pass)));
         }
 
         return pass ? Cli.Ok : Cli.CheckFailed;
@@ -99,7 +99,7 @@ internal static partial class QdiscTest
         LatencyHistogram latency = sink.Latency(c.Id);
         TimeSpan? bound = s.MaxP99.TryGetValue(c.Id, out TimeSpan b) ? b : null;
         bool? latencyOk = bound is { } max ? latency.Count > 0 && latency.Percentile(99) <= (long)max.TotalMicroseconds : null;
-        long lost = sink.Flows.TryGetValue((uint)Array.IndexOf(s.Classes, c), out SinkJob.Flow? flow) ? flow.Lost : 0;
+        long lost = sink.LostInFlow((uint)Array.IndexOf(s.Classes, c));
         return new ClassResult(c, load, packets, l2, enobufs, q, classified, achieved, sinkRate, rateOk, latency, bound, latencyOk, lost)
         {
             QdiscDelay = totals.Delays?.Total(c.Id),
@@ -148,9 +148,5 @@ internal static partial class QdiscTest
             !Classified ? "the qdisc counted " + (Qdisc.Packets + Qdisc.Dropped) + " of the " + Sent + " datagrams sent with its priority"
             : RateOk == false ? "achieved " + Parsers.FormatSi(Achieved) + "bit/s, outside " + Class.Rate + (Class.Ceil is null ? string.Empty : ".." + Class.Ceil) + " ±5%"
             : "p99 " + Micros(Latency.Percentile(99)) + " above " + Micros((long)LatencyBound!.Value.TotalMicroseconds);
-
-        internal HtmlReport.Verdict Verdict() => new(Class.ToString(), Class.Rate + (Class.Ceil is null ? string.Empty : "/" + Class.Ceil),
-            Load?.ToString() ?? "max", Sent, Qdisc.Packets, Qdisc.Dropped, Enobufs, Achieved, Latency.Percentile(99), Passed, Passed ? "pass" : Failure(),
-            QdiscDelay is { Count: > 0 } d ? d.Percentile(50) : null, QdiscDelay is { Count: > 0 } d99 ? d99.Percentile(99) : null);
     }
 }

@@ -1,4 +1,5 @@
 using System.Text.Json;
+using System.Text.Json.Nodes;
 using Perf.Batch;
 
 namespace Perf.LoadGen;
@@ -8,20 +9,21 @@ internal sealed partial class Report
 {
     /// <summary>
     /// Latency percentiles in µs, as "latency_us" (or <paramref name="name"/>: "qdisc_delay_us"): {"p50", "p90", "p99",
-    /// "p99_9", "max", "histogram"}. The histogram is
-    /// the bucket counts themselves, sparse: [lowest µs, highest µs, count] per non-empty bucket, so reports from several
-    /// hosts can be merged exactly.
+    /// "p99_9", "max", "histogram"}. The histogram is the bucket counts themselves, sparse: [lowest µs, highest µs,
+    /// count] per non-empty bucket, so reports from several hosts can be merged exactly.
     /// </summary>
-    internal static void WriteLatency(Utf8JsonWriter w, LatencyHistogram h, string name = "latency_us")
+    internal static void WriteLatency(Utf8JsonWriter w, LatencyHistogram h, string name = "latency_us") => WriteLatency(w, LatencySummary.Of(h), name);
+
+    internal static void WriteLatency(Utf8JsonWriter w, LatencySummary s, string name)
     {
         w.WriteStartObject(name);
-        w.WriteNumber("p50", h.Percentile(50));
-        w.WriteNumber("p90", h.Percentile(90));
-        w.WriteNumber("p99", h.Percentile(99));
-        w.WriteNumber("p99_9", h.Percentile(99.9));
-        w.WriteNumber("max", h.Max);
+        w.WriteNumber("p50", s.P50);
+        w.WriteNumber("p90", s.P90);
+        w.WriteNumber("p99", s.P99);
+        w.WriteNumber("p99_9", s.P999);
+        w.WriteNumber("max", s.Max);
         w.WriteStartArray("histogram");
-        foreach ((int index, long count) in h.Buckets())
+        foreach ((int index, long count) in s.Buckets)
         {
             w.WriteStartArray();
             w.WriteNumberValue(LatencyHistogram.LowestOf(index));
@@ -54,14 +56,14 @@ internal sealed partial class Report
                 w.WriteNumber("bytes", p.Bytes);
                 w.WriteNumber("pps", Math.Round(p.Packets / seconds, 1));
                 w.WriteNumber("bps", Math.Round(p.Bytes * 8 / seconds, 1));
-                if (p.Max > 0)
+                if (p.Latency is { } latency)
                 {
-                    WritePercentiles(w, "latency_us", p.P50, p.P90, p.P99, p.P999, p.Max);
+                    WriteLatency(w, latency, "latency_us");
                 }
 
-                if (p.QdiscDelay is { } d)
+                if (p.QdiscDelay is { } delay)
                 {
-                    WritePercentiles(w, "qdisc_delay_us", d.P50, d.P90, d.P99, d.P999, d.Max);
+                    WriteLatency(w, delay, "qdisc_delay_us");
                 }
 
                 w.WriteEndObject();
@@ -74,42 +76,52 @@ internal sealed partial class Report
         w.WriteEndArray();
     }
 
-    private static void WritePercentiles(Utf8JsonWriter w, string name, long p50, long p90, long p99, long p999, long max)
-    {
-        w.WriteStartObject(name);
-        w.WriteNumber("p50", p50);
-        w.WriteNumber("p90", p90);
-        w.WriteNumber("p99", p99);
-        w.WriteNumber("p99_9", p999);
-        w.WriteNumber("max", max);
-        w.WriteEndObject();
-    }
-
     internal static void WriteJson(string path, string command, SendTotals? send, SinkJob? sink, Action<Utf8JsonWriter>? extra = null)
     {
         using Stream stream = path == "-" ? System.Console.OpenStandardOutput() : File.Create(path);
         using (var w = new Utf8JsonWriter(stream, new JsonWriterOptions { Indented = true }))
         {
-            w.WriteStartObject();
-            w.WriteString("command", command);
-            if (send is not null)
-            {
-                WriteSend(w, send);
-            }
-
-            if (sink is not null)
-            {
-                WriteSink(w, sink);
-            }
-
-            extra?.Invoke(w);
-            w.WriteEndObject();
+            WriteReport(w, command, send, sink, extra);
         }
 
         if (path == "-")
         {
             stream.WriteByte((byte)'\n');
         }
+    }
+
+    /// <summary>The report as the JSON file has it, for the HTML page to draw (<see cref="HtmlReport"/>).</summary>
+    internal static JsonObject ToJson(string command, SendTotals? send, SinkJob? sink, Action<Utf8JsonWriter>? extra = null)
+    {
+        var buffer = new MemoryStream();
+        using (var w = new Utf8JsonWriter(buffer))
+        {
+            WriteReport(w, command, send, sink, extra);
+        }
+
+        return (JsonObject)JsonNode.Parse(buffer.ToArray())!;
+    }
+
+    // What ran (the command line, the kernel, the host), then each side's figures.
+    private static void WriteReport(Utf8JsonWriter w, string command, SendTotals? send, SinkJob? sink, Action<Utf8JsonWriter>? extra)
+    {
+        w.WriteStartObject();
+        w.WriteString("command", command);
+        w.WriteString("command_line", Cli.CommandLine);
+        w.WriteString("kernel", File.Exists("/proc/sys/kernel/osrelease") ? File.ReadAllText("/proc/sys/kernel/osrelease").Trim() : Environment.OSVersion.VersionString);
+        w.WriteString("host", Environment.MachineName);
+        if (send is not null)
+        {
+            WriteSend(w, send);
+        }
+
+        if (sink is not null)
+        {
+            WriteSink(w, sink);
+        }
+
+        extra?.Invoke(w);
+        w.WriteEndObject();
     }
 
     private static void WriteSend(Utf8JsonWriter w, SendTotals send)

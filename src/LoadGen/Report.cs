@@ -74,7 +74,7 @@ internal sealed partial class Report
             }
 
             (long lastPk, long lastBy) = _lastPerPriority.GetValueOrDefault(p);
-            perPriority.Add(new PrioritySample(p, pk - lastPk, by - lastBy, 0, 0, 0, 0, 0, job.Delays?.TakeInterval(p)));
+            perPriority.Add(new PrioritySample(p, pk - lastPk, by - lastBy, QdiscDelay: job.Delays?.TakeInterval(p)));
             _lastPerPriority[p] = (pk, by);
         }
 

@@ -22,7 +22,7 @@ internal sealed record SinkSettings
 }
 
 /// <summary>One priority's counts and latency in one interval of a sink, or of a sender (with its qdisc delay under --tx-timestamps).</summary>
-internal sealed record PrioritySample(uint Priority, long Packets, long Bytes, long P50, long P90, long P99, long P999, long Max, DelaySample? QdiscDelay = null);
+internal sealed record PrioritySample(uint Priority, long Packets, long Bytes, LatencySummary? Latency = null, LatencySummary? QdiscDelay = null);
 
 /// <summary>One interval of a sink: per priority, and the loss (sequence gaps) that appeared in it.</summary>
 internal sealed record IntervalSample(double StartS, double EndS, List<PrioritySample> PerPriority, long Lost);
@@ -55,7 +55,9 @@ internal sealed partial class SinkJob : IDisposable
     private readonly SinkSettings _settings;
     private readonly PacketReceiver _rx;
     private readonly Dictionary<uint, PriorityStats> _perPriority = [];
-    private readonly Dictionary<uint, Flow> _flows = [];
+    // A flow is one sender thread of one sender: its header's flow id from its source address, so several perfgen
+    // processes (hosts) into one sink, each numbering its threads from 0, stay apart.
+    private readonly Dictionary<(DatagramAddress Source, uint Flow), Flow> _flows = [];
     private readonly List<IntervalSample> _intervals = [];
     private long _runStart;
     private long _intervalStart;
@@ -219,7 +221,8 @@ internal sealed partial class SinkJob : IDisposable
 
     internal IReadOnlyList<IntervalSample> Intervals => _intervals;
 
-    internal IReadOnlyDictionary<uint, Flow> Flows => _flows;
+    /// <summary>Datagrams lost (sequence gaps) in the flows with header flow id <paramref name="flowId"/>, from any source.</summary>
+    internal long LostInFlow(uint flowId) => _flows.Where(kv => kv.Key.Flow == flowId).Sum(kv => kv.Value.Lost);
 
     internal void Stop() => _stop = true;
 
@@ -268,15 +271,14 @@ internal sealed partial class SinkJob : IDisposable
         }
     }
 
-    // An interval's sample: per priority its packets, bytes and latency percentiles; the loss that appeared in it.
+    // An interval's sample: per priority its packets, bytes and latency histogram; the loss that appeared in it.
     private void CloseInterval(long now)
     {
         var perPriority = new List<PrioritySample>();
         foreach ((uint priority, PriorityStats p) in _perPriority.OrderBy(kv => kv.Key))
         {
             LatencyHistogram h = p.IntervalLatency;
-            perPriority.Add(new PrioritySample(priority, p.Packets - p.IntervalPackets, p.Bytes - p.IntervalBytes,
-                h.Percentile(50), h.Percentile(90), h.Percentile(99), h.Percentile(99.9), h.Max));
+            perPriority.Add(new PrioritySample(priority, p.Packets - p.IntervalPackets, p.Bytes - p.IntervalBytes, h.Count > 0 ? LatencySummary.Of(h) : null));
             p.IntervalPackets = p.Packets;
             p.IntervalBytes = p.Bytes;
             h.Clear();
@@ -319,10 +321,10 @@ internal sealed partial class SinkJob : IDisposable
         long micros = ((long)((ulong)arrivalNs - sentNs)) / 1000;
         stats.Latency.Record(micros);
         stats.IntervalLatency.Record(micros);
-        if (!_flows.TryGetValue(flowId, out Flow? flow))
+        if (!_flows.TryGetValue((d.Source, flowId), out Flow? flow))
         {
             flow = new Flow();
-            _flows[flowId] = flow;
+            _flows[(d.Source, flowId)] = flow;
         }
 
         // The sender keeps order within the priority it was given.

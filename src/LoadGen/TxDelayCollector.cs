@@ -3,9 +3,6 @@ using Perf.Batch;
 
 namespace Perf.LoadGen;
 
-/// <summary>One priority's qdisc delay (SND - SCHED) in one interval, in µs.</summary>
-internal sealed record DelaySample(long Count, long P50, long P90, long P99, long P999, long Max);
-
 /// <summary>
 /// --tx-timestamps: every sender's transmit timestamps, drained on the reporting thread while the senders send, into
 /// one qdisc-delay histogram per priority for the run and one for the current interval. A datagram counts in the
@@ -84,16 +81,15 @@ internal sealed class TxDelayCollector
     internal long IncompleteOf(uint priority) => _perPriority.TryGetValue(priority, out Entry? e) ? e.Incomplete : 0;
 
     /// <summary>The current interval's qdisc delay of <paramref name="priority"/>, and a fresh interval; null when none was measured.</summary>
-    internal DelaySample? TakeInterval(uint priority)
+    internal LatencySummary? TakeInterval(uint priority)
     {
         if (!_perPriority.TryGetValue(priority, out Entry? e) || e.Interval.Count == 0)
         {
             return null;
         }
 
-        LatencyHistogram h = e.Interval;
-        var sample = new DelaySample(h.Count, h.Percentile(50), h.Percentile(90), h.Percentile(99), h.Percentile(99.9), h.Max);
-        h.Clear();
+        LatencySummary sample = LatencySummary.Of(e.Interval);
+        e.Interval.Clear();
         return sample;
     }
 
