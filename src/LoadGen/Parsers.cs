@@ -96,7 +96,8 @@ internal static class Parsers
     internal static TimeSpan ParseDuration(string text)
     {
         string t = text.Trim();
-        (string num, double scale) = t.EndsWith("ms", StringComparison.Ordinal) ? (t[..^2], 0.001)
+        (string num, double scale) = t.EndsWith("us", StringComparison.Ordinal) || t.EndsWith("µs", StringComparison.Ordinal) ? (t[..^2], 1e-6)
+            : t.EndsWith("ms", StringComparison.Ordinal) ? (t[..^2], 0.001)
             : t.EndsWith('s') ? (t[..^1], 1)
             : t.EndsWith('m') ? (t[..^1], 60)
             : t.EndsWith('h') ? (t[..^1], 3600)
@@ -104,10 +105,10 @@ internal static class Parsers
         if (!double.TryParse(num, NumberStyles.AllowDecimalPoint, CultureInfo.InvariantCulture, out double v) || !double.IsFinite(v) || v <= 0 || v * scale > 1e7 ||
             TimeSpan.FromSeconds(v * scale) <= TimeSpan.Zero) // shorter than a tick rounds to nothing
         {
-            throw new FormatException("bad duration '" + text + "': use e.g. 10s, 500ms, 2m (up to 1e7 s)");
+            throw new FormatException("bad duration '" + text + "': use e.g. 10s, 500ms, 300us, 2m (up to 1e7 s)");
         }
 
-        return TimeSpan.FromSeconds(v * scale);
+        return TimeSpan.FromTicks((long)Math.Round(v * scale * TimeSpan.TicksPerSecond)); // 300us is 3000 ticks, not 2999
     }
 
     /// <summary>"64" or a range "64-1400", within 32..65507.</summary>
@@ -271,6 +272,27 @@ internal static class Parsers
     }
 
     /// <summary>Latency bounds per class: "1:30=2ms,1:20=500us" (ms, us or s).</summary>
+    /// <summary>
+    /// taprio's windows for <paramref name="classes"/>, which must be MAJOR:1 to MAJOR:N in order (class N is traffic
+    /// class N-1, priority N); one DURATION per class, 20 µs to 1 s, or 500 µs each when <paramref name="text"/> is null.
+    /// </summary>
+    internal static long[] ParseGates(string? text, HtbClass[] classes)
+    {
+        if (classes.Length > 8 || classes.Select((c, i) => c.Minor == i + 1 && c.Rate == "10gbit" && c.Ceil is null && c.Prio is null && c.Limit is null).Contains(false))
+        {
+            throw new FormatException("--qdisc taprio takes classes MAJOR:1 to MAJOR:N in order, N up to 8, with no rate (class N is traffic class N-1, sent with priority N)");
+        }
+
+        string[] items = text is null ? [.. classes.Select(_ => "500us")] : text.Split(',', StringSplitOptions.TrimEntries);
+        if (items.Length != classes.Length)
+        {
+            throw new FormatException("--gates needs one window per class: " + classes.Length + " here, " + items.Length + " given");
+        }
+
+        long[] gates = [.. items.Select(i => ParseDuration(i).Ticks * 100)];
+        return gates.All(g => g is >= 20_000 and <= 1_000_000_000) ? gates : throw new FormatException("bad --gates '" + text + "': each window 20us to 1s");
+    }
+
     internal static Dictionary<uint, TimeSpan> ParseLatencyBounds(string text, HtbClass[] classes)
     {
         var bounds = new Dictionary<uint, TimeSpan>();

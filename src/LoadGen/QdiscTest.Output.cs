@@ -34,6 +34,11 @@ internal static partial class QdiscTest
             table.AddColumn(new TableColumn("qdisc p50").RightAligned()).AddColumn(new TableColumn("qdisc p99").RightAligned());
         }
 
+        if (s.Gates is not null)
+        {
+            table.AddColumn(new TableColumn("outside gate").RightAligned());
+        }
+
         table.AddColumn("result");
         foreach (ClassResult r in rows)
         {
@@ -55,6 +60,11 @@ internal static partial class QdiscTest
             if (s.TxTimestamps)
             {
                 cells.AddRange(r.QdiscDelay is { Count: > 0 } d ? [Micros(d.Percentile(50)), Micros(d.Percentile(99))] : ["–", "–"]);
+            }
+
+            if (s.Gates is not null)
+            {
+                cells.Add(N(r.OutsideGate));
             }
 
             cells.Add(r.Passed ? "[green]PASS[/]" : "[red]FAIL[/]");
@@ -105,7 +115,20 @@ internal static partial class QdiscTest
                 w.WriteNumber("qdisc_delay_incomplete", r.QdiscDelayIncomplete);
             }
 
+            if (r.GateOk is { } gateOk)
+            {
+                (long start, long end) = new GateSchedule([], s.Gates!).WindowUs(Array.IndexOf(s.Classes, r.Class));
+                w.WriteStartArray("gate_window_us");
+                w.WriteNumberValue(start);
+                w.WriteNumberValue(end);
+                w.WriteEndArray();
+                w.WriteNumber("outside_gate", r.OutsideGate);
+                w.WriteNumber("latest_past_gate_us", r.LatestPastGateUs);
+                w.WriteBoolean("gate_ok", gateOk);
+            }
+
             w.WriteBoolean("classified", r.Classified);
+            w.WriteString("classified_by", r.ClassifiedByGates ? "gate windows (this kernel's taprio reports the root's counters for every class)" : "class counters");
             if (r.RateOk is { } rateOk)
             {
                 w.WriteBoolean("rate_ok", rateOk);

@@ -70,6 +70,11 @@ internal static partial class QdiscTest
             sink = StartSink(nsB, s, out sinkThread);
             SendSettings settings = Senders(s, sink, nsA);
             job = new SendJob(settings);
+            if (s.Gates is { } gates)
+            {
+                job.Delays!.Gates = new GateSchedule([.. s.Classes.Select(c => c.Id)], gates, s.GateToleranceNs);
+            }
+
             if (Volatile.Read(ref stopped))
             {
                 report.Error("stopped by a signal during setup; nothing was sent");
@@ -122,7 +127,9 @@ internal static partial class QdiscTest
         Sh("ip netns add " + nsB);
         Sh("ip -n " + nsA + " link set lo up");
         Sh("ip -n " + nsB + " link set lo up");
-        JoinWithVeth(nsA, Dev, nsB, "pg1");
+        // taprio gives each traffic class a queue of its own: one tx queue per class.
+        string queues = s.Gates is { Length: var n } ? "numtxqueues " + (n + 1) + " numrxqueues " + (n + 1) : string.Empty;
+        JoinWithVeth(nsA, Dev, nsB, "pg1", queues);
         InstallQdisc(nsA, s);
         if (s.Strategy == PriorityStrategy.MarkAndBpf)
         {
@@ -195,6 +202,22 @@ internal static partial class QdiscTest
     private static void InstallQdisc(string ns, QdiscTestSettings s)
     {
         string major = s.Classes[0].Major.ToString("x", CultureInfo.InvariantCulture);
+        if (s.Gates is { } gates)
+        {
+            // Its queues' classes are major:1 to major:N, so the class ids name them as for prio.
+            var schedule = new GateSchedule([.. s.Classes.Select(c => c.Id)], gates);
+            try
+            {
+                Sh("tc -n " + ns + " qdisc replace dev " + Dev + " parent root handle " + major + ": taprio " + schedule.TcArguments());
+            }
+            catch (InvalidOperationException e) when (e.Message.Contains("kind is unknown", StringComparison.Ordinal))
+            {
+                throw new InvalidOperationException("--qdisc taprio: this kernel (" + Environment.OSVersion.Version + ") has no taprio qdisc (sch_taprio is a module: modprobe sch_taprio); nothing was sent", e);
+            }
+
+            return;
+        }
+
         if (s.Qdisc is "prio" or "ets")
         {
             // A priority whose major is the qdisc's handle names its band directly: the classes are the bands 1..N.
@@ -225,5 +248,7 @@ internal static partial class QdiscTest
 
     /// <summary>The qdisc and its classes as configured, as the console and the HTML report show them.</summary>
     internal static string ConfiguredQdisc(QdiscTestSettings s) =>
-        s.Qdisc + " on " + Dev + ": " + string.Join(", ", s.Classes.Select(c => c + (s.Qdisc == "htb" ? "=" + c.Rate + (c.Ceil is null ? string.Empty : " ceil " + c.Ceil) : string.Empty)));
+        s.Qdisc + " on " + Dev + ": " + string.Join(", ", s.Classes.Select((c, i) => c + (s.Qdisc == "htb" ? "=" + c.Rate + (c.Ceil is null ? string.Empty : " ceil " + c.Ceil)
+            : s.Gates is { } g ? " gate " + (g.Take(i).Sum() / 1000) + "-" + (g.Take(i + 1).Sum() / 1000) + "us" : string.Empty)))
+        + (s.Gates is { } gates ? " of a " + (gates.Sum() / 1000) + "us cycle (CLOCK_TAI, base-time 0), " + (s.GateToleranceNs / 1000) + "us tolerance" : string.Empty);
 }

@@ -7,7 +7,7 @@ internal sealed record QdiscTestSettings
 {
     public required HtbClass[] Classes { get; init; }
 
-    /// <summary>htb (default: shaping, rates), prio or ets (bands by priority, no rates).</summary>
+    /// <summary>htb (default: shaping, rates), prio or ets (bands by priority, no rates), taprio (gates in time, judged by SND timestamps).</summary>
     public string Qdisc { get; init; } = "htb";
 
     /// <summary>Offered load per class id; a missing class or null is max. Empty with no duration: count mode.</summary>
@@ -34,6 +34,12 @@ internal sealed record QdiscTestSettings
 
     /// <summary>IP_RECVERR on the senders: qdisc drops come back as ENOBUFS, counted per class.</summary>
     public bool RecvErr { get; init; }
+
+    /// <summary>taprio: each class's gate window in ns, in class order (the cycle is their sum); null for other qdiscs.</summary>
+    public long[]? Gates { get; init; }
+
+    /// <summary>taprio: how far past its window (ns) a datagram's SND stamp may fall and count as inside.</summary>
+    public long GateToleranceNs { get; init; } = 20_000;
 
     /// <summary>
     /// Transmit timestamps on every sender: each class's qdisc delay. Turns <see cref="RecvErr"/> on (a drop is its

@@ -30,6 +30,9 @@ internal sealed class TxDelayCollector
     {
     }
 
+    /// <summary>A taprio schedule each record is judged against (qdisc-test --qdisc taprio); null for none.</summary>
+    internal GateSchedule? Gates { get; set; }
+
     /// <summary>Datagrams whose records came out incomplete, all priorities.</summary>
     internal long Incomplete { get; private set; }
 
@@ -77,6 +80,9 @@ internal sealed class TxDelayCollector
     /// <summary>The run's qdisc delays of <paramref name="priority"/>, µs; empty for a priority not sent.</summary>
     internal LatencyHistogram Total(uint priority) => _perPriority.TryGetValue(priority, out Entry? e) ? e.Total : new LatencyHistogram();
 
+    /// <summary>With <see cref="Gates"/>: datagrams of <paramref name="priority"/> that left outside their window, and the latest, in µs past it.</summary>
+    internal (long Outside, long LatestUs) OutsideWindow(uint priority) => _perPriority.TryGetValue(priority, out Entry? e) ? (e.Outside, e.MaxLateNs / 1000) : (0, 0);
+
     /// <summary>Records of <paramref name="priority"/> that came out without both timestamps.</summary>
     internal long IncompleteOf(uint priority) => _perPriority.TryGetValue(priority, out Entry? e) ? e.Incomplete : 0;
 
@@ -114,6 +120,14 @@ internal sealed class TxDelayCollector
             long us = t.QdiscDelayNs / 1000;
             e.Total.Record(us);
             e.Interval.Record(us);
+            if (Gates is { } gates && gates.Lateness(in t) is long late and > 0)
+            {
+                e.MaxLateNs = Math.Max(e.MaxLateNs, late);
+                if (late > gates.ToleranceNs)
+                {
+                    e.Outside++;
+                }
+            }
         }
     }
 
@@ -124,5 +138,9 @@ internal sealed class TxDelayCollector
         internal LatencyHistogram Interval { get; } = new();
 
         internal long Incomplete { get; set; }
+
+        internal long Outside { get; set; }
+
+        internal long MaxLateNs { get; set; }
     }
 }
