@@ -59,26 +59,7 @@ internal static class HtmlReport
 
         if (view.Received is not null)
         {
-            var latency = new List<(string Name, List<(double X, double Y)> Points)>();
-            foreach ((string name, List<(double X, double Y)> points) in SeriesOverTime(view.SinkIntervals, s => s.Latency is { } l ? l.P99 / 1000.0 : double.NaN, perSecond: false, skipEmpty: true))
-            {
-                latency.Add((name + " p99", points));
-            }
-
-            foreach ((string name, List<(double X, double Y)> points) in SeriesOverTime(view.SinkIntervals, s => s.Latency is { } l ? l.P50 / 1000.0 : double.NaN, perSecond: false, skipEmpty: true))
-            {
-                latency.Add((name + " p50", points));
-            }
-
-            Chart(html, "latency", "One-way latency per priority over time (ms; p99 and p50 of each interval)", "time (s)", "ms", latency, logX: false, logYWhenSpread: true);
-
-            var cdf = new List<(string Name, List<(double X, double Y)> Points)>();
-            foreach (uint priority in view.Latency.Keys.Order())
-            {
-                cdf.Add((Report.FormatPriority(priority), [.. view.Latency[priority].Cdf().Select(c => ((double)Math.Max(c.Value, 1), c.Fraction))]));
-            }
-
-            Chart(html, "cdf", "Latency distribution per priority (CDF)", "latency (µs, log scale)", "fraction ≤", cdf, logX: true);
+            AppendLatency(html, view);
         }
 
         if (view.QdiscDelay is { } delays)
@@ -93,27 +74,42 @@ internal static class HtmlReport
         File.WriteAllText(path, html.ToString());
     }
 
+    // A sink's one-way latency: p99 and p50 per interval, and the distribution.
+    private static void AppendLatency(StringBuilder html, ReportView view)
+    {
+        Chart(html, "latency", "One-way latency per priority over time (ms; p99 and p50 of each interval)", "time (s)", "ms",
+            PercentilesOverTime(view.SinkIntervals, s => s.Latency), logX: false, logYWhenSpread: true);
+        Chart(html, "cdf", "Latency distribution per priority (CDF)", "latency (µs, log scale)", "fraction ≤", Cdfs(view.Latency), logX: true);
+    }
+
     // --tx-timestamps: each datagram's SND - SCHED from the kernel, over time and as a distribution.
     private static void AppendQdiscDelay(StringBuilder html, ReportView view, Dictionary<uint, LatencyHistogram> delays)
     {
-        var overTime = new List<(string Name, List<(double X, double Y)> Points)>();
-        foreach ((string suffix, Func<LatencySummary, long> pick) in ((string, Func<LatencySummary, long>)[])[(" p99", d => d.P99), (" p50", d => d.P50)])
-        {
-            List<(string Name, List<(double X, double Y)> Points)> series = SeriesOverTime(view.SendIntervals, s => s.QdiscDelay is { } d ? pick(d) / 1000.0 : double.NaN, perSecond: false, skipEmpty: true);
-            overTime.AddRange(series.Select(x => (x.Name + suffix, x.Points)));
-        }
-
-        Chart(html, "qdisc-delay", "Time in the qdisc per priority over time (ms; p99 and p50 of each interval, kernel SND − SCHED timestamps)", "time (s)", "ms", overTime, logX: false, logYWhenSpread: true);
-        var cdf = new List<(string Name, List<(double X, double Y)> Points)>();
-        foreach (uint priority in delays.Keys.Order())
-        {
-            cdf.Add((Report.FormatPriority(priority), [.. delays[priority].Cdf().Select(c => ((double)Math.Max(c.Value, 1), c.Fraction))]));
-        }
-
-        Chart(html, "qdisc-cdf", "Time in the qdisc per priority (CDF)", "qdisc delay (µs, log scale)", "fraction ≤", cdf, logX: true);
+        Chart(html, "qdisc-delay", "Time in the qdisc per priority over time (ms; p99 and p50 of each interval, kernel SND − SCHED timestamps)", "time (s)", "ms",
+            PercentilesOverTime(view.SendIntervals, s => s.QdiscDelay), logX: false, logYWhenSpread: true);
+        Chart(html, "qdisc-cdf", "Time in the qdisc per priority (CDF)", "qdisc delay (µs, log scale)", "fraction ≤", Cdfs(delays), logX: true);
         html.Append("<p>Qdisc delay is SND − SCHED of each datagram, from SO_TIMESTAMPING: when its skb entered the device queue and when the driver took it. ")
             .Append(N(view.QdiscIncomplete)).Append(" datagrams had no SND report (dropped unreported, or a report lost).</p>\n");
     }
+
+    // Per priority, the p99 and the p50 of each interval's histogram, in ms; an interval without one has no point.
+    private static List<(string Name, List<(double X, double Y)> Points)> PercentilesOverTime(IReadOnlyList<IntervalSample> intervals, Func<PrioritySample, LatencySummary?> pick)
+    {
+        var series = new List<(string Name, List<(double X, double Y)> Points)>();
+        foreach ((string suffix, Func<LatencySummary, long> value) in ((string, Func<LatencySummary, long>)[])[(" p99", d => d.P99), (" p50", d => d.P50)])
+        {
+            foreach ((string name, List<(double X, double Y)> points) in SeriesOverTime(intervals, s => pick(s) is { } d ? value(d) / 1000.0 : double.NaN, perSecond: false, skipEmpty: true))
+            {
+                series.Add((name + suffix, points));
+            }
+        }
+
+        return series;
+    }
+
+    // One CDF per priority, on a log axis (so 0 µs is drawn at 1).
+    private static List<(string Name, List<(double X, double Y)> Points)> Cdfs(Dictionary<uint, LatencyHistogram> histograms) =>
+        [.. histograms.Keys.Order().Select(p => (Report.FormatPriority(p), histograms[p].Cdf().Select(c => ((double)Math.Max(c.Value, 1), c.Fraction)).ToList()))];
 
     private static void AppendVerdicts(StringBuilder html, List<Verdict> verdicts)
     {

@@ -42,36 +42,42 @@ internal static partial class QdiscTest
         table.AddColumn("result");
         foreach (ClassResult r in rows)
         {
-            var cells = new List<string> { r.Class.ToString() };
-            if (htb)
-            {
-                cells.Add(r.Class.Rate + (r.Class.Ceil is null ? string.Empty : "/" + r.Class.Ceil));
-            }
-
-            cells.Add(r.Load is { } l ? l.ToString() : s.LabMode ? "max" : "count");
-            cells.AddRange([N(r.Sent), N(r.Qdisc.Packets), N(r.Qdisc.Dropped), N(r.Enobufs), N(r.Lost)]);
-            if (rates)
-            {
-                cells.Add((r.Achieved / 1e6).ToString("0.00", CultureInfo.InvariantCulture));
-                cells.Add((r.SinkRate / 1e6).ToString("0.00", CultureInfo.InvariantCulture));
-            }
-
-            cells.AddRange([Micros(r.Latency.Percentile(50)), Micros(r.Latency.Percentile(99)), Micros(r.Latency.Max)]);
-            if (s.TxTimestamps)
-            {
-                cells.AddRange(r.QdiscDelay is { Count: > 0 } d ? [Micros(d.Percentile(50)), Micros(d.Percentile(99))] : ["–", "–"]);
-            }
-
-            if (s.Gates is not null)
-            {
-                cells.Add(N(r.OutsideGate));
-            }
-
-            cells.Add(r.Passed ? "[green]PASS[/]" : "[red]FAIL[/]");
-            table.AddRow(cells.ToArray());
+            table.AddRow(Cells(s, r, htb, rates));
         }
 
         return table;
+    }
+
+    // One class's row, in the columns Table chose.
+    private static string[] Cells(QdiscTestSettings s, ClassResult r, bool htb, bool rates)
+    {
+        var cells = new List<string> { r.Class.ToString() };
+        if (htb)
+        {
+            cells.Add(r.Class.Rate + (r.Class.Ceil is null ? string.Empty : "/" + r.Class.Ceil));
+        }
+
+        cells.Add(r.Load is { } l ? l.ToString() : s.LabMode ? "max" : "count");
+        cells.AddRange([N(r.Sent), N(r.Qdisc.Packets), N(r.Qdisc.Dropped), N(r.Enobufs), N(r.Lost)]);
+        if (rates)
+        {
+            cells.Add((r.Achieved / 1e6).ToString("0.00", CultureInfo.InvariantCulture));
+            cells.Add((r.SinkRate / 1e6).ToString("0.00", CultureInfo.InvariantCulture));
+        }
+
+        cells.AddRange([Micros(r.Latency.Percentile(50)), Micros(r.Latency.Percentile(99)), Micros(r.Latency.Max)]);
+        if (s.TxTimestamps)
+        {
+            cells.AddRange(r.QdiscDelay is { Count: > 0 } d ? [Micros(d.Percentile(50)), Micros(d.Percentile(99))] : ["–", "–"]);
+        }
+
+        if (s.Gates is not null)
+        {
+            cells.Add(N(r.OutsideGate));
+        }
+
+        cells.Add(r.Passed ? "[green]PASS[/]" : "[red]FAIL[/]");
+        return [.. cells];
     }
 
     private static void WriteClasses(System.Text.Json.Utf8JsonWriter w, QdiscTestSettings s, List<ClassResult> rows, double window, bool pass)
@@ -87,70 +93,80 @@ internal static partial class QdiscTest
         w.WriteStartArray("classes");
         foreach (ClassResult r in rows)
         {
-            w.WriteStartObject();
-            w.WriteString("class", r.Class.ToString());
-            w.WriteNumber("priority", r.Class.Id);
-            w.WriteString("rate", r.Class.Rate);
-            if (r.Class.Ceil is not null)
-            {
-                w.WriteString("ceil", r.Class.Ceil);
-            }
-
-            w.WriteString("offered", r.Load is { } l ? l.ToString() : s.LabMode ? "max" : "count");
-            w.WriteNumber("sent_packets", r.Sent);
-            w.WriteNumber("sent_bytes_l2", r.SentL2Bytes);
-            w.WriteNumber("enobufs", r.Enobufs);
-            w.WriteNumber("htb_packets", r.Qdisc.Packets);
-            w.WriteNumber("htb_bytes", r.Qdisc.Bytes);
-            w.WriteNumber("qdisc_dropped", r.Qdisc.Dropped);
-            w.WriteNumber("qdisc_overlimits", r.Qdisc.Overlimits);
-            w.WriteNumber("qdisc_backlog_packets", r.Qdisc.BacklogPackets);
-            w.WriteNumber("sink_lost", r.Lost);
-            w.WriteNumber("achieved_bps_qdisc", Math.Round(r.Achieved));
-            w.WriteNumber("achieved_bps_sink", Math.Round(r.SinkRate));
-            Report.WriteLatency(w, r.Latency);
-            if (r.QdiscDelay is { } delay)
-            {
-                Report.WriteLatency(w, delay, "qdisc_delay_us");
-                w.WriteNumber("qdisc_delay_incomplete", r.QdiscDelayIncomplete);
-            }
-
-            if (r.GateOk is { } gateOk)
-            {
-                (long start, long end) = new GateSchedule([], s.Gates!).WindowUs(Array.IndexOf(s.Classes, r.Class));
-                w.WriteStartArray("gate_window_us");
-                w.WriteNumberValue(start);
-                w.WriteNumberValue(end);
-                w.WriteEndArray();
-                w.WriteNumber("outside_gate", r.OutsideGate);
-                w.WriteNumber("latest_past_gate_us", r.LatestPastGateUs);
-                w.WriteBoolean("gate_ok", gateOk);
-            }
-
-            w.WriteBoolean("classified", r.Classified);
-            w.WriteString("classified_by", r.ClassifiedByGates ? "gate windows (this kernel's taprio reports the root's counters for every class)" : "class counters");
-            if (r.RateOk is { } rateOk)
-            {
-                w.WriteBoolean("rate_ok", rateOk);
-            }
-
-            if (r.LatencyOk is { } latencyOk)
-            {
-                w.WriteNumber("max_p99_us", (long)r.LatencyBound!.Value.TotalMicroseconds);
-                w.WriteBoolean("latency_ok", latencyOk);
-            }
-
-            w.WriteBoolean("pass", r.Passed);
-            if (!r.Passed)
-            {
-                w.WriteString("failure", r.Failure());
-            }
-
-            w.WriteEndObject();
+            WriteClass(w, s, r);
         }
 
         w.WriteEndArray();
         w.WriteBoolean("pass", pass);
+    }
+
+    // One class: what was sent and counted, its latency and time in the qdisc, then its verdicts.
+    private static void WriteClass(System.Text.Json.Utf8JsonWriter w, QdiscTestSettings s, ClassResult r)
+    {
+        w.WriteStartObject();
+        w.WriteString("class", r.Class.ToString());
+        w.WriteNumber("priority", r.Class.Id);
+        w.WriteString("rate", r.Class.Rate);
+        if (r.Class.Ceil is not null)
+        {
+            w.WriteString("ceil", r.Class.Ceil);
+        }
+
+        w.WriteString("offered", r.Load is { } l ? l.ToString() : s.LabMode ? "max" : "count");
+        w.WriteNumber("sent_packets", r.Sent);
+        w.WriteNumber("sent_bytes_l2", r.SentL2Bytes);
+        w.WriteNumber("enobufs", r.Enobufs);
+        w.WriteNumber("htb_packets", r.Qdisc.Packets);
+        w.WriteNumber("htb_bytes", r.Qdisc.Bytes);
+        w.WriteNumber("qdisc_dropped", r.Qdisc.Dropped);
+        w.WriteNumber("qdisc_overlimits", r.Qdisc.Overlimits);
+        w.WriteNumber("qdisc_backlog_packets", r.Qdisc.BacklogPackets);
+        w.WriteNumber("sink_lost", r.Lost);
+        w.WriteNumber("achieved_bps_qdisc", Math.Round(r.Achieved));
+        w.WriteNumber("achieved_bps_sink", Math.Round(r.SinkRate));
+        Report.WriteLatency(w, r.Latency);
+        if (r.QdiscDelay is { } delay)
+        {
+            Report.WriteLatency(w, delay, "qdisc_delay_us");
+            w.WriteNumber("qdisc_delay_incomplete", r.QdiscDelayIncomplete);
+        }
+
+        WriteVerdicts(w, s, r);
+        w.WriteEndObject();
+    }
+
+    private static void WriteVerdicts(System.Text.Json.Utf8JsonWriter w, QdiscTestSettings s, ClassResult r)
+    {
+        if (r.GateOk is { } gateOk)
+        {
+            (long start, long end) = new GateSchedule([], s.Gates!).WindowUs(Array.IndexOf(s.Classes, r.Class));
+            w.WriteStartArray("gate_window_us");
+            w.WriteNumberValue(start);
+            w.WriteNumberValue(end);
+            w.WriteEndArray();
+            w.WriteNumber("outside_gate", r.OutsideGate);
+            w.WriteNumber("latest_past_gate_us", r.LatestPastGateUs);
+            w.WriteBoolean("gate_ok", gateOk);
+        }
+
+        w.WriteBoolean("classified", r.Classified);
+        w.WriteString("classified_by", r.ClassifiedByGates ? "gate windows (this kernel's taprio reports the root's counters for every class)" : "class counters");
+        if (r.RateOk is { } rateOk)
+        {
+            w.WriteBoolean("rate_ok", rateOk);
+        }
+
+        if (r.LatencyOk is { } latencyOk)
+        {
+            w.WriteNumber("max_p99_us", (long)r.LatencyBound!.Value.TotalMicroseconds);
+            w.WriteBoolean("latency_ok", latencyOk);
+        }
+
+        w.WriteBoolean("pass", r.Passed);
+        if (!r.Passed)
+        {
+            w.WriteString("failure", r.Failure());
+        }
     }
 
     private static string N(long v) => v.ToString("N0", CultureInfo.InvariantCulture);

@@ -69,12 +69,7 @@ internal static partial class QdiscTest
             MakeLab(nsA, nsB, s, report);
             sink = StartSink(nsB, s, out sinkThread);
             SendSettings settings = Senders(s, sink, nsA);
-            job = new SendJob(settings);
-            if (s.Gates is { } gates)
-            {
-                job.Delays!.Gates = new GateSchedule([.. s.Classes.Select(c => c.Id)], gates, s.GateToleranceNs);
-            }
-
+            job = NewJob(s, settings);
             if (Volatile.Read(ref stopped))
             {
                 report.Error("stopped by a signal during setup; nothing was sent");
@@ -100,6 +95,18 @@ internal static partial class QdiscTest
             HostCommand.Run(null, "ip", "netns del " + nsB);
             HostCommand.Run(null, "ip", "netns del " + nsA);
         }
+    }
+
+    // The senders, and with --qdisc taprio the schedule their timestamps are judged against.
+    private static SendJob NewJob(QdiscTestSettings s, SendSettings settings)
+    {
+        var job = new SendJob(settings);
+        if (s.Gates is { } gates)
+        {
+            job.Delays!.Gates = new GateSchedule([.. s.Classes.Select(c => c.Id)], gates, s.GateToleranceNs);
+        }
+
+        return job;
     }
 
     // What is checked before anything is set up: exit 2 and one line.

@@ -159,6 +159,20 @@ internal sealed partial class Report
         }
 
         w.WriteEndObject();
+        WriteSendPerPriority(w, send);
+        WriteIntervals(w, send.Intervals);
+        w.WriteStartObject("gc");
+        w.WriteNumber("gen0", send.Gen0);
+        w.WriteNumber("gen1", send.Gen1);
+        w.WriteNumber("gen2", send.Gen2);
+        w.WriteNumber("allocated_bytes", send.AllocatedBytes);
+        w.WriteEndObject();
+        w.WriteEndObject();
+    }
+
+    // Per priority what was sent (and its time in the qdisc, with --tx-timestamps).
+    private static void WriteSendPerPriority(Utf8JsonWriter w, SendTotals send)
+    {
         w.WriteStartArray("per_priority");
         foreach ((uint p, long pk, long by) in send.PerPriority)
         {
@@ -184,15 +198,6 @@ internal sealed partial class Report
             w.WriteNumber("dropped_records", send.TxTimestampsDropped);
             w.WriteEndObject();
         }
-
-        WriteIntervals(w, send.Intervals);
-        w.WriteStartObject("gc");
-        w.WriteNumber("gen0", send.Gen0);
-        w.WriteNumber("gen1", send.Gen1);
-        w.WriteNumber("gen2", send.Gen2);
-        w.WriteNumber("allocated_bytes", send.AllocatedBytes);
-        w.WriteEndObject();
-        w.WriteEndObject();
     }
 
     private static void WriteSink(Utf8JsonWriter w, SinkJob sink)
