@@ -82,10 +82,15 @@ internal static class ReportMerge
                 return a;
         }
 
+        if (s_keys.Contains(key))
+        {
+            return mine; // the key the objects were matched by: equal
+        }
+
         if (mine.GetValueKind() is System.Text.Json.JsonValueKind.Number && theirs.GetValueKind() is System.Text.Json.JsonValueKind.Number)
         {
             double x = Num(mine), y = Num(theirs);
-            return key is "start_s" ? Number(Math.Min(x, y)) : s_largest.Contains(key) || s_keys.Contains(key) ? Number(Math.Max(x, y)) : Number(x + y);
+            return key is "start_s" ? Number(Math.Min(x, y)) : s_largest.Contains(key) ? Number(Math.Max(x, y)) : Number(x + y);
         }
 
         if (mine.GetValueKind() is System.Text.Json.JsonValueKind.True or System.Text.Json.JsonValueKind.False)

@@ -335,7 +335,9 @@ public abstract partial class SenderContractTests
         Assert.Equal(0, connected.Stats.SegmentedMessages);
     }
 
+    // Managed code only, like ZeroAllocationInSteadyState: the host runs it for every backend and strategy.
     [Fact]
+    [Trait(Lab.Trait, Lab.HostOnly)]
     public void ZeroAllocationWithSegmentedRuns()
     {
         SkipUnlessSegmentation();
