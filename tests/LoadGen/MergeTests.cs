@@ -13,7 +13,8 @@ public sealed class MergeTests
 {
     // Two hosts each send to their own sink; the same two senders into one sink is the run of both. What the sinks
     // counted, merged, is what the one sink counted: per priority, datagrams, bytes and latency samples. Plain UDP
-    // over lo: the host and 6.1 run it.
+    // over lo, no kernel decides it: the host runs it.
+    [Trait(Lab.Trait, Lab.HostOnly)]
     [Fact]
     public void TheMergeOfTwoRunsEqualsTheRunOfBoth()
     {

@@ -53,7 +53,9 @@ public sealed class TxTimestampCliTests
     }
 
     // Over lo every datagram passes the (empty) qdisc at once: each gets both reports, whatever the backend (each
-    // backend's timestamps are tested on every lab kernel by the sender contract; this is perfgen's report of them).
+    // backend's timestamps are tested on every lab kernel by the sender contract; this is perfgen's report of them,
+    // which the host checks).
+    [Trait(Lab.Trait, Lab.HostOnly)]
     [Theory]
     [InlineData("sendmmsg", "auto")]
     [InlineData("uring", "auto")]
