@@ -11,8 +11,9 @@ namespace Perf.Tests.LoadGen;
 public sealed class TxTimestampCliTests
 {
     // The issue's own run: a class fed twice its rate queues for a second in HTB, one fed a hundredth of its rate
-    // passes straight through; and what the sink sees of the saturated class is that queue. perfgen's part: the
-    // library's timestamps behind HTB are tested on every lab kernel (PriorityQdiscTests), this on the host and 6.1.
+    // passes straight through; and what the sink sees of the saturated class is that queue. The host runs it: in the
+    // lab the library's timestamps behind HTB (PriorityQdiscTests) and qdisc-test with them (taprio) run on every kernel.
+    [Trait(Lab.Trait, Lab.HostOnly)]
     [Fact]
     public void QdiscTestReportsEachClasssQdiscDelay()
     {
