@@ -32,7 +32,7 @@ public sealed partial class PacketSender
             DatagramAddress local = UdpSocket.GetLocalAddress(socket);
             path.AfterBind(local);
             ring = new SlotRing(options.RingSize, options.MaxDatagramSize, path.CmsgType,
-                options.PerPacketTrafficClass ? (options.AddressFamily == AddressFamily.InterNetworkV6 ? Interop.AF_INET6 : Interop.AF_INET) : 0);
+                options.PerPacketTrafficClass ? (options.AddressFamily == AddressFamily.InterNetworkV6 ? Interop.AF_INET6 : Interop.AF_INET) : 0, options.TxTime);
             backend = CreateBackend(socket, options);
             // The backend that runs declares its own limits (io_uring zero copy caps runs by segments and pages).
             int segments = backend.MaxSegments > 0 ? Math.Min(maxSegments, backend.MaxSegments) : maxSegments;
@@ -63,6 +63,12 @@ public sealed partial class PacketSender
             if (options.TxTimestamps)
             {
                 UdpSocket.EnableTxTimestamps(socket);
+            }
+
+            if (options.TxTime)
+            {
+                // etf's drop reports go to the error queue, which only a timestamping sender reads.
+                UdpSocket.EnableTxTime(socket, options.TxTimeClock, reportErrors: options.TxTimestamps);
             }
 
             path.BeforeBind(socket);

@@ -57,11 +57,11 @@ public sealed partial class PacketSender
         TxTimestampTracker t = _timestamps!;
         lock (t.Gate)
         {
-            uint key = t.BeginMessage(segments);
+            uint key = t.BeginMessage(segments, _ring.GetTxTime(_planner.Slot(message, 0))); // a run shares one launch time
             for (int s = 0; s < segments; s++)
             {
                 int index = _planner.Slot(message, s);
-                t.Add(key, _head + ((index - _head) & _mask), _ring.GetPriority(index), _ring.GetLength(index));
+                t.Add(key, _head + ((index - _head) & _mask), _ring.GetPriority(index), _ring.GetLength(index), _ring.GetTxTime(index));
             }
         }
     }

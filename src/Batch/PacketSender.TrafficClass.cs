@@ -21,7 +21,7 @@ public sealed partial class PacketSender
             ThrowNeedsDestination();
         }
 
-        return TryEnqueueCore(payload, priority, trafficClass, in System.Runtime.CompilerServices.Unsafe.NullRef<DatagramAddress>());
+        return TryEnqueueCore(payload, priority, trafficClass, NoTxTime, in System.Runtime.CompilerServices.Unsafe.NullRef<DatagramAddress>());
     }
 
     /// <summary>As <see cref="TryEnqueue(ReadOnlySpan{byte}, uint, byte)"/>, to <paramref name="destination"/> on an unconnected sender.</summary>
@@ -29,7 +29,7 @@ public sealed partial class PacketSender
     {
         RequireTrafficClass();
         ValidateDestination(destination);
-        return TryEnqueueCore(payload, priority, trafficClass, in destination);
+        return TryEnqueueCore(payload, priority, trafficClass, NoTxTime, in destination);
     }
 
     /// <summary>Queues the reserved slot's first <paramref name="length"/> bytes with <paramref name="priority"/> and <paramref name="trafficClass"/> (connected sender).</summary>
@@ -41,7 +41,7 @@ public sealed partial class PacketSender
             ThrowNeedsDestination();
         }
 
-        CommitCore(length, priority, trafficClass, in System.Runtime.CompilerServices.Unsafe.NullRef<DatagramAddress>());
+        CommitCore(length, priority, trafficClass, NoTxTime, in System.Runtime.CompilerServices.Unsafe.NullRef<DatagramAddress>());
     }
 
     /// <summary>Queues the reserved slot's first <paramref name="length"/> bytes with <paramref name="priority"/> and <paramref name="trafficClass"/> to <paramref name="destination"/>.</summary>
@@ -49,7 +49,7 @@ public sealed partial class PacketSender
     {
         RequireTrafficClass();
         ValidateDestination(destination);
-        CommitCore(length, priority, trafficClass, in destination);
+        CommitCore(length, priority, trafficClass, NoTxTime, in destination);
     }
 
     private void RequireTrafficClass()

@@ -41,6 +41,7 @@ public sealed partial class PacketSender : IDisposable
     private readonly PriorityPath _path;
     private readonly bool _admits; // the path checks each datagram's priority before it is queued (SocketPerPriority)
     private readonly bool _trafficClass; // each slot carries its own DSCP and ECN
+    private readonly bool _txTime;       // each slot carries its own launch time
 
     private PacketSender(PacketSenderOptions options, SafeFdHandle socket, SlotRing ring, SendPlanner planner, SendBackend backend, PriorityPath path, PriorityCapabilities caps, DatagramAddress local)
     {
@@ -48,6 +49,7 @@ public sealed partial class PacketSender : IDisposable
         _path = path;
         _admits = path.Admits;
         _trafficClass = ring.CarriesTrafficClass;
+        _txTime = ring.CarriesTxTime;
         _socket = socket;
         _ring = ring;
         _backend = backend;
@@ -123,7 +125,7 @@ public sealed partial class PacketSender : IDisposable
             ThrowNeedsDestination();
         }
 
-        return TryEnqueueCore(payload, priority, 0, in Unsafe.NullRef<DatagramAddress>());
+        return TryEnqueueCore(payload, priority, 0, NoTxTime, in Unsafe.NullRef<DatagramAddress>());
     }
 
     /// <summary>Queues a copy of <paramref name="payload"/> with its own <paramref name="priority"/> and <paramref name="destination"/> on an unconnected sender.</summary>
@@ -132,7 +134,7 @@ public sealed partial class PacketSender : IDisposable
     public bool TryEnqueue(ReadOnlySpan<byte> payload, uint priority, in DatagramAddress destination)
     {
         ValidateDestination(destination);
-        return TryEnqueueCore(payload, priority, 0, in destination);
+        return TryEnqueueCore(payload, priority, 0, NoTxTime, in destination);
     }
 
     /// <summary>Reserves the next slot and hands out its payload area (<see cref="MaxDatagramSize"/> bytes) to write in place.</summary>
@@ -171,17 +173,17 @@ public sealed partial class PacketSender : IDisposable
             ThrowNeedsDestination();
         }
 
-        CommitCore(length, priority, 0, in Unsafe.NullRef<DatagramAddress>());
+        CommitCore(length, priority, 0, NoTxTime, in Unsafe.NullRef<DatagramAddress>());
     }
 
     /// <summary>Queues the reserved slot's first <paramref name="length"/> bytes with <paramref name="priority"/> to <paramref name="destination"/>.</summary>
     public void Commit(int length, uint priority, in DatagramAddress destination)
     {
         ValidateDestination(destination);
-        CommitCore(length, priority, 0, in destination);
+        CommitCore(length, priority, 0, NoTxTime, in destination);
     }
 
-    private bool TryEnqueueCore(ReadOnlySpan<byte> payload, uint priority, byte trafficClass, ref readonly DatagramAddress destination)
+    private bool TryEnqueueCore(ReadOnlySpan<byte> payload, uint priority, byte trafficClass, long txTime, ref readonly DatagramAddress destination)
     {
         ThrowIfDisposed();
         if ((uint)(payload.Length - 1) >= (uint)_maxPayload)
@@ -202,7 +204,7 @@ public sealed partial class PacketSender : IDisposable
         int index = (int)_tail & _mask;
         payload.CopyTo(_ring.Payload(index));
         _ring.SetLength(index, payload.Length);
-        Publish(index, priority, trafficClass, in destination);
+        Publish(index, priority, trafficClass, txTime, in destination);
         return true;
     }
 
@@ -240,14 +242,14 @@ public sealed partial class PacketSender : IDisposable
 
         int index = (int)_tail & _mask;
         _ring.SetReference(index, payload, length, header, headerLength);
-        Publish(index, priority, trafficClass, in Unsafe.NullRef<DatagramAddress>());
+        Publish(index, priority, trafficClass, NoTxTime, in Unsafe.NullRef<DatagramAddress>());
         return true;
     }
 
     /// <summary>Queued datagrams whose payload lies outside the ring (<see cref="TryEnqueueReference"/>).</summary>
     internal int QueuedReferences => _ring.References;
 
-    private void CommitCore(int length, uint priority, byte trafficClass, ref readonly DatagramAddress destination)
+    private void CommitCore(int length, uint priority, byte trafficClass, long txTime, ref readonly DatagramAddress destination)
     {
         ThrowIfDisposed();
         if (!_reserved)
@@ -263,13 +265,19 @@ public sealed partial class PacketSender : IDisposable
         // Publish first: if it throws (a full SocketPerPriority pool) the reservation stands and nothing is queued.
         int index = (int)_tail & _mask;
         _ring.SetLength(index, length);
-        Publish(index, priority, trafficClass, in destination);
+        Publish(index, priority, trafficClass, txTime, in destination);
         _reserved = false;
     }
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private void Publish(int index, uint priority, byte trafficClass, ref readonly DatagramAddress destination)
+    private void Publish(int index, uint priority, byte trafficClass, long txTime, ref readonly DatagramAddress destination)
     {
+        if (_txTime != (txTime != NoTxTime))
+        {
+            ReleaseReference(index); // nothing is queued
+            ThrowTxTimeMismatch();
+        }
+
         // SocketPerPriority: the priority's socket must exist before the datagram is queued; a full pool throws here,
         // with nothing queued (a referenced slot is pointed back at its own payload area first).
         if (_admits)
@@ -281,6 +289,11 @@ public sealed partial class PacketSender : IDisposable
         if (_trafficClass)
         {
             _ring.SetTrafficClass(index, trafficClass);
+        }
+
+        if (_txTime)
+        {
+            _ring.SetTxTime(index, txTime);
         }
 
         if (!Unsafe.IsNullRef(in destination))

@@ -97,6 +97,20 @@ public sealed record PacketSenderOptions
     /// </summary>
     public bool TxTimestamps { get; init; }
 
+    /// <summary>
+    /// Give every datagram its own launch time (default false): SO_TXTIME on the socket and an SCM_TXTIME cmsg on each
+    /// datagram, given at enqueue in ns of <see cref="TxTimeClock"/> (<see cref="PacketSender.TryEnqueueAt(ReadOnlySpan{byte}, uint, long)"/>,
+    /// <see cref="PacketSender.CommitAt(int, uint, long)"/>). etf sends each datagram at its time less its delta and drops
+    /// one it can no longer send in time; fq holds each until its time. One GSO run is one skb with one launch time, so
+    /// only datagrams with equal times form runs. With <see cref="TxTimestamps"/>, etf's drops come back
+    /// (SOF_TXTIME_REPORT_ERRORS) as <see cref="TxTimestamp.TxTimeDrop"/>. Needs one socket, as TxTimestamps does.
+    /// Linux 4.19+.
+    /// </summary>
+    public bool TxTime { get; init; }
+
+    /// <summary>TxTime: the clock of the launch times. <see cref="Perf.Batch.TxTimeClock.Tai"/> (default, for etf) needs CAP_NET_ADMIN.</summary>
+    public TxTimeClock TxTimeClock { get; init; } = TxTimeClock.Tai;
+
     /// <summary>TxTimestamps: records kept until drained, rounded up to a power of two; the oldest give way when full. Default 65536.</summary>
     public int TxTimestampCapacity { get; init; } = 65536;
 
@@ -207,6 +221,11 @@ public sealed record PacketSenderOptions
         if (IoUring.SqPollIdleMs < 0)
         {
             ThrowHelper.ThrowArgumentOutOfRange(nameof(IoUring), "IoUring.SqPollIdleMs must not be negative.");
+        }
+
+        if (!Enum.IsDefined(TxTimeClock))
+        {
+            ThrowHelper.ThrowArgumentOutOfRange(nameof(TxTimeClock), "TxTimeClock must be Tai or Monotonic.");
         }
 
         if (!Enum.IsDefined(PriorityStrategy))

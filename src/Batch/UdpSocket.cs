@@ -115,6 +115,24 @@ internal static unsafe class UdpSocket
 
     private const int ErrorQueueBytes = 16 << 20;
 
+    /// <summary>
+    /// SO_TXTIME for <see cref="PacketSenderOptions.TxTime"/>: datagrams may carry an SCM_TXTIME cmsg on
+    /// <paramref name="clock"/>; with <paramref name="reportErrors"/> a qdisc that drops one for its time (etf) says so on
+    /// the error queue. Any clock but CLOCK_MONOTONIC needs CAP_NET_ADMIN (EPERM).
+    /// </summary>
+    internal static unsafe void EnableTxTime(SafeFdHandle fd, TxTimeClock clock, bool reportErrors)
+    {
+        var value = new Interop.SockTxTime { ClockId = (int)clock, Flags = reportErrors ? (uint)Interop.SOF_TXTIME_REPORT_ERRORS : 0 };
+        if (Interop.Sys.SetSockOpt(fd, Interop.SOL_SOCKET, Interop.SO_TXTIME, &value, (uint)sizeof(Interop.SockTxTime)) != 0)
+        {
+            int errno = System.Runtime.InteropServices.Marshal.GetLastPInvokeError();
+            ThrowHelper.ThrowSocket("setsockopt(SO_TXTIME, " + (clock == TxTimeClock.Tai ? "CLOCK_TAI" : "CLOCK_MONOTONIC") + ")", errno,
+                errno == Errno.EPERM ? "CLOCK_TAI launch times need CAP_NET_ADMIN; TxTimeClock.Monotonic (what fq paces on) does not."
+                : errno == Errno.ENOPROTOOPT ? "This kernel has no SO_TXTIME (it came with Linux 4.19)."
+                : "The kernel refused SO_TXTIME.");
+        }
+    }
+
     /// <summary>Sets a buffer size, past net.core.[rw]mem_max with the *FORCE variant when privileged.</summary>
     internal static void SetBufferSize(SafeFdHandle fd, bool send, int bytes)
     {

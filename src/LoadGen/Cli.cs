@@ -7,7 +7,7 @@ using Perf.Host;
 namespace Perf.LoadGen;
 
 /// <summary>perfgen's command line. Exit codes: 0 success, 1 the run failed its checks, 2 bad input or setup error.</summary>
-internal static class Cli
+internal static partial class Cli
 {
     internal const int Ok = 0;
     internal const int CheckFailed = 1;
@@ -45,15 +45,7 @@ internal static class Cli
     private static readonly Option<bool> s_strictOrder = new("--strict-order") { Description = "Send in exact enqueue order: no grouping by priority, so runs form only from neighbours (see --burst)" };
     private static readonly Option<bool> s_gro = new("--gro") { Description = "Receive with UDP GRO (coalesced buffers, split again here); every datagram is still checked" };
     private static readonly Option<string?> s_html = new("--html") { Description = "Write a self-contained HTML report (charts, verdicts) to FILE", HelpName = "FILE" };
-    private static readonly Option<string?> s_load = new("--load") { Description = "Offered load per class: CLASS=RATE|max,… e.g. \"1:10=max,1:20=20mbit,1:30=1k\" (packets/s, or bits/s as Nkbit/Nmbit or NMbps); a class not named runs at max" };
-    private static readonly Option<string> s_qdisc = new("--qdisc") { Description = "The qdisc under test: htb (rates, ceil, prio), prio or ets (bands; classes are the bands 1..N), taprio (classes 1..N are traffic classes with a gate window each, see --gates)", DefaultValueFactory = _ => "htb" };
-    private static readonly Option<string?> s_maxP99 = new("--max-p99") { Description = "Latency bound per class: CLASS=DURATION,… e.g. 1:30=2ms; a class whose p99 is above it fails" };
-    private static readonly Option<bool> s_recverr = new("--recverr") { Description = "IP_RECVERR on the senders: qdisc drops come back as ENOBUFS and are counted per class" };
     private static readonly Option<bool> s_txTimestamps = new("--tx-timestamps") { Description = "Kernel transmit timestamps (SO_TIMESTAMPING SCHED and SND) on every datagram: its time in the qdisc, reported per priority (and class) as qdisc_delay_us" };
-    private static readonly Option<string?> s_gates = new("--gates") { Description = "taprio: each class's gate window, in class order, e.g. 300us,300us,400us (default 500us each); the cycle is their sum" };
-    private static readonly Option<string> s_gateTolerance = new("--gate-tolerance") { Description = "taprio: how far past its window a datagram may leave and count as inside", DefaultValueFactory = _ => "20us" };
-    private static readonly Option<string?> s_scenario = new("--scenario") { Description = "A named test: prio-hol (bulk traffic saturates one class while a low-rate probe of another measures latency)" };
-    private static readonly Option<string> s_classes = new("--classes") { Description = "HTB classes MAJOR:MINOR[=RATE],…; each class id is also the priority that selects it", DefaultValueFactory = _ => "1:10=10mbit,1:20=50mbit,1:30" };
 
     /// <summary>The command line of the run in progress, as reports show it.</summary>
     internal static string CommandLine { get; private set; } = "perfgen";
@@ -129,7 +121,7 @@ internal static class Cli
             [s_dev], p => Classifier(p, attach: true)));
         root.Subcommands.Add(Subcommand("bpf-detach", "Remove the mark_to_priority classifier from DEV", [s_dev], p => Classifier(p, attach: false)));
         root.Subcommands.Add(Subcommand("qdisc-test", "Build a namespace pair with a qdisc on the sending veth, run one sender per class, and judge classification, rates and latency from the qdisc's counters and a sink (needs root)",
-            [s_classes, s_qdisc, s_load, s_duration, s_count, s_size, s_burst, s_gso, s_strategy, s_backend, s_maxP99, s_recverr, s_txTimestamps, s_gates, s_gateTolerance, s_scenario, s_interval, s_json, s_html, s_quiet],
+            [s_classes, s_qdisc, s_load, s_duration, s_count, s_size, s_burst, s_gso, s_strategy, s_backend, s_maxP99, s_recverr, s_txTimestamps, s_gates, s_gateTolerance, s_etfDelta, s_txTimeLead, s_scenario, s_interval, s_json, s_html, s_quiet],
             p => QdiscTest.Run(ReadQdiscTest(p))));
         root.Subcommands.Add(MergeCommand());
         return root;
@@ -265,54 +257,6 @@ internal static class Cli
         }
 
         return ring;
-    }
-
-    internal static QdiscTestSettings ReadQdiscTest(ParseResult p)
-    {
-        string qdisc = p.GetValue(s_qdisc) is "htb" or "prio" or "ets" or "taprio" ? p.GetValue(s_qdisc)! : throw new FormatException("bad --qdisc '" + p.GetValue(s_qdisc) + "': htb, prio, ets or taprio");
-        HtbClass[] classes = Parsers.ParseClasses(p.GetValue(s_classes)!);
-        long[]? gates = qdisc == "taprio" ? Parsers.ParseGates(p.GetValue(s_gates), classes)
-            : p.GetValue(s_gates) is null ? null : throw new FormatException("--gates is for --qdisc taprio");
-        bool timestamps = p.GetValue(s_txTimestamps) || qdisc == "taprio"; // taprio is judged by the SND timestamps
-        if (qdisc != "htb" && classes.Any(c => c.Minor > 16 || c.Ceil is not null || c.Prio is not null || c.Limit is not null || c.Rate != "10gbit"))
-        {
-            throw new FormatException("--qdisc " + qdisc + " takes classes that are its bands, MAJOR:1 to MAJOR:16, with no rate, ceil, prio or limit (e.g. 1:1,1:2,1:3)");
-        }
-
-        if (Opt(p, s_count) is not null && Opt(p, s_duration) is not null)
-        {
-            throw new FormatException("give --duration or --count, not both");
-        }
-
-        var settings = new QdiscTestSettings
-        {
-            Classes = classes,
-            Qdisc = qdisc,
-            Loads = p.GetValue(s_load) is { } load ? Parsers.ParseLoads(load, classes) : [],
-            Duration = Opt(p, s_duration) is { } d ? Parsers.ParseDuration(d) : null,
-            Count = Opt(p, s_count) is { } c ? ParseCount(c) : 3000,
-            Size = Parsers.ParseSize(p.GetValue(s_size)!),
-            Burst = ParseInt(p.GetValue(s_burst)!, "--burst", 1, 65536),
-            Gso = p.GetResult(s_gso) is { Implicit: false } ? Parsers.ParseGso(p.GetValue(s_gso)!) : SegmentationMode.Off, // see QdiscTestSettings.Gso
-            Strategy = StrategyWithTimestamps(p, timestamps),
-            TxTimestamps = timestamps,
-            Backend = Parsers.ParseBackend(p.GetValue(s_backend)!),
-            MaxP99 = p.GetValue(s_maxP99) is { } bounds ? Parsers.ParseLatencyBounds(bounds, classes) : [],
-            RecvErr = p.GetValue(s_recverr) || timestamps, // see QdiscTestSettings.TxTimestamps
-            Gates = gates,
-            GateToleranceNs = Parsers.ParseDuration(p.GetValue(s_gateTolerance)!).Ticks * 100,
-            Interval = Parsers.ParseDuration(p.GetValue(s_interval)!),
-            Json = p.GetValue(s_json),
-            Html = p.GetValue(s_html),
-            Quiet = p.GetValue(s_quiet),
-        };
-        return p.GetValue(s_scenario) switch
-        {
-            null => settings,
-            "prio-hol" when p.GetValue(s_load) is null => QdiscTest.PrioHol(settings),
-            "prio-hol" => throw new FormatException("--scenario prio-hol sets the classes and loads itself; give --max-p99, --duration or --size to change it, not --load"),
-            var other => throw new FormatException("bad --scenario '" + other + "': prio-hol"),
-        };
     }
 
     private static SinkSettings ReadSink(ParseResult p)

@@ -1,5 +1,4 @@
 using System.Globalization;
-using System.Runtime.InteropServices;
 using Perf.Batch;
 
 namespace Perf.LoadGen;
@@ -11,7 +10,7 @@ namespace Perf.LoadGen;
 /// discovery) goes to one more traffic class whose gate never closes, so no class counts a datagram not its own.
 /// Judges each datagram's SND timestamp against its class's window.
 /// </summary>
-internal sealed partial class GateSchedule
+internal sealed class GateSchedule : ISendWindow
 {
     private readonly long[] _start;
     private readonly long[] _length;
@@ -33,16 +32,13 @@ internal sealed partial class GateSchedule
         }
 
         CycleNs = _start[^1] + windowsNs[^1];
-        // The stamps are CLOCK_REALTIME, the schedule CLOCK_TAI: they differ by whole seconds (the kernel's TAI offset,
-        // 0 unless NTP set it, 37 s today). Two reads are apart by up to 0.2 ms under the lab's emulated CPU (and once
-        // by enough to shift every datagram out of its window), so the difference is rounded to the second.
-        _taiMinusRealtime = (long)Math.Round((Now(ClockTai) - Now(ClockRealtime)) / 1e9) * 1_000_000_000L;
+        _taiMinusRealtime = SendWindows.TaiMinusRealtimeNs();
     }
 
     internal long CycleNs { get; }
 
     /// <summary>How far past the end of its window (ns) a datagram may leave and still count as inside: the SND stamp is taken in the driver a moment after the qdisc let it go.</summary>
-    internal long ToleranceNs { get; }
+    public long ToleranceNs { get; }
 
     /// <summary>Transmit queues the device needs: one per class, and one for everything else.</summary>
     internal int Queues => _length.Length + 1;
@@ -66,7 +62,7 @@ internal sealed partial class GateSchedule
     internal (long Start, long End) WindowUs(int index) => (_start[index] / 1000, (_start[index] + _length[index]) / 1000);
 
     /// <summary>How many ns after its window closed the datagram left (0 inside it); its priority picks the window.</summary>
-    internal long Lateness(in TxTimestamp t)
+    public long Outside(in TxTimestamp t)
     {
         int i = Array.IndexOf(_priorities, t.Priority);
         if (i < 0 || !t.IsComplete)
@@ -83,16 +79,4 @@ internal sealed partial class GateSchedule
 
         return after < _length[i] ? 0 : after - _length[i];
     }
-
-    private const int ClockRealtime = 0;
-    private const int ClockTai = 11;
-
-    private static unsafe long Now(int clock)
-    {
-        long* ts = stackalloc long[2];
-        return clock_gettime(clock, ts) == 0 ? (ts[0] * 1_000_000_000L) + ts[1] : throw new PerfSocketException("clock_gettime(" + clock + ")", Marshal.GetLastPInvokeError());
-    }
-
-    [LibraryImport("libc", SetLastError = true)]
-    private static unsafe partial int clock_gettime(int clock, long* ts);
 }

@@ -38,6 +38,10 @@ internal static partial class QdiscTest
         {
             table.AddColumn(new TableColumn("outside gate").RightAligned());
         }
+        else if (s.EtfDeltaNs is not null)
+        {
+            table.AddColumn(new TableColumn("outside window").RightAligned()).AddColumn(new TableColumn("etf drops").RightAligned());
+        }
 
         table.AddColumn("result");
         foreach (ClassResult r in rows)
@@ -58,7 +62,8 @@ internal static partial class QdiscTest
         }
 
         cells.Add(r.Load is { } l ? l.ToString() : s.LabMode ? "max" : "count");
-        cells.AddRange([N(r.Sent), N(r.Qdisc.Packets), N(r.Qdisc.Dropped), N(r.Enobufs), N(r.Lost)]);
+        bool classes = s.EtfDeltaNs is null; // etf has none: its own counters are in the JSON (etf_counters)
+        cells.AddRange([N(r.Sent), classes ? N(r.Qdisc.Packets) : "–", classes ? N(r.Qdisc.Dropped) : "–", N(r.Enobufs), N(r.Lost)]);
         if (rates)
         {
             cells.Add((r.Achieved / 1e6).ToString("0.00", CultureInfo.InvariantCulture));
@@ -73,17 +78,31 @@ internal static partial class QdiscTest
 
         if (s.Gates is not null)
         {
-            cells.Add(N(r.OutsideGate));
+            cells.Add(N(r.OutsideWindow));
+        }
+        else if (s.EtfDeltaNs is not null)
+        {
+            cells.AddRange([N(r.OutsideWindow), N(r.TxTimeDropped)]);
         }
 
         cells.Add(r.Passed ? "[green]PASS[/]" : "[red]FAIL[/]");
         return [.. cells];
     }
 
-    private static void WriteClasses(System.Text.Json.Utf8JsonWriter w, QdiscTestSettings s, List<ClassResult> rows, double window, bool pass)
+    private static void WriteClasses(System.Text.Json.Utf8JsonWriter w, QdiscTestSettings s, List<ClassResult> rows, double window, bool pass, Dictionary<string, ClassStats> counters)
     {
         w.WriteString("qdisc", s.Qdisc);
         w.WriteString("configured", ConfiguredQdisc(s));
+        if (s.EtfDeltaNs is not null && counters.TryGetValue(RootCounters, out ClassStats root))
+        {
+            // etf has no classes: its own counters, all classes together (the classes' htb_* stay 0).
+            w.WriteStartObject("etf_counters");
+            w.WriteNumber("packets", root.Packets);
+            w.WriteNumber("bytes", root.Bytes);
+            w.WriteNumber("dropped", root.Dropped);
+            w.WriteEndObject();
+        }
+
         if (s.Scenario is not null)
         {
             w.WriteString("scenario", s.Scenario);
@@ -137,20 +156,29 @@ internal static partial class QdiscTest
 
     private static void WriteVerdicts(System.Text.Json.Utf8JsonWriter w, QdiscTestSettings s, ClassResult r)
     {
-        if (r.GateOk is { } gateOk)
+        if (r.WindowOk is { } etfOk && s.EtfDeltaNs is { } delta)
+        {
+            w.WriteNumber("etf_delta_us", delta / 1000);
+            w.WriteNumber("txtime_lead_us", s.TxTimeLeadNs / 1000);
+            w.WriteNumber("outside_txtime_window", r.OutsideWindow);
+            w.WriteNumber("farthest_outside_us", r.FarthestOutsideUs);
+            w.WriteNumber("txtime_dropped", r.TxTimeDropped);
+            w.WriteBoolean("txtime_ok", etfOk);
+        }
+        else if (r.WindowOk is { } gateOk)
         {
             (long start, long end) = new GateSchedule([], s.Gates!).WindowUs(Array.IndexOf(s.Classes, r.Class));
             w.WriteStartArray("gate_window_us");
             w.WriteNumberValue(start);
             w.WriteNumberValue(end);
             w.WriteEndArray();
-            w.WriteNumber("outside_gate", r.OutsideGate);
-            w.WriteNumber("latest_past_gate_us", r.LatestPastGateUs);
+            w.WriteNumber("outside_gate", r.OutsideWindow);
+            w.WriteNumber("latest_past_gate_us", r.FarthestOutsideUs);
             w.WriteBoolean("gate_ok", gateOk);
         }
 
         w.WriteBoolean("classified", r.Classified);
-        w.WriteString("classified_by", r.ClassifiedByGates ? "gate windows (this kernel's taprio reports the root's counters for every class)" : "class counters");
+        w.WriteString("classified_by", r.ClassifiedBy);
         if (r.RateOk is { } rateOk)
         {
             w.WriteBoolean("rate_ok", rateOk);

@@ -28,7 +28,20 @@ internal static partial class QdiscTest
         }
     }
 
-    internal static Dictionary<string, ClassStats> ReadStats(string ns) => ParseClassStats(Sh("tc -n " + ns + " -s class show dev " + Dev));
+    /// <summary>The qdisc's class counters; for a qdisc without classes (etf), its own under "root".</summary>
+    internal static Dictionary<string, ClassStats> ReadStats(string ns)
+    {
+        Dictionary<string, ClassStats> classes = ParseClassStats(Sh("tc -n " + ns + " -s class show dev " + Dev));
+        if (classes.Count > 0)
+        {
+            return classes;
+        }
+
+        Dictionary<string, ClassStats> root = ParseClassStats(Sh("tc -n " + ns + " -s qdisc show dev " + Dev + " root"));
+        return root.Count == 1 ? new Dictionary<string, ClassStats> { [RootCounters] = root.Values.First() } : classes;
+    }
+
+    private const string RootCounters = "root";
 
     /// <summary>Per-class (packets, bytes) from <c>tc -s class show</c>.</summary>
     internal static Dictionary<string, (long Packets, long Bytes)> ParseClassCounters(string tcOutput) =>
@@ -88,6 +101,9 @@ internal static partial class QdiscTest
         Sh("ip -n " + nsB + " addr add 198.18.0.2/30 dev " + devB);
         Sh("ip -n " + nsA + " link set " + devA + " up");
         Sh("ip -n " + nsB + " link set " + devB + " up");
+        // A permanent neighbour: no ARP through the qdisc under test (etf drops a frame that carries no launch time).
+        Match mac = MacLine().Match(Sh("ip -n " + nsB + " link show " + devB));
+        Sh("ip -n " + nsA + " neigh replace 198.18.0.2 lladdr " + mac.Groups[1].Value + " dev " + devA + " nud permanent");
     }
 
     private static string Sh(string command)
@@ -97,11 +113,14 @@ internal static partial class QdiscTest
         return code == 0 ? output : throw new InvalidOperationException("'" + command + "' failed (" + code + "): " + output.Trim());
     }
 
-    [GeneratedRegex(@"^class \S+ (\S+) ")]
+    [GeneratedRegex(@"^(?:class|qdisc) \S+ (\S+) ")]
     private static partial Regex ClassLine();
 
     [GeneratedRegex(@"^\s*Sent (\d+) bytes (\d+) pkt \(dropped (\d+), overlimits (\d+)")]
     private static partial Regex SentLine();
+
+    [GeneratedRegex(@"link/ether (\S+)")]
+    private static partial Regex MacLine();
 
     [GeneratedRegex(@"^\s*backlog \S+ (\d+)p")]
     private static partial Regex BacklogLine();

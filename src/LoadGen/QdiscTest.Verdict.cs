@@ -22,10 +22,13 @@ internal static partial class QdiscTest
         // taprio on 6.1 reports one set of counters, the root's, for every class: then the gate windows are the
         // evidence (a datagram in another class's queue leaves in that class's window).
         bool byGates = s.Gates is not null && s.Classes.Length > 1 && s.Classes.Select(c => counters.GetValueOrDefault(c.ToString())).Distinct().Count() == 1;
+        (bool? shared, string classifiedBy) = s.EtfDeltaNs is not null ? (RootHoldsEveryClass(s, totals, counters), EtfClassifiedBy)
+            : byGates ? (true, "gate windows (this kernel's taprio reports the root's counters for every class)")
+            : ((bool?)null, "class counters");
         var rows = new List<ClassResult>();
         foreach (HtbClass c in s.Classes)
         {
-            rows.Add(Judge(s, c, totals, sink, counters.GetValueOrDefault(c.ToString()), start, end, window, byGates));
+            rows.Add(Judge(s, c, totals, sink, counters.GetValueOrDefault(c.ToString()), start, end, window, shared) with { ClassifiedBy = classifiedBy });
         }
 
         var problems = new List<string>();
@@ -52,20 +55,37 @@ internal static partial class QdiscTest
         report.Line(pass ? "[green]PASS[/]: " + Markup.Escape(Summary(s, rows)) : "[red]FAIL[/]");
         if (s.Json is not null)
         {
-            Report.WriteJson(s.Json, "qdisc-test", totals, sink, w => WriteClasses(w, s, rows, window, pass));
+            Report.WriteJson(s.Json, "qdisc-test", totals, sink, w => WriteClasses(w, s, rows, window, pass, counters));
         }
 
         if (s.Html is not null)
         {
-            HtmlReport.Write(s.Html, "perfgen qdisc-test", Report.ToJson("qdisc-test", totals, sink, w => WriteClasses(w, s, rows, window, pass)));
+            HtmlReport.Write(s.Html, "perfgen qdisc-test", Report.ToJson("qdisc-test", totals, sink, w => WriteClasses(w, s, rows, window, pass, counters)));
         }
 
         return pass ? Cli.Ok : Cli.CheckFailed;
     }
 
-    // One class: classified (its counters hold every datagram its sender got into the kernel), its rate where it was
-    // saturated, its latency where bounded, and its loss.
-    private static ClassResult Judge(QdiscTestSettings s, HtbClass c, SendTotals totals, SinkJob sink, ClassStats q, Snapshot? start, Snapshot end, double window, bool byGates)
+    private const string EtfClassifiedBy = "etf's own counters (it has no classes): every class's datagrams, sent or dropped";
+
+    // etf: its root counters hold every datagram the senders got into the kernel, as a class's would (see Judge).
+    private static bool RootHoldsEveryClass(QdiscTestSettings s, SendTotals totals, Dictionary<string, ClassStats> counters)
+    {
+        ClassStats root = counters.GetValueOrDefault(RootCounters);
+        long sent = 0, enobufs = 0;
+        foreach (HtbClass c in s.Classes)
+        {
+            sent += totals.PerPriority.First(p => p.Priority == c.Id).Packets;
+            enobufs += totals.FailedByPriority.GetValueOrDefault(c.Id);
+        }
+
+        return sent > 0 && root.Packets <= sent && root.Packets + root.Dropped >= sent + enobufs;
+    }
+
+    // One class: classified (its counters hold every datagram its sender got into the kernel, or the evidence all
+    // classes share says so), its rate where it was saturated, its latency where bounded, its loss, and with taprio or
+    // etf whether every datagram left inside its window.
+    private static ClassResult Judge(QdiscTestSettings s, HtbClass c, SendTotals totals, SinkJob sink, ClassStats q, Snapshot? start, Snapshot end, double window, bool? shared)
     {
         (uint _, long packets, long bytes) = totals.PerPriority.First(p => p.Priority == c.Id);
         long enobufs = totals.FailedByPriority.GetValueOrDefault(c.Id);
@@ -76,7 +96,7 @@ internal static partial class QdiscTest
         // message after the first of a call): the sender then sends it again, so the qdisc counts a drop and then
         // the datagram. And on 7.3 (not 6.1 or 6.18) a few drops under concurrent senders came back as success.
         // So: the class passed no more than its sender sent, and saw at least every attempt the sender knows of.
-        bool classified = packets > 0 && (byGates || (s.RecvErr
+        bool classified = packets > 0 && (shared ?? (s.RecvErr
             ? q.Packets <= packets && q.Packets + q.Dropped >= packets + enobufs
             : q.Packets + q.Dropped == packets && (q.Dropped > 0 || q.Bytes == l2)));
 
@@ -103,16 +123,20 @@ internal static partial class QdiscTest
         TimeSpan? bound = s.MaxP99.TryGetValue(c.Id, out TimeSpan b) ? b : null;
         bool? latencyOk = bound is { } max ? latency.Count > 0 && latency.Percentile(99) <= (long)max.TotalMicroseconds : null;
         long lost = sink.LostInFlow((uint)Array.IndexOf(s.Classes, c));
-        // Gates (taprio): every datagram left inside its class's window, by its SND timestamp.
+        // taprio: every datagram left inside its class's gate window; etf: inside [launch time - delta, launch time],
+        // and none was dropped for its time (refused at enqueue: ENOBUFS; its deadline passed in the queue: reported).
         (long outside, long latestUs) = totals.Delays?.OutsideWindow(c.Id) ?? (0, 0);
+        long txTimeDropped = totals.Delays?.TxTimeDroppedOf(c.Id) ?? 0;
+        bool windowed = s.Gates is not null || s.EtfDeltaNs is not null;
         return new ClassResult(c, load, packets, l2, enobufs, q, classified, achieved, sinkRate, rateOk, latency, bound, latencyOk, lost)
         {
             QdiscDelay = totals.Delays?.Total(c.Id),
             QdiscDelayIncomplete = totals.Delays?.IncompleteOf(c.Id) ?? 0,
-            OutsideGate = outside,
-            LatestPastGateUs = latestUs,
-            GateOk = s.Gates is null ? null : outside == 0 && totals.Delays!.Total(c.Id).Count > 0,
-            ClassifiedByGates = byGates,
+            OutsideWindow = outside,
+            FarthestOutsideUs = latestUs,
+            TxTimeDropped = txTimeDropped,
+            WindowOk = !windowed ? null
+                : outside == 0 && totals.Delays!.Total(c.Id).Count > 0 && (s.EtfDeltaNs is null || (txTimeDropped == 0 && enobufs == 0)),
         };
     }
 
@@ -124,9 +148,11 @@ internal static partial class QdiscTest
             text += "; each saturated class ran at its rate";
         }
 
-        if (rows.Any(r => r.GateOk == true))
+        if (rows.Any(r => r.WindowOk == true))
         {
-            text += "; every datagram left inside its class's gate window (SND timestamps; latest " + Micros(rows.Max(r => r.LatestPastGateUs)) + " past its window end)";
+            text = s.EtfDeltaNs is { } delta
+                ? "etf sent every datagram within " + Micros(delta / 1000) + " before its launch time (SND timestamps; farthest outside " + Micros(rows.Max(r => r.FarthestOutsideUs)) + "), and dropped none"
+                : text + "; every datagram left inside its class's gate window (SND timestamps; latest " + Micros(rows.Max(r => r.FarthestOutsideUs)) + " past its window end)";
         }
 
         if (s.Scenario == "prio-hol" && rows.FirstOrDefault(r => r.LatencyBound is not null) is { } probe)
@@ -150,17 +176,20 @@ internal static partial class QdiscTest
     internal sealed record ClassResult(HtbClass Class, Rate? Load, long Sent, long SentL2Bytes, long Enobufs, ClassStats Qdisc, bool Classified,
         double Achieved, double SinkRate, bool? RateOk, LatencyHistogram Latency, TimeSpan? LatencyBound, bool? LatencyOk, long Lost)
     {
-        internal bool Passed => Classified && RateOk != false && LatencyOk != false && GateOk != false;
+        internal bool Passed => Classified && RateOk != false && LatencyOk != false && WindowOk != false;
 
-        /// <summary>taprio: datagrams that left outside their gate's window (past it by more than the tolerance), and the latest, in µs past the window.</summary>
-        internal long OutsideGate { get; init; }
+        /// <summary>taprio, etf: datagrams that left outside their window by more than the tolerance, and the farthest, in µs outside it.</summary>
+        internal long OutsideWindow { get; init; }
 
-        internal long LatestPastGateUs { get; init; }
+        internal long FarthestOutsideUs { get; init; }
 
-        internal bool? GateOk { get; init; }
+        /// <summary>etf: datagrams it dropped once their launch time had passed (its reports).</summary>
+        internal long TxTimeDropped { get; init; }
 
-        /// <summary>taprio without per-class counters: classification is judged by the gate windows alone.</summary>
-        internal bool ClassifiedByGates { get; init; }
+        internal bool? WindowOk { get; init; }
+
+        /// <summary>What classification was judged from: the class counters, taprio's gate windows, or etf's own counters.</summary>
+        internal string ClassifiedBy { get; init; } = "class counters";
 
         /// <summary>--tx-timestamps: SND - SCHED of this class's datagrams, µs; null without.</summary>
         internal LatencyHistogram? QdiscDelay { get; init; }
@@ -170,8 +199,13 @@ internal static partial class QdiscTest
 
         internal string Failure() =>
             !Classified ? "the qdisc counted " + (Qdisc.Packets + Qdisc.Dropped) + " of the " + Sent + " datagrams sent with its priority"
-            : GateOk == false ? (QdiscDelay is { Count: 0 } ? "no SND timestamp came back" : OutsideGate + " datagrams left outside the gate window, up to " + Micros(LatestPastGateUs) + " past it")
+            : WindowOk == false ? WindowFailure()
             : RateOk == false ? "achieved " + Parsers.FormatSi(Achieved) + "bit/s, outside " + Class.Rate + (Class.Ceil is null ? string.Empty : ".." + Class.Ceil) + " ±5%"
             : "p99 " + Micros(Latency.Percentile(99)) + " above " + Micros((long)LatencyBound!.Value.TotalMicroseconds);
+
+        private string WindowFailure() =>
+            QdiscDelay is { Count: 0 } ? "no SND timestamp came back"
+            : OutsideWindow > 0 ? OutsideWindow + " datagrams left outside their window, up to " + Micros(FarthestOutsideUs) + " outside it"
+            : (Enobufs + TxTimeDropped) + " datagrams dropped for their launch time (" + Enobufs + " already past at enqueue, " + TxTimeDropped + " past in the queue)";
     }
 }

@@ -97,13 +97,17 @@ internal static partial class QdiscTest
         }
     }
 
-    // The senders, and with --qdisc taprio the schedule their timestamps are judged against.
+    // The senders, and with --qdisc taprio or etf the window their timestamps are judged against.
     private static SendJob NewJob(QdiscTestSettings s, SendSettings settings)
     {
         var job = new SendJob(settings);
         if (s.Gates is { } gates)
         {
-            job.Delays!.Gates = new GateSchedule([.. s.Classes.Select(c => c.Id)], gates, s.GateToleranceNs);
+            job.Delays!.Window = new GateSchedule([.. s.Classes.Select(c => c.Id)], gates, s.GateToleranceNs);
+        }
+        else if (s.EtfDeltaNs is { } delta)
+        {
+            job.Delays!.Window = new LaunchWindow(delta, s.GateToleranceNs);
         }
 
         return job;
@@ -182,6 +186,7 @@ internal static partial class QdiscTest
         Segmentation = s.Gso,
         ReportQdiscDrops = s.RecvErr,
         TxTimestamps = s.TxTimestamps,
+        TxTimeLeadNs = s.TxTimeLeadNs,
         SendBufferSize = s.TxTimestamps ? 4 << 20 : 0,
     };
 
@@ -213,15 +218,15 @@ internal static partial class QdiscTest
         {
             // Its queues' classes are major:1 to major:N, so the class ids name them as for prio.
             var schedule = new GateSchedule([.. s.Classes.Select(c => c.Id)], gates);
-            try
-            {
-                Sh("tc -n " + ns + " qdisc replace dev " + Dev + " parent root handle " + major + ": taprio " + schedule.TcArguments());
-            }
-            catch (InvalidOperationException e) when (e.Message.Contains("kind is unknown", StringComparison.Ordinal))
-            {
-                throw new InvalidOperationException("--qdisc taprio: this kernel (" + Environment.OSVersion.Version + ") has no taprio qdisc (sch_taprio is a module: modprobe sch_taprio); nothing was sent", e);
-            }
+            InstallModuleQdisc(ns, "parent root handle " + major + ": taprio " + schedule.TcArguments(), "taprio", "sch_taprio");
+            return;
+        }
 
+        if (s.EtfDeltaNs is { } delta)
+        {
+            // etf has no classes: every class's datagrams carry their own launch time into the one queue. It drops
+            // what carries no time (ARP): the lab's neighbour entry is permanent.
+            InstallModuleQdisc(ns, "root handle " + major + ": etf clockid CLOCK_TAI delta " + delta.ToString(CultureInfo.InvariantCulture), "etf", "sch_etf");
             return;
         }
 
@@ -251,11 +256,25 @@ internal static partial class QdiscTest
         }
     }
 
+    // A qdisc that is a module: where the kernel has none, say so in one line.
+    private static void InstallModuleQdisc(string ns, string arguments, string kind, string module)
+    {
+        try
+        {
+            Sh("tc -n " + ns + " qdisc replace dev " + Dev + " " + arguments);
+        }
+        catch (InvalidOperationException e) when (e.Message.Contains("kind is unknown", StringComparison.Ordinal))
+        {
+            throw new InvalidOperationException("--qdisc " + kind + ": this kernel (" + Environment.OSVersion.Version + ") has no " + kind + " qdisc (" + module + " is a module: modprobe " + module + "); nothing was sent", e);
+        }
+    }
+
     private static string Bits(double bits) => Math.Ceiling(bits).ToString("0", CultureInfo.InvariantCulture) + "bit";
 
     /// <summary>The qdisc and its classes as configured, as the console and the HTML report show them.</summary>
     internal static string ConfiguredQdisc(QdiscTestSettings s) =>
         s.Qdisc + " on " + Dev + ": " + string.Join(", ", s.Classes.Select((c, i) => c + (s.Qdisc == "htb" ? "=" + c.Rate + (c.Ceil is null ? string.Empty : " ceil " + c.Ceil)
             : s.Gates is { } g ? " gate " + (g.Take(i).Sum() / 1000) + "-" + (g.Take(i + 1).Sum() / 1000) + "us" : string.Empty)))
-        + (s.Gates is { } gates ? " of a " + (gates.Sum() / 1000) + "us cycle (CLOCK_TAI, base-time 0), " + (s.GateToleranceNs / 1000) + "us tolerance" : string.Empty);
+        + (s.Gates is { } gates ? " of a " + (gates.Sum() / 1000) + "us cycle (CLOCK_TAI, base-time 0), " + (s.GateToleranceNs / 1000) + "us tolerance" : string.Empty)
+        + (s.EtfDeltaNs is { } delta ? " (priorities; etf has no classes), clockid CLOCK_TAI delta " + (delta / 1000) + "us, launch times " + (s.TxTimeLeadNs / 1000) + "us after enqueue, " + (s.GateToleranceNs / 1000) + "us tolerance" : string.Empty);
 }

@@ -7,7 +7,10 @@ internal sealed record QdiscTestSettings
 {
     public required HtbClass[] Classes { get; init; }
 
-    /// <summary>htb (default: shaping, rates), prio or ets (bands by priority, no rates), taprio (gates in time, judged by SND timestamps).</summary>
+    /// <summary>
+    /// htb (default: shaping, rates), prio or ets (bands by priority, no rates), taprio (gates in time, judged by SND
+    /// timestamps), etf (launch times, judged by SND timestamps).
+    /// </summary>
     public string Qdisc { get; init; } = "htb";
 
     /// <summary>Offered load per class id; a missing class or null is max. Empty with no duration: count mode.</summary>
@@ -40,6 +43,12 @@ internal sealed record QdiscTestSettings
 
     /// <summary>taprio: how far past its window (ns) a datagram's SND stamp may fall and count as inside.</summary>
     public long GateToleranceNs { get; init; } = 20_000;
+
+    /// <summary>etf: how long before its launch time (ns) etf hands a datagram to the device; null for other qdiscs.</summary>
+    public long? EtfDeltaNs { get; init; }
+
+    /// <summary>etf: each datagram's launch time is its enqueue time on CLOCK_TAI plus this (ns); 0 for other qdiscs.</summary>
+    public long TxTimeLeadNs { get; init; }
 
     /// <summary>
     /// Transmit timestamps on every sender: each class's qdisc delay. Turns <see cref="RecvErr"/> on (a drop is its

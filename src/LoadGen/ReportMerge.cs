@@ -11,10 +11,10 @@ namespace Perf.LoadGen;
 internal static class ReportMerge
 {
     // Numbers that are not summed: the longest (or largest) of the inputs.
-    private static readonly HashSet<string> s_largest = ["elapsed_s", "warmup_s", "end_s", "rate_window_s", "max", "max_p99_us", "latest_past_gate_us"];
+    private static readonly HashSet<string> s_largest = ["elapsed_s", "warmup_s", "end_s", "rate_window_s", "max", "max_p99_us", "latest_past_gate_us", "farthest_outside_us", "etf_delta_us", "txtime_lead_us"];
 
     // Booleans that hold for the whole only when they hold for every input; any other boolean holds when one does.
-    private static readonly HashSet<string> s_all = ["pass", "classified", "rate_ok", "latency_ok", "gate_ok", "on"];
+    private static readonly HashSet<string> s_all = ["pass", "classified", "rate_ok", "latency_ok", "gate_ok", "txtime_ok", "on"];
 
     // Arrays of objects matched by one of these keys rather than by position.
     private static readonly string[] s_keys = ["priority", "class"];
@@ -205,7 +205,7 @@ internal static class ReportMerge
                     c["latency_ok"] = Num(latency["p99"]) <= Num(bound);
                 }
 
-                bool pass = ((string[])["classified", "rate_ok", "latency_ok", "gate_ok"]).All(k => c[k]?.GetValue<bool>() != false);
+                bool pass = ((string[])["classified", "rate_ok", "latency_ok", "gate_ok", "txtime_ok"]).All(k => c[k]?.GetValue<bool>() != false);
                 c["pass"] = pass;
                 if (!pass)
                 {

@@ -30,8 +30,8 @@ internal sealed class TxDelayCollector
     {
     }
 
-    /// <summary>A taprio schedule each record is judged against (qdisc-test --qdisc taprio); null for none.</summary>
-    internal GateSchedule? Gates { get; set; }
+    /// <summary>The window each record is judged against (qdisc-test: taprio's gates, etf's launch times); null for none.</summary>
+    internal ISendWindow? Window { get; set; }
 
     /// <summary>Datagrams whose records came out incomplete, all priorities.</summary>
     internal long Incomplete { get; private set; }
@@ -80,8 +80,11 @@ internal sealed class TxDelayCollector
     /// <summary>The run's qdisc delays of <paramref name="priority"/>, µs; empty for a priority not sent.</summary>
     internal LatencyHistogram Total(uint priority) => _perPriority.TryGetValue(priority, out Entry? e) ? e.Total : new LatencyHistogram();
 
-    /// <summary>With <see cref="Gates"/>: datagrams of <paramref name="priority"/> that left outside their window, and the latest, in µs past it.</summary>
+    /// <summary>With <see cref="Window"/>: datagrams of <paramref name="priority"/> that left outside their window, and the farthest, in µs outside it.</summary>
     internal (long Outside, long LatestUs) OutsideWindow(uint priority) => _perPriority.TryGetValue(priority, out Entry? e) ? (e.Outside, e.MaxLateNs / 1000) : (0, 0);
+
+    /// <summary>Datagrams of <paramref name="priority"/> a qdisc dropped for their launch time (etf's reports).</summary>
+    internal long TxTimeDroppedOf(uint priority) => _perPriority.TryGetValue(priority, out Entry? e) ? e.TxTimeDropped : 0;
 
     /// <summary>Records of <paramref name="priority"/> that came out without both timestamps.</summary>
     internal long IncompleteOf(uint priority) => _perPriority.TryGetValue(priority, out Entry? e) ? e.Incomplete : 0;
@@ -110,6 +113,12 @@ internal sealed class TxDelayCollector
                 _perPriority[t.Priority] = e;
             }
 
+            if (t.TxTimeDrop != TxTimeDrop.None)
+            {
+                e.TxTimeDropped++; // etf said so: no SND will come, and none is missing
+                continue;
+            }
+
             if (!t.IsComplete)
             {
                 e.Incomplete++;
@@ -120,10 +129,10 @@ internal sealed class TxDelayCollector
             long us = t.QdiscDelayNs / 1000;
             e.Total.Record(us);
             e.Interval.Record(us);
-            if (Gates is { } gates && gates.Lateness(in t) is long late and > 0)
+            if (Window is { } window && window.Outside(in t) is long late and > 0)
             {
                 e.MaxLateNs = Math.Max(e.MaxLateNs, late);
-                if (late > gates.ToleranceNs)
+                if (late > window.ToleranceNs)
                 {
                     e.Outside++;
                 }
@@ -142,5 +151,7 @@ internal sealed class TxDelayCollector
         internal long Outside { get; set; }
 
         internal long MaxLateNs { get; set; }
+
+        internal long TxTimeDropped { get; set; }
     }
 }

@@ -48,6 +48,9 @@ public sealed class LayoutTests
     public void TimeSpec() => AssertLayout<Sys.TimeSpec>(16, ("Sec", 0), ("NSec", 8));
 
     [Fact]
+    public void SockTxTime() => AssertLayout<Sys.SockTxTime>(8, ("ClockId", 0), ("Flags", 4));
+
+    [Fact]
     public void CmsgMacros()
     {
         Assert.Equal(20, Sys.CMsgLen(4));   // CMSG_LEN(4): what SO_PRIORITY demands exactly
@@ -55,7 +58,7 @@ public sealed class LayoutTests
         Assert.Equal(24, Sys.CMsgSpace(2)); // UDP_SEGMENT's u16 still takes 24
         Assert.Equal(SlotLayout.PriorityCmsgLen, Sys.CMsgLen(4));
         Assert.Equal(SlotLayout.PriorityCmsgSpace, Sys.CMsgSpace(4));
-        Assert.True(SlotLayout.CmsgAreaSize >= 4 * Sys.CMsgSpace(4), "room for SO_PRIORITY, SO_MARK, IP_TOS and UDP_SEGMENT");
+        Assert.True(SlotLayout.CmsgAreaSize >= 4 * Sys.CMsgSpace(4), "room for IP_TOS, SO_PRIORITY or SO_MARK, SCM_TXTIME and UDP_SEGMENT");
         Assert.Equal(0, SlotLayout.CmsgOffset % 8);
         Assert.True(SlotLayout.CmsgOffset + SlotLayout.CmsgAreaSize <= SlotLayout.MetaStride);
     }
@@ -79,6 +82,12 @@ public sealed class LayoutTests
         Assert.Equal(0x20, Sys.MSG_TRUNC);
         Assert.Equal(4, Sys.POLLOUT);
         Assert.Equal(1024, Sys.UIO_MAXIOV);
+        Assert.Equal(61, Sys.SO_TXTIME); // SCM_TXTIME is the same number
+        Assert.Equal(2, Sys.SOF_TXTIME_REPORT_ERRORS);
+        Assert.Equal(11, Sys.CLOCK_TAI);
+        Assert.Equal(6, Sys.SO_EE_ORIGIN_TXTIME);
+        Assert.Equal(24, Sys.CMsgLen(8));   // CMSG_LEN(8): what SCM_TXTIME demands exactly
+        Assert.Equal(24, Sys.CMsgSpace(8));
     }
 
     [Fact]

@@ -7,7 +7,7 @@ namespace Perf.Tests.LoadGen;
 
 /// <summary>perfgen qdisc-test as a lab: rates under competition, latency, drops, the HTML report, clean-up.</summary>
 [Collection("Network")]
-public sealed class QdiscLabTests
+public sealed partial class QdiscLabTests
 {
     [Trait(Lab.Trait, Lab.EveryKernel)]
     [Fact]
@@ -86,21 +86,9 @@ public sealed class QdiscLabTests
     {
         SkipUnlessLab();
         using var json = new TempFile(".json");
-        TextWriter stderr = Console.Error;
-        var captured = new StringWriter();
-        Console.SetError(captured);
-        int code;
-        try
-        {
-            code = Cli.Run(["qdisc-test", "--qdisc", "taprio", "--classes", "1:1,1:2,1:3", "--gates", "30ms,30ms,40ms", "--gate-tolerance", "2ms",
-                "--load", "1:1=1k,1:2=1k,1:3=1k", "--duration", "2s", "--size", "200", "--quiet", "--json", json.Path]);
-        }
-        finally
-        {
-            Console.SetError(stderr);
-        }
-
-        Assert.SkipWhen(code == 2 && captured.ToString().Contains("has no taprio qdisc", StringComparison.Ordinal),
+        int code = RunWithStderr(out string captured, ["qdisc-test", "--qdisc", "taprio", "--classes", "1:1,1:2,1:3", "--gates", "30ms,30ms,40ms", "--gate-tolerance", "2ms",
+            "--load", "1:1=1k,1:2=1k,1:3=1k", "--duration", "2s", "--size", "200", "--quiet", "--json", json.Path]);
+        Assert.SkipWhen(code == 2 && captured.Contains("has no taprio qdisc", StringComparison.Ordinal),
             "this kernel (" + Environment.OSVersion.Version + ") has no taprio here (sch_taprio is a module, and this machine loads none); the kernel lab's kernels have it");
         Assert.True(code == 0, "exit " + code + ": " + captured);
         JsonElement[] classes = Classes(json.Path, out bool pass);
@@ -238,6 +226,23 @@ public sealed class QdiscLabTests
     {
         string? why = NetNs.Unavailable();
         Assert.SkipWhen(why is not null, why ?? string.Empty);
+    }
+
+    // perfgen in-process, with what it wrote to stderr.
+    private static int RunWithStderr(out string stderr, string[] args)
+    {
+        TextWriter saved = Console.Error;
+        var captured = new StringWriter();
+        Console.SetError(captured);
+        try
+        {
+            return Cli.Run(args);
+        }
+        finally
+        {
+            Console.SetError(saved);
+            stderr = captured.ToString();
+        }
     }
 
     private static JsonElement[] Classes(string json, out bool pass)

@@ -35,6 +35,16 @@ internal static partial class Interop
     internal const int SOF_TIMESTAMPING_OPT_TSONLY = 1 << 11; // the error-queue skb carries no copy of the payload
 
     internal const int SO_EE_ORIGIN_TIMESTAMPING = 4;
+    internal const int SO_EE_ORIGIN_TXTIME = 6; // etf's drops (SOF_TXTIME_REPORT_ERRORS): ee_data:ee_info is the txtime
+    internal const int SO_EE_CODE_TXTIME_INVALID_PARAM = 1;
+    internal const int SO_EE_CODE_TXTIME_MISSED = 2;
+
+    // SO_TXTIME (linux/net_tstamp.h, Linux 4.19+): the socket option takes struct sock_txtime, the SCM_TXTIME cmsg (the
+    // same number) a u64 of the socket's clock in ns.
+    internal const int SO_TXTIME = 61;
+    internal const int SOF_TXTIME_REPORT_ERRORS = 1 << 1;
+    internal const int CLOCK_MONOTONIC = 1;
+    internal const int CLOCK_TAI = 11;
     internal const int SCM_TSTAMP_SND = 0;
     internal const int SCM_TSTAMP_SCHED = 1;
 

@@ -77,6 +77,14 @@ internal static partial class Interop
         public short REvents;
     }
 
+    /// <summary>struct sock_txtime (linux/net_tstamp.h): 8 bytes, the value of SO_TXTIME.</summary>
+    [StructLayout(LayoutKind.Sequential)]
+    internal struct SockTxTime
+    {
+        public int ClockId;
+        public uint Flags;
+    }
+
     /// <summary>struct timespec: 16 bytes.</summary>
     [StructLayout(LayoutKind.Sequential)]
     internal struct TimeSpec

@@ -27,7 +27,7 @@ internal sealed unsafe partial class SendPlanner
                 break;
             }
 
-            if (!Extends(next, segment, ref bytes, ref pages))
+            if (!Extends(start, next, segment, ref bytes, ref pages))
             {
                 break;
             }
@@ -62,7 +62,7 @@ internal sealed unsafe partial class SendPlanner
         while (position + n < end && n < _maxSegments)
         {
             int next = slots[position + n];
-            if (!Extends(next, segment, ref bytes, ref pages))
+            if (!Extends(start, next, segment, ref bytes, ref pages))
             {
                 break;
             }
@@ -79,12 +79,13 @@ internal sealed unsafe partial class SendPlanner
         return n;
     }
 
-    // Whether slot `next` may join a run of `segment`-byte segments that holds `bytes` bytes over `pages` pages so far
-    // (and if so, counts it in): no longer than the segment, within one IP datagram and, under zero copy, the page cap.
-    private bool Extends(int next, int segment, ref int bytes, ref int pages)
+    // Whether slot `next` may join the run from slot `start` of `segment`-byte segments that holds `bytes` bytes over
+    // `pages` pages so far (and if so, counts it in): no longer than the segment, within one IP datagram, leaving at
+    // the same time (one skb, one launch time) and, under zero copy, within the page cap.
+    private bool Extends(int start, int next, int segment, ref int bytes, ref int pages)
     {
         int length = _ring.GetLength(next);
-        if (length > segment || bytes + length > MaxRunBytes)
+        if (length > segment || bytes + length > MaxRunBytes || !_ring.SameTxTime(start, next))
         {
             return false;
         }

@@ -29,6 +29,18 @@ internal static unsafe class CmsgWriter
         return Interop.CMsgSpace(sizeof(uint));
     }
 
+    /// <summary>Writes a cmsg carrying a u64 (SCM_TXTIME) at <paramref name="dst"/>; returns CMSG_SPACE(8) = 24, all of it CMSG_LEN(8).</summary>
+    /// <remarks>Safety: <paramref name="dst"/> is 8-aligned with at least 24 writable bytes.</remarks>
+    internal static int WriteU64(byte* dst, int level, int type, ulong value)
+    {
+        var h = (Interop.CMsgHdr*)dst;
+        h->Len = (nuint)Interop.CMsgLen(sizeof(ulong)); // the kernel takes SCM_TXTIME only with cmsg_len == CMSG_LEN(8)
+        h->Level = level;
+        h->Type = type;
+        *(ulong*)(dst + Interop.CMsgHdrSize) = value;
+        return Interop.CMsgSpace(sizeof(ulong));
+    }
+
     /// <summary>
     /// Writes a SOL_UDP/UDP_SEGMENT cmsg carrying the run's segment size; returns CMSG_SPACE(2) = 24. The kernel takes
     /// only cmsg_len == CMSG_LEN(2) = 18 (udp_cmsg_send), else the message fails with EINVAL.

@@ -14,7 +14,10 @@ internal static class SlotLayout
     internal const int SockAddrStorageSize = 128;
     internal const int CmsgOffset = SockAddrOffset + SockAddrStorageSize; // 160, 8-aligned as cmsghdr needs
 
-    /// <summary>Room for four CMSG_SPACE(4) messages: on send IP_TOS or IPV6_TCLASS, SO_PRIORITY or SO_MARK, then a run's UDP_SEGMENT; on receive priority, mark, TOS or traffic class, GRO.</summary>
+    /// <summary>
+    /// Room for four 24-byte messages: on send IP_TOS or IPV6_TCLASS, SO_PRIORITY or SO_MARK, SCM_TXTIME, then a run's
+    /// UDP_SEGMENT; on receive priority, mark, TOS or traffic class, GRO.
+    /// </summary>
     internal const int CmsgAreaSize = 96;
 
     internal const int MetaStride = 256;
@@ -33,6 +36,9 @@ internal static class SlotLayout
 
     /// <summary>CMSG_LEN(4): the exact cmsg_len the kernel demands for SO_PRIORITY.</summary>
     internal const int PriorityCmsgLen = 20;
+
+    /// <summary>CMSG_SPACE(8) = CMSG_LEN(8) = 24: SCM_TXTIME's u64.</summary>
+    internal const int TxTimeCmsgSpace = 24;
 
     /// <summary>CMSG_SPACE(2) = 24 on LP64: the 16-byte header, then the u16 gso_size padded to 8.</summary>
     internal const int SegmentCmsgSpace = 24;

@@ -28,7 +28,9 @@ internal sealed unsafe class SlotRing : IDisposable
     private readonly uint[] _priorities;
     private readonly bool[] _referenced;
     private readonly byte[]? _trafficClasses; // only where each slot carries its own (IP_TOS / IPV6_TCLASS cmsg)
+    private readonly long[]? _txTimes;        // only where each slot carries its own launch time (SCM_TXTIME cmsg)
     private readonly int _priorityCmsgOffset;
+    private readonly int _txTimeCmsgOffset;
     private bool _addressed; // some slot has had a destination (msg_name) written
 
     internal SlotRing(int capacity, int maxPayload, bool priorityCmsg)
@@ -42,7 +44,8 @@ internal sealed unsafe class SlotRing : IDisposable
     /// <param name="trafficClassFamily">
     /// AF_INET or AF_INET6 where each slot carries its own DSCP and ECN (an IP_TOS or IPV6_TCLASS cmsg), 0 for none.
     /// </param>
-    internal SlotRing(int capacity, int maxPayload, int cmsgType, int trafficClassFamily = 0)
+    /// <param name="txTime">Each slot carries its own launch time (an SCM_TXTIME cmsg, after the priority's).</param>
+    internal SlotRing(int capacity, int maxPayload, int cmsgType, int trafficClassFamily = 0, bool txTime = false)
     {
         Debug.Assert(capacity > 0 && maxPayload is > 0 and <= 65535, "validated by the options");
         Capacity = capacity;
@@ -59,7 +62,9 @@ internal sealed unsafe class SlotRing : IDisposable
 
         // The traffic class goes first: an IP_TOS cmsg also sets the datagram's priority to rt_tos2priority(tos), and
         // the kernel applies cmsgs in order, so the priority cmsg after it wins.
-        CmsgBytes = (trafficClassFamily != 0 ? SlotLayout.PriorityCmsgSpace : 0) + (cmsgType != 0 ? SlotLayout.PriorityCmsgSpace : 0);
+        _txTimeCmsgOffset = _priorityCmsgOffset + (cmsgType != 0 ? SlotLayout.PriorityCmsgSpace : 0);
+        CmsgBytes = _txTimeCmsgOffset + (txTime ? SlotLayout.TxTimeCmsgSpace : 0);
+        _txTimes = txTime ? new long[capacity] : null;
         nuint msgsBytes = (nuint)capacity * (nuint)sizeof(Interop.MMsgHdr);
         nuint metaBytes = (nuint)capacity * SlotLayout.MetaStride;
         nuint payloadBytes = (nuint)capacity * (nuint)_payloadStride;
@@ -103,6 +108,11 @@ internal sealed unsafe class SlotRing : IDisposable
             CmsgWriter.WriteU32(cmsg + _priorityCmsgOffset, Interop.SOL_SOCKET, cmsgType, 0);
         }
 
+        if (_txTimes is not null)
+        {
+            CmsgWriter.WriteU64(cmsg + _txTimeCmsgOffset, Interop.SOL_SOCKET, Interop.SO_TXTIME, 0);
+        }
+
         if (CmsgBytes != 0)
         {
             h.Control = cmsg;
@@ -115,13 +125,16 @@ internal sealed unsafe class SlotRing : IDisposable
     internal int Capacity { get; }
 
     /// <summary>
-    /// Bytes of constant cmsgs every slot carries (traffic class, then priority): 0, 24 or 48. A run's UDP_SEGMENT cmsg
-    /// goes right after them.
+    /// Bytes of constant cmsgs every slot carries (traffic class, priority, launch time, each 24 where present): 0 to 72.
+    /// A run's UDP_SEGMENT cmsg goes right after them.
     /// </summary>
     internal int CmsgBytes { get; }
 
     /// <summary>Whether each slot carries its own traffic class.</summary>
     internal bool CarriesTrafficClass => _trafficClasses is not null;
+
+    /// <summary>Whether each slot carries its own launch time.</summary>
+    internal bool CarriesTxTime => _txTimes is not null;
 
     internal int MaxPayload { get; }
 
@@ -251,6 +264,20 @@ internal sealed unsafe class SlotRing : IDisposable
         *CmsgWriter.DataU32(MetaPtr(index) + SlotLayout.CmsgOffset) = trafficClass;
         _trafficClasses![index] = trafficClass;
     }
+
+    /// <summary>Writes the slot's launch time (ns on the sender's SO_TXTIME clock) into its SCM_TXTIME cmsg (a ring that carries one).</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    internal void SetTxTime(int index, long txTimeNs)
+    {
+        *(long*)(MetaPtr(index) + SlotLayout.CmsgOffset + _txTimeCmsgOffset + Interop.CMsgHdrSize) = txTimeNs;
+        _txTimes![index] = txTimeNs;
+    }
+
+    /// <summary>Whether two slots leave at the same time: a GSO run is one skb with one launch time (skb->tstamp).</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    internal bool SameTxTime(int a, int b) => _txTimes is null || _txTimes[a] == _txTimes[b];
+
+    internal long GetTxTime(int index) => _txTimes is null ? 0 : _txTimes[index];
 
     internal byte GetTrafficClass(int index) => _trafficClasses is null ? (byte)0 : _trafficClasses[index];
 

@@ -35,10 +35,10 @@ internal static class StrategyResolver
         }
 
         RequireCmsgPriority(options, strategy, reason);
-        if (options.TxTimestamps && strategy == PriorityStrategy.SocketPerPriority)
+        if (OneSocket(options) is { } why && strategy == PriorityStrategy.SocketPerPriority)
         {
             ThrowHelper.ThrowArgument(
-                "TxTimestamps reads the timestamps from one socket's error queue; SocketPerPriority sends on a socket per priority. Use Auto, Cmsg, MarkAndBpf or SetsockoptPerRun.",
+                why + "; SocketPerPriority sends on a socket per priority. Use Auto, Cmsg, MarkAndBpf or SetsockoptPerRun.",
                 nameof(options));
         }
 
@@ -107,10 +107,10 @@ internal static class StrategyResolver
             }
         }
 
-        if (options.TxTimestamps)
+        if (OneSocket(options) is { } oneSocket)
         {
-            // The timestamps come back on one socket's error queue: the sender's own, whose priority follows each group.
-            reason = NoCmsg + "; " + why + "; TxTimestamps needs one socket, so SetsockoptPerRun";
+            // The sender's own socket, whose priority follows each group.
+            reason = NoCmsg + "; " + why + "; " + oneSocket + ", so SetsockoptPerRun";
             return PriorityStrategy.SetsockoptPerRun;
         }
 
@@ -129,4 +129,11 @@ internal static class StrategyResolver
             PriorityStrategy.SetsockoptPerRun => new SetsockoptPriorityPath(),
             _ => new SocketPriorityPath(),
         };
+
+    // Why the sender must send on its own socket alone, or null: the timestamps come back on one socket's error queue,
+    // and SO_TXTIME (with etf's drop reports) is set on one socket.
+    private static string? OneSocket(PacketSenderOptions options) =>
+        options.TxTimestamps ? "TxTimestamps reads the timestamps from one socket's error queue"
+        : options.TxTime ? "TxTime sets SO_TXTIME on one socket"
+        : null;
 }

@@ -17,4 +17,23 @@ public readonly record struct TxTimestamp(long Sequence, uint Priority, int Leng
 
     /// <summary>The time the datagram spent in the qdisc and device queue (SND - SCHED) in nanoseconds; -1 when incomplete.</summary>
     public long QdiscDelayNs => IsComplete ? SentNs - ScheduledNs : -1;
+
+    /// <summary>The launch time it was enqueued with (<see cref="PacketSenderOptions.TxTime"/>), ns on the sender's TxTimeClock; 0 for none.</summary>
+    public long TxTimeNs { get; init; }
+
+    /// <summary>Whether a qdisc dropped it for its launch time (etf's report); its SND then never comes.</summary>
+    public TxTimeDrop TxTimeDrop { get; init; }
+}
+
+/// <summary>Why a qdisc (etf) dropped a datagram for its launch time: the SO_EE_CODE_TXTIME_* of its report.</summary>
+public enum TxTimeDrop
+{
+    /// <summary>Not dropped for its time (or no report came).</summary>
+    None = 0,
+
+    /// <summary>The time was already past when it was queued, before the last one sent, or on another clock than the qdisc's.</summary>
+    InvalidParameter = 1,
+
+    /// <summary>Its deadline passed before the qdisc could send it.</summary>
+    Missed = 2,
 }

@@ -52,7 +52,7 @@ internal sealed unsafe class TxTimestampTracker : IDisposable
     internal long Missing { get; private set; }
 
     /// <summary>A message the kernel accepted: it took the next key. Its datagrams follow by <see cref="Add"/>.</summary>
-    internal uint BeginMessage(int datagrams)
+    internal uint BeginMessage(int datagrams, long txTimeNs)
     {
         uint key = _nextKey++;
         ref Message m = ref _messages[(int)(key & (uint)_mask)];
@@ -63,6 +63,7 @@ internal sealed unsafe class TxTimestampTracker : IDisposable
 
         m.Key = key;
         m.Count = datagrams;
+        m.TxTimeNs = txTimeNs;
         m.SentTick = Now;
         m.Registered = true;
         return key;
@@ -71,7 +72,7 @@ internal sealed unsafe class TxTimestampTracker : IDisposable
     /// <summary>A message the kernel built (taking a key) and then refused: a qdisc drop reported by IP_RECVERR.</summary>
     internal void SkipKey() => _nextKey++;
 
-    internal void Add(uint key, long sequence, uint priority, int length)
+    internal void Add(uint key, long sequence, uint priority, int length, long txTimeNs)
     {
         if (_tail - _head > _mask)
         {
@@ -79,7 +80,7 @@ internal sealed unsafe class TxTimestampTracker : IDisposable
             Dropped++;
         }
 
-        _datagrams[(int)(_tail & _mask)] = new Datagram { Sequence = sequence, Priority = priority, Length = length, Key = key };
+        _datagrams[(int)(_tail & _mask)] = new Datagram { Sequence = sequence, Priority = priority, Length = length, Key = key, TxTimeNs = txTimeNs };
         _tail++;
     }
 
@@ -95,14 +96,14 @@ internal sealed unsafe class TxTimestampTracker : IDisposable
             ref Datagram d = ref _datagrams[(int)(_head & _mask)];
             ref Message m = ref _messages[(int)(d.Key & (uint)_mask)];
             bool own = m.Registered && m.Key == d.Key;
-            if (own && m.SentNs == 0 && nowTick - m.SentTick < _timeoutMs)
+            if (own && m.SentNs == 0 && m.Drop == TxTimeDrop.None && nowTick - m.SentTick < _timeoutMs)
             {
                 break; // still in the qdisc: later records wait behind it, so they come out in send order
             }
 
-            TxTimestamp t = own ? new TxTimestamp(d.Sequence, d.Priority, d.Length, m.ScheduledNs, m.SentNs, m.Count)
-                : new TxTimestamp(d.Sequence, d.Priority, d.Length, 0, 0, 0);
-            if (!t.IsComplete)
+            TxTimestamp t = own ? new TxTimestamp(d.Sequence, d.Priority, d.Length, m.ScheduledNs, m.SentNs, m.Count) { TxTimeNs = d.TxTimeNs, TxTimeDrop = m.Drop }
+                : new TxTimestamp(d.Sequence, d.Priority, d.Length, 0, 0, 0) { TxTimeNs = d.TxTimeNs };
+            if (!t.IsComplete && t.TxTimeDrop == TxTimeDrop.None)
             {
                 Missing++;
             }
@@ -160,6 +161,7 @@ internal sealed unsafe class TxTimestampTracker : IDisposable
         long ns = 0;
         int type = -1;
         uint key = 0;
+        Interop.SockExtendedErr* txTimeError = null;
         for (long offset = 0; offset + Interop.CMsgHdrSize <= length;)
         {
             var c = (Interop.CMsgHdr*)(p + offset);
@@ -175,11 +177,18 @@ internal sealed unsafe class TxTimestampTracker : IDisposable
                 var ts = (Interop.TimeSpec*)data;
                 ns = (ts->Sec * 1_000_000_000L) + ts->NSec;
             }
-            else if (((c->Level == Interop.SOL_IP && c->Type == Interop.IP_RECVERR) || (c->Level == Interop.SOL_IPV6 && c->Type == Interop.IPV6_RECVERR))
-                && ((Interop.SockExtendedErr*)data)->Origin == Interop.SO_EE_ORIGIN_TIMESTAMPING)
+            else if ((c->Level == Interop.SOL_IP && c->Type == Interop.IP_RECVERR) || (c->Level == Interop.SOL_IPV6 && c->Type == Interop.IPV6_RECVERR))
             {
-                type = (int)((Interop.SockExtendedErr*)data)->Info;
-                key = ((Interop.SockExtendedErr*)data)->Data;
+                var e = (Interop.SockExtendedErr*)data;
+                if (e->Origin == Interop.SO_EE_ORIGIN_TIMESTAMPING)
+                {
+                    type = (int)e->Info;
+                    key = e->Data;
+                }
+                else if (e->Origin == Interop.SO_EE_ORIGIN_TXTIME)
+                {
+                    txTimeError = e;
+                }
             }
 
             offset += Interop.CMsgAlign((int)c->Len);
@@ -188,6 +197,31 @@ internal sealed unsafe class TxTimestampTracker : IDisposable
         if (ns != 0 && type >= 0)
         {
             Stamp(key, type, ns);
+        }
+        else if (txTimeError != null)
+        {
+            // etf's report names the datagram by its launch time: ee_data is the high half, ee_info the low.
+            DropByTxTime((long)(((ulong)txTimeError->Data << 32) | txTimeError->Info), (TxTimeDrop)txTimeError->Code);
+        }
+    }
+
+    // Marks the newest registered message with this launch time, not yet sent, as dropped. etf reports at enqueue (a
+    // time already past: the send call itself fails with ENOBUFS under IP_RECVERR, and the message was never
+    // registered) or when the deadline passes in the qdisc, so the message is recent: the search looks back at most
+    // SearchBack keys. A report read before its message is registered (a drainer on another thread) finds nothing;
+    // that record then comes out incomplete after the timeout.
+    private void DropByTxTime(long txTimeNs, TxTimeDrop why)
+    {
+        const int SearchBack = 4096;
+        uint key = _nextKey;
+        for (int i = 0; i < SearchBack && i <= _mask; i++)
+        {
+            ref Message m = ref _messages[(int)(--key & (uint)_mask)];
+            if (m.Key == key && m.Registered && m.TxTimeNs == txTimeNs && m.SentNs == 0 && m.Drop == TxTimeDrop.None)
+            {
+                m.Drop = why is TxTimeDrop.InvalidParameter or TxTimeDrop.Missed ? why : TxTimeDrop.Missed;
+                return;
+            }
         }
     }
 
@@ -237,6 +271,7 @@ internal sealed unsafe class TxTimestampTracker : IDisposable
         public uint Priority;
         public int Length;
         public uint Key;
+        public long TxTimeNs;
     }
 
     private struct Message
@@ -244,6 +279,8 @@ internal sealed unsafe class TxTimestampTracker : IDisposable
         public long ScheduledNs;
         public long SentNs;
         public long SentTick;
+        public long TxTimeNs;
+        public TxTimeDrop Drop;
         public uint Key;
         public int Count;
         public bool Registered;
