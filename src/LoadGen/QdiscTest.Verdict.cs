@@ -41,7 +41,11 @@ internal static partial class QdiscTest
         }
 
         bool pass = problems.Count == 0 && rows.All(r => r.Passed);
-        report.Console.Write(Table(s, rows, window));
+        if (!s.Quiet)
+        {
+            report.Console.Write(Table(s, rows, window)); // --quiet: the exit code and the JSON say it
+        }
+
         foreach (string p in problems)
         {
             report.Error("FAIL: " + p);
