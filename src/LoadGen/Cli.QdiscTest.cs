@@ -15,7 +15,7 @@ internal static partial class Cli
     private static readonly Option<string?> s_load = new("--load") { Description = "Offered load per class: CLASS=RATE|max,… e.g. \"1:10=max,1:20=20mbit,1:30=1k\" (packets/s, or bits/s as Nkbit/Nmbit or NMbps); a class not named runs at max" };
     private static readonly Option<bool> s_recverr = new("--recverr") { Description = "IP_RECVERR on the senders: qdisc drops come back as ENOBUFS and are counted per class" };
     private static readonly Option<string> s_etfDelta = new("--etf-delta") { Description = "etf: how long before its launch time etf hands a datagram to the device; every datagram must leave inside that window", DefaultValueFactory = _ => "1ms" };
-    private static readonly Option<string?> s_txTimeLead = new("--txtime-lead") { Description = "etf: each datagram's launch time is its enqueue time plus this (default: twice --etf-delta)" };
+    private static readonly Option<string?> s_txTimeLead = new("--txtime-lead") { Description = "Launch times: every datagram carries an SCM_TXTIME of its enqueue time on CLOCK_TAI plus this, for etf (needs CAP_NET_ADMIN); qdisc-test --qdisc etf: default twice --etf-delta" };
 
     internal static QdiscTestSettings ReadQdiscTest(ParseResult p)
     {

@@ -110,7 +110,7 @@ internal static partial class Cli
         root.Options.Add(s_quiet);
         root.SetAction(p => Jobs.Selftest(Opt(p, s_duration) is { } d ? Parsers.ParseDuration(d) : TimeSpan.FromSeconds(5), p.GetValue(s_json), p.GetValue(s_quiet)));
         root.Subcommands.Add(Subcommand("send", "Send a priority mix to HOST:PORT",
-            [s_dest, s_rate, s_duration, s_warmup, s_count, s_size, s_priorities, s_burst, s_gso, s_strictOrder, s_ring, s_backend, s_strategy, s_batch, s_threads, s_connect, s_bind, s_ipv6, s_txTimestamps, s_interval, s_json, s_html, s_quiet],
+            [s_dest, s_rate, s_duration, s_warmup, s_count, s_size, s_priorities, s_burst, s_gso, s_strictOrder, s_ring, s_backend, s_strategy, s_batch, s_threads, s_connect, s_bind, s_ipv6, s_txTimestamps, s_txTimeLead, s_interval, s_json, s_html, s_quiet],
             p => Jobs.Send(ReadSend(p), Parsers.ParseDuration(p.GetValue(s_interval)!), p.GetValue(s_json), p.GetValue(s_html), p.GetValue(s_quiet))));
         root.Subcommands.Add(Subcommand("sink", "Receive perfgen datagrams and verify priority, loss, order and duplicates",
             [s_listen, s_duration, s_count, s_idle, s_verify, s_gro, s_interval, s_json, s_html, s_quiet],
@@ -225,8 +225,9 @@ internal static partial class Cli
             MinSize = min,
             MaxSize = max,
             Priorities = Parsers.ParsePriorities(p.GetValue(s_priorities)!),
-            Strategy = StrategyWithTimestamps(p),
+            Strategy = StrategyWithTimestamps(p, oneSocket: p.GetValue(s_txTimeLead) is not null),
             TxTimestamps = p.GetValue(s_txTimestamps),
+            TxTimeLeadNs = p.GetValue(s_txTimeLead) is { } lead ? PositiveNs(lead, "--txtime-lead") : 0,
             Backend = Parsers.ParseBackend(p.GetValue(s_backend)!),
             Batch = batch,
             Threads = threads,
@@ -240,12 +241,21 @@ internal static partial class Cli
     }
 
     // The timestamps come back on one socket's error queue: a socket per priority would scatter them.
-    private static PriorityStrategy StrategyWithTimestamps(ParseResult p, bool timestamps = false)
+    // Timestamps come back on one socket's error queue, and launch times are set on one socket: neither goes with a
+    // socket per priority.
+    private static PriorityStrategy StrategyWithTimestamps(ParseResult p, bool timestamps = false, bool oneSocket = false)
     {
         PriorityStrategy strategy = Parsers.ParseStrategy(p.GetValue(s_strategy)!);
-        return strategy == PriorityStrategy.SocketPerPriority && (timestamps || p.GetValue(s_txTimestamps))
-            ? throw new FormatException("--tx-timestamps reads one socket's error queue; --priority-strategy socket-per-priority sends on one socket per priority: use auto, cmsg, setsockopt or mark-bpf")
+        return strategy == PriorityStrategy.SocketPerPriority && (timestamps || oneSocket || p.GetValue(s_txTimestamps))
+            ? throw new FormatException((oneSocket ? "--txtime-lead sets SO_TXTIME on one socket" : "--tx-timestamps reads one socket's error queue") +
+                "; --priority-strategy socket-per-priority sends on one socket per priority: use auto, cmsg, setsockopt or mark-bpf")
             : strategy;
+    }
+
+    private static long PositiveNs(string text, string option)
+    {
+        long ns = Parsers.ParseDuration(text).Ticks * 100;
+        return ns > 0 ? ns : throw new FormatException("bad " + option + " '" + text + "': a positive duration, e.g. 2ms");
     }
 
     private static int ParseRing(string text, int batch)

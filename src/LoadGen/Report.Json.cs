@@ -184,6 +184,7 @@ internal sealed partial class Report
             {
                 WriteLatency(w, delays.Total(p), "qdisc_delay_us");
                 w.WriteNumber("qdisc_delay_incomplete", delays.IncompleteOf(p));
+                w.WriteNumber("txtime_dropped", delays.TxTimeDroppedOf(p)); // a qdisc (etf) dropped it for its launch time
             }
 
             w.WriteEndObject();

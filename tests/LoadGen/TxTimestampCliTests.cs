@@ -84,5 +84,27 @@ public sealed class TxTimestampCliTests
         Assert.Equal(20000, total);
     }
 
+    // send --txtime-lead: every datagram carries its launch time (over loopback no qdisc holds it; the lab's etf tests
+    // judge the times), and none is reported dropped for it. The CLI's wiring: the kernels' part is the library's tests.
+    [Trait(Lab.Trait, Lab.HostOnly)]
+    [Fact]
+    public void SendGivesEveryDatagramItsLaunchTime()
+    {
+        using PacketReceiver sink = Loopback.Receiver(AddressFamily.InterNetwork);
+        using var json = new TempFile(".json");
+        int code = Cli.Run(["send", "--dest", sink.LocalAddress.ToString(), "--count", "3000", "--priorities", "0,3", "--size", "200", "--txtime-lead", "1ms",
+            "--tx-timestamps", "--quiet", "--json", json.Path]);
+        Assert.Equal(0, code);
+        using JsonDocument doc = JsonDocument.Parse(File.ReadAllText(json.Path));
+        JsonElement send = doc.RootElement.GetProperty("send");
+        Assert.Equal(3000, send.GetProperty("packets").GetInt64());
+        Assert.Equal(0, send.GetProperty("gso").GetProperty("segmented_datagrams").GetInt64()); // every time differs: no runs
+        foreach (JsonElement p in send.GetProperty("per_priority").EnumerateArray())
+        {
+            Assert.Equal(p.GetProperty("packets").GetInt64(), Count(p.GetProperty("qdisc_delay_us")));
+            Assert.Equal(0, p.GetProperty("txtime_dropped").GetInt64());
+        }
+    }
+
     private static long Count(JsonElement latency) => latency.GetProperty("histogram").EnumerateArray().Sum(b => b[2].GetInt64());
 }
