@@ -64,7 +64,7 @@ public sealed partial class PacketSender : IDisposable
         _wouldBlockTimeoutMs = (int)Math.Min(options.WouldBlockTimeout.TotalMilliseconds, int.MaxValue);
         _failureLog = new FailedPacket[options.FailureLogCapacity];
         _waiter = new ReadinessWaiter();
-        _timestamps = options.TxTimestamps ? new TxTimestampTracker(options.TxTimestampCapacity, options.TxTimestampTimeout) : null;
+        _timestamps = options.TxTimestamps ? new TxTimestampTracker(options.TxTimestampCapacity, options.TxTimestampTimeout, options.ReportQdiscDrops) : null;
         _reportsDrops = options.ReportQdiscDrops;
         Capabilities = caps;
         LocalAddress = local;

@@ -4,8 +4,8 @@ namespace Perf.Batch;
 public enum TxTimeClock
 {
     /// <summary>CLOCK_TAI: what etf and taprio's txtime-assist mode schedule on. Setting it needs CAP_NET_ADMIN.</summary>
-    Tai = 11,
+    Tai = Interop.CLOCK_TAI,
 
     /// <summary>CLOCK_MONOTONIC: what fq paces on (its earliest departure time); open to anyone.</summary>
-    Monotonic = 1,
+    Monotonic = Interop.CLOCK_MONOTONIC,
 }

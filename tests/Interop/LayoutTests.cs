@@ -86,6 +86,9 @@ public sealed class LayoutTests
         Assert.Equal(2, Sys.SOF_TXTIME_REPORT_ERRORS);
         Assert.Equal(11, Sys.CLOCK_TAI);
         Assert.Equal(6, Sys.SO_EE_ORIGIN_TXTIME);
+        Assert.Equal(1, Sys.SO_EE_CODE_TXTIME_INVALID_PARAM);
+        Assert.Equal(2, Sys.SO_EE_CODE_TXTIME_MISSED);
+        Assert.Equal(1, Sys.CLOCK_MONOTONIC);
         Assert.Equal(24, Sys.CMsgLen(8));   // CMSG_LEN(8): what SCM_TXTIME demands exactly
         Assert.Equal(24, Sys.CMsgSpace(8));
     }

@@ -63,4 +63,29 @@ public sealed partial class PriorityQdiscTests
 
         Assert.InRange(missed, 0, count / 10);
     }
+
+    // Without IP_RECVERR the kernel swallows etf's refusal: the send succeeds, and only etf's report on the error queue
+    // says the datagram never left. The tracker matches it by its launch time, so its record says so at once.
+    [Fact]
+    [Trait(Lab.Trait, Lab.EveryKernel)]
+    public void WithoutRecverrEtfsRefusalComesBackAsTheDatagramsRecord()
+    {
+        using QdiscLab lab = QdiscLab.Create("etfrf", PriorityStrategy.SetsockoptPerRun, "etf clockid CLOCK_TAI delta 10000000");
+        using PacketSender tx = lab.Net.A.Run(() => PacketSender.Create(new PacketSenderOptions
+        {
+            ConnectTo = lab.Destination, AutoFlush = false, Segmentation = SegmentationMode.Off, TxTime = true, TxTimestamps = true,
+        }));
+        byte[] payload = new byte[200];
+        long late = PacketSender.TxTimeNow() - 1_000_000_000;
+        long onTime = PacketSender.TxTimeNow() + 100_000_000;
+        Assert.True(tx.TryEnqueueAt(payload, 1, onTime));
+        Assert.True(tx.TryEnqueueAt(payload, 1, late));
+        Assert.Equal(2, tx.Flush().Sent); // no IP_RECVERR: the refusal is not the send call's error
+        TxTimestamp[] records = SenderContractTests.DrainAll(tx, 2);
+        Assert.Equal(2, records.Length);
+        TxTimestamp refused = records.Single(t => t.TxTimeNs == late);
+        Assert.Equal(TxTimeDrop.InvalidParameter, refused.TxTimeDrop);
+        Assert.False(refused.IsComplete);
+        Assert.Equal(0, tx.Stats.TxTimestampsMissing);
+    }
 }

@@ -23,10 +23,18 @@ internal sealed unsafe class TxTimestampTracker : IDisposable
     private long _head; // ordinal of the oldest record not yet drained
     private long _tail; // ordinal of the next record
     private uint _nextKey;
+    private readonly bool _refusalsFail;
     private bool _disposed;
 
-    internal TxTimestampTracker(int capacity, TimeSpan timeout)
+    /// <param name="capacity">Records kept until drained.</param>
+    /// <param name="timeout">How long a record waits for its SND report.</param>
+    /// <param name="refusalsFail">
+    /// IP_RECVERR is on: a datagram a qdisc refuses at enqueue fails its send call (ENOBUFS) and is never registered, so
+    /// etf's report of that refusal names no record here.
+    /// </param>
+    internal TxTimestampTracker(int capacity, TimeSpan timeout, bool refusalsFail = false)
     {
+        _refusalsFail = refusalsFail;
         int size = (int)System.Numerics.BitOperations.RoundUpToPowerOf2((uint)capacity);
         _datagrams = new Datagram[size];
         _messages = new Message[size];
@@ -201,13 +209,17 @@ internal sealed unsafe class TxTimestampTracker : IDisposable
         else if (txTimeError != null)
         {
             // etf's report names the datagram by its launch time: ee_data is the high half, ee_info the low.
-            DropByTxTime((long)(((ulong)txTimeError->Data << 32) | txTimeError->Info), (TxTimeDrop)txTimeError->Code);
+            TxTimeDrop why = txTimeError->Code == Interop.SO_EE_CODE_TXTIME_INVALID_PARAM ? TxTimeDrop.InvalidParameter : TxTimeDrop.Missed;
+            if (why == TxTimeDrop.Missed || !_refusalsFail)
+            {
+                DropByTxTime((long)(((ulong)txTimeError->Data << 32) | txTimeError->Info), why);
+            }
         }
     }
 
     // Marks the newest registered message with this launch time, not yet sent, as dropped. etf reports at enqueue (a
-    // time already past: the send call itself fails with ENOBUFS under IP_RECVERR, and the message was never
-    // registered) or when the deadline passes in the qdisc, so the message is recent: the search looks back at most
+    // time already past; under IP_RECVERR the send call itself fails instead and the report is skipped) or when the
+    // deadline passes in the qdisc, so the message is recent: the search looks back at most
     // SearchBack keys. A report read before its message is registered (a drainer on another thread) finds nothing;
     // that record then comes out incomplete after the timeout.
     private void DropByTxTime(long txTimeNs, TxTimeDrop why)
@@ -219,7 +231,7 @@ internal sealed unsafe class TxTimestampTracker : IDisposable
             ref Message m = ref _messages[(int)(--key & (uint)_mask)];
             if (m.Key == key && m.Registered && m.TxTimeNs == txTimeNs && m.SentNs == 0 && m.Drop == TxTimeDrop.None)
             {
-                m.Drop = why is TxTimeDrop.InvalidParameter or TxTimeDrop.Missed ? why : TxTimeDrop.Missed;
+                m.Drop = why;
                 return;
             }
         }
