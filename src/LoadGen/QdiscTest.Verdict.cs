@@ -210,6 +210,6 @@ internal static partial class QdiscTest
         private string WindowFailure() =>
             QdiscDelay is { Count: 0 } ? "no SND timestamp came back"
             : OutsideWindow > 0 ? OutsideWindow + " datagrams left outside their window, up to " + Micros(FarthestOutsideUs) + " outside it"
-            : (Enobufs + TxTimeDropped) + " datagrams dropped for their launch time (" + Enobufs + " already past at enqueue, " + TxTimeDropped + " past in the queue)";
+            : (Enobufs + TxTimeDropped) + " datagrams dropped for their launch time (" + Enobufs + " refused at enqueue: already past, or behind one etf had sent; " + TxTimeDropped + " past it in the queue)";
     }
 }
