@@ -9,8 +9,14 @@ internal static partial class QdiscTest
     /// <summary>The qdisc's class counters and what the sink had received of each priority, at one moment.</summary>
     private sealed record Snapshot(long Ticks, Dictionary<string, ClassStats> Classes, IReadOnlyDictionary<uint, long> SinkPackets, IReadOnlyDictionary<uint, long> SinkBytes)
     {
-        // The sink's counters are read from this timer thread while it receives: 64-bit reads, each a moment's value.
-        internal static Snapshot Take(string ns, SinkJob sink) => new(Stopwatch.GetTimestamp(), ReadStats(ns), sink.PerPriority, sink.PerPriorityBytes);
+        // The time is taken when tc has answered: it reads the counters at the end of its run, after a fork and exec
+        // whose length (larger on a loaded machine) a time taken before it would count as sending time. The sink's
+        // counters are read from this timer thread while it receives, then too: 64-bit reads, each a moment's value.
+        internal static Snapshot Take(string ns, SinkJob sink)
+        {
+            Dictionary<string, ClassStats> classes = ReadStats(ns);
+            return new(Stopwatch.GetTimestamp(), classes, sink.PerPriority, sink.PerPriorityBytes);
+        }
     }
 
     // The qdisc counts whole frames on the veth: payload + UDP 8 + IPv4 20 + Ethernet 14.

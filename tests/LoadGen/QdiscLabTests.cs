@@ -25,12 +25,13 @@ public sealed partial class QdiscLabTests
             Assert.Equal(c.GetProperty("sent_packets").GetInt64(), c.GetProperty("htb_packets").GetInt64());
             if (!Lab.InLab) // the lab's emulated CPU cannot keep 20 Mbit/s of 1000-byte datagrams coming: classification only there
             {
-                Assert.True(c.GetProperty("rate_ok").GetBoolean());
-                Assert.InRange(c.GetProperty("achieved_bps_qdisc").GetDouble(), rate * 0.95, rate * 1.05);
+                double achieved = c.GetProperty("achieved_bps_qdisc").GetDouble();
+                Assert.True(c.GetProperty("rate_ok").GetBoolean(), Failures(json.Path));
+                Assert.InRange(achieved, rate * 0.95, rate * 1.05);
             }
         }
 
-        Assert.True(Lab.InLab || (pass && code == 0), "exit " + code);
+        Assert.True(Lab.InLab || (pass && code == 0), "exit " + code + ": " + Failures(json.Path));
     }
 
     [Fact]
@@ -39,7 +40,8 @@ public sealed partial class QdiscLabTests
         SkipUnlessLab();
         Assert.SkipWhen(Lab.InLab, "timing-bound: an emulated CPU in the kernel lab (QEMU TCG) cannot hold latencies of milliseconds; this runs on the host");
         using var json = new TempFile(".json");
-        Assert.Equal(0, Cli.Run(["qdisc-test", "--scenario", "prio-hol", "--duration", "4s", "--quiet", "--json", json.Path]));
+        int code = Cli.Run(["qdisc-test", "--scenario", "prio-hol", "--duration", "4s", "--quiet", "--json", json.Path]);
+        Assert.True(code == 0, "exit " + code + ": " + Failures(json.Path));
         JsonElement[] classes = Classes(json.Path, out bool pass);
         Assert.True(pass);
         JsonElement bulk = classes[0], probe = classes[1];
@@ -253,6 +255,11 @@ public sealed partial class QdiscLabTests
             stderr = captured.ToString();
         }
     }
+
+    // What each failing class says, for an assertion's message.
+    private static string Failures(string json) =>
+        File.Exists(json) ? string.Join("; ", Classes(json, out _).Where(c => c.TryGetProperty("failure", out _)).Select(c => c.GetProperty("class") + ": " + c.GetProperty("failure")))
+        : "no report";
 
     private static JsonElement[] Classes(string json, out bool pass)
     {
