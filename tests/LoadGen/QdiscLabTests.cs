@@ -17,7 +17,7 @@ public sealed partial class QdiscLabTests
         SkipUnlessLab();
         using var json = new TempFile(".json");
         // In the lab only classification is judged (below): half the time does.
-        int code = Cli.Run(["qdisc-test", "--classes", "1:10=1mbit,1:20=20mbit", "--load", "1:10=max,1:20=max", "--duration", Lab.InLab ? "2s" : "4s", "--size", "1000", "--quiet", "--json", json.Path]);
+        int code = RunTimed(["qdisc-test", "--classes", "1:10=1mbit,1:20=20mbit", "--load", "1:10=max,1:20=max", "--duration", Lab.InLab ? "2s" : "4s", "--size", "1000", "--quiet", "--json", json.Path]);
         JsonElement[] classes = Classes(json.Path, out bool pass);
         foreach ((JsonElement c, double rate) in classes.Zip((double[])[1e6, 20e6]))
         {
@@ -40,7 +40,7 @@ public sealed partial class QdiscLabTests
         SkipUnlessLab();
         Assert.SkipWhen(Lab.InLab, "timing-bound: an emulated CPU in the kernel lab (QEMU TCG) cannot hold latencies of milliseconds; this runs on the host");
         using var json = new TempFile(".json");
-        int code = Cli.Run(["qdisc-test", "--scenario", "prio-hol", "--duration", "4s", "--quiet", "--json", json.Path]);
+        int code = RunTimed(["qdisc-test", "--scenario", "prio-hol", "--duration", "4s", "--quiet", "--json", json.Path]);
         Assert.True(code == 0, "exit " + code + ": " + Failures(json.Path));
         JsonElement[] classes = Classes(json.Path, out bool pass);
         Assert.True(pass);
@@ -254,6 +254,25 @@ public sealed partial class QdiscLabTests
             Console.SetError(saved);
             stderr = captured.ToString();
         }
+    }
+
+    // A run whose verdicts are timing (rates, latency), which the host judges: perfgen as its own process, as users run
+    // it. In the test host a collection pauses every thread, sender and in-process sink alike, and the heap there holds
+    // what earlier tests left; a rate or p99 verdict then fails now and then (once in a CI run, once in 3 runs of this
+    // class) where the same run as its own process passed 6 times in 6. In the lab only classification is judged, in
+    // process (a second runtime would start slowly under emulation).
+    private static int RunTimed(string[] args)
+    {
+        if (Lab.InLab)
+        {
+            return Cli.Run(args);
+        }
+
+        string perfgen = Path.Combine(AppContext.BaseDirectory, "perfgen");
+        Assert.SkipUnless(File.Exists(perfgen), "the perfgen apphost is not next to the tests");
+        (int code, string output) = HostTools.Run(perfgen, args, TimeSpan.FromSeconds(120));
+        Assert.True(code is 0 or 1, "perfgen exited " + code + ": " + output);
+        return code;
     }
 
     // What each failing class says, for an assertion's message.
