@@ -43,7 +43,7 @@ public class AsyncBenchmarks
         _forwarded = PacketReceiver.Create(new PacketReceiverOptions { LocalAddress = new DatagramAddress(IPAddress.Loopback, 0), ReceivePriority = false });
         _forwardOut = PacketSender.Create(new PacketSenderOptions { ConnectTo = _forwarded.LocalAddress });
         _stop = new CancellationTokenSource();
-        _forwarding = new PacketForwarder(_forwardIn, _forwardOut, key: ForwardPriorityKey.Dscp).RunAsync(_stop.Token).AsTask();
+        _forwarding = new PacketForwarder(_forwardIn, _forwardOut, map: null, transform: null, ForwardPriorityKey.Dscp).RunAsync(_stop.Token).AsTask();
         int perf = PerfReceiveAsync().AsTask().GetAwaiter().GetResult();
         int runtime = RuntimeReceiveAsync().AsTask().GetAwaiter().GetResult();
         int forwarded = ForwarderRunAsync().AsTask().GetAwaiter().GetResult();

@@ -64,6 +64,7 @@ public class PlannerBenchmarks
 {
     private SlotRing _ring = null!;
     private SendPlanner _planner = null!;
+    private SlotQueue _queue = null!;
 
     [Params(1, 16)]
     public int Burst { get; set; }
@@ -82,7 +83,13 @@ public class PlannerBenchmarks
             _ring.SetPriority(i, (uint)(i / Burst % 7));
         }
 
-        _planner = new SendPlanner(_ring, batch: 64, priorityCmsg: true, grouped: false, reorder: Grouped, maxSegments: 64, maxSegmentSize: int.MaxValue);
+        _queue = new SlotQueue(_ring.Capacity);
+        for (int i = 0; i < BenchSupport.Ops; i++)
+        {
+            _queue.Publish();
+        }
+
+        _planner = new SendPlanner(_ring, _queue, batch: 64, priorityCmsg: true, grouped: false, reorder: Grouped, maxSegments: 64, maxSegmentSize: int.MaxValue);
         Plan();
         int expected = Grouped ? 54 : Burst; // grouped: full runs, 54 of 1200 B fit one IP datagram
         if (_planner.Segments(0) != expected)
@@ -103,13 +110,21 @@ public class PlannerBenchmarks
     {
         // Plan the whole ring as a sender's flush would, a batch of messages at a time.
         int messages = 0;
-        long head = 0;
-        while (head < BenchSupport.Ops)
+        int planned = 0;
+        while (planned < BenchSupport.Ops)
         {
-            _planner.Plan(head, BenchSupport.Ops);
+            _planner.Plan();
             (int first, int end) = _planner.GroupMessages(0);
             messages += end - first;
-            head += _planner.PlannedDatagrams;
+            int datagrams = _planner.PlannedDatagrams;
+            planned += datagrams;
+
+            // As a flush would: what was planned ends at the head, and the same slots are queued again at the tail.
+            _queue.EndAtHead(datagrams);
+            for (int i = 0; i < datagrams; i++)
+            {
+                _queue.Publish();
+            }
         }
 
         return messages;

@@ -138,7 +138,7 @@ internal sealed class VxlanGateway : IDisposable
             Vxlan.WriteHeader(slot, vni);
             Vxlan.TryTrafficClass(frame[..n], out byte tos); // no IP: DSCP 0's priority, traffic class 0
             int dscp = tos >> 2;
-            _sender.Commit(Vxlan.HeaderSize + n, _settings.Priorities.Of((byte)dscp), tos);
+            _sender.Commit(Vxlan.HeaderSize + n, new DatagramInfo(_settings.Priorities.Of((byte)dscp), tos));
             Counters.Out(_bucketByDscp[dscp], n);
         }
 

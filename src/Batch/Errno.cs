@@ -67,6 +67,9 @@ public static class Errno
     /// <summary>Input/output error: a UDP_SEGMENT send through a device that cannot checksum-offload.</summary>
     public const int EIO = 5;
 
+    /// <summary>Too many open files: under SocketPerPriority, a priority beyond <see cref="PacketSenderOptions.MaxPrioritySockets"/> fails with it.</summary>
+    public const int EMFILE = 24;
+
     /// <summary>Device or resource busy (io_uring: the completion queue is full).</summary>
     internal const int EBUSY = 16;
 

@@ -20,22 +20,54 @@ public sealed partial class PacketReceiver
             return ValueTask.FromCanceled<int>(cancellationToken);
         }
 
-        int n = TryReceive();
-        return n >= 0 ? new ValueTask<int>(n) : ReceiveSlowAsync(cancellationToken);
+        _gate.Enter();
+        int n;
+        try
+        {
+            n = TryReceive();
+        }
+        catch
+        {
+            _gate.Exit();
+            throw;
+        }
+
+        if (n < 0)
+        {
+            return ReceiveSlowAsync(cancellationToken);
+        }
+
+        _gate.ExitHolding();
+        return new ValueTask<int>(n);
     }
 
+    // Inside the gate from start to end: a Dispose meanwhile aborts the wait, and this call tears down on its way out.
     [AsyncMethodBuilder(typeof(PoolingAsyncValueTaskMethodBuilder<>))]
     private async ValueTask<int> ReceiveSlowAsync(CancellationToken cancellationToken)
     {
-        while (true)
+        int n;
+        try
         {
-            await _waiter.WaitAsync(_socket, write: false, Timeout.Infinite, cancellationToken).ConfigureAwait(false);
-            cancellationToken.ThrowIfCancellationRequested();
-            int n = TryReceive();
-            if (n >= 0)
+            do
             {
-                return n;
+                await _waiter.WaitAsync(_socket, write: false, Timeout.Infinite, cancellationToken).ConfigureAwait(false);
+                cancellationToken.ThrowIfCancellationRequested();
+                if (_gate.DisposeRequested)
+                {
+                    ThrowHelper.ThrowObjectDisposed(this);
+                }
+
+                n = TryReceive();
             }
+            while (n < 0);
         }
+        catch
+        {
+            _gate.Exit();
+            throw;
+        }
+
+        _gate.ExitHolding();
+        return n;
     }
 }

@@ -13,7 +13,7 @@ namespace Perf.Batch;
 /// Not thread-safe: one receive at a time. Receiving allocates nothing. To stop a <see cref="ReceiveAsync"/> that waits,
 /// cancel its token; a Dispose also ends the wait (with <see cref="ObjectDisposedException"/>).
 /// </remarks>
-public sealed unsafe partial class PacketReceiver : IDisposable
+public sealed unsafe partial class PacketReceiver : IDisposable, IGateOwner
 {
     /// <summary>
     /// Datagrams one coalesced buffer may hold: UDP GRO merges at most 64 (UDP_GRO_CNT_MAX), and a GSO message sent
@@ -26,8 +26,8 @@ public sealed unsafe partial class PacketReceiver : IDisposable
     private readonly int _batch;
     private readonly ReceivedFields _reports; // what the kernel took of what the options asked for
     private readonly ReadinessWaiter _waiter = new();
+    private readonly LifetimeGate _gate;
     private int _count;
-    private volatile bool _disposed;
 
     // GRO only: each datagram of the batch as (buffer, offset, length), and what each buffer's cmsgs said.
     private readonly int[]? _datagramBuffer;
@@ -43,6 +43,7 @@ public sealed unsafe partial class PacketReceiver : IDisposable
     {
         _socket = socket;
         _slots = slots;
+        _gate = new LifetimeGate(this);
         _batch = batch;
         LocalAddress = local;
         _reports = reports;
@@ -163,8 +164,29 @@ public sealed unsafe partial class PacketReceiver : IDisposable
     /// Holds the calling thread while it waits; <see cref="ReceiveAsync"/> does not.
     /// </summary>
     /// <returns>The number received, 0 on timeout.</returns>
+    /// <exception cref="ObjectDisposedException">The receiver was disposed, including while the wait lasted.</exception>
     public int Receive(int timeoutMs)
     {
+        _gate.Enter();
+        int n;
+        try
+        {
+            n = ReceiveBlocking(timeoutMs);
+        }
+        catch
+        {
+            _gate.Exit();
+            throw;
+        }
+
+        // The batch stays mapped until the next call, even where a Dispose from another thread comes meanwhile.
+        _gate.ExitHolding();
+        return n;
+    }
+
+    private int ReceiveBlocking(int timeoutMs)
+    {
+        long deadline = timeoutMs < 0 ? long.MaxValue : Environment.TickCount64 + timeoutMs;
         while (true)
         {
             int n = TryReceive();
@@ -173,17 +195,22 @@ public sealed unsafe partial class PacketReceiver : IDisposable
                 return n;
             }
 
-            if (timeoutMs == 0 || !UdpSocket.Poll(_socket, Interop.POLLIN, timeoutMs))
+            // Waits in slices, so a Dispose from another thread is seen within one.
+            long remaining = deadline - Environment.TickCount64;
+            if (remaining <= 0 || _gate.DisposeRequested)
             {
                 return 0;
             }
+
+            UdpSocket.Poll(_socket, Interop.POLLIN, (int)Math.Min(remaining, WaitSliceMs));
         }
     }
 
-    /// <summary>One non-blocking recvmmsg: the count received, or -1 when nothing is queued.</summary>
+    private const int WaitSliceMs = 100;
+
+    /// <summary>One non-blocking recvmmsg: the count received, or -1 when nothing is queued. Called inside the gate.</summary>
     private int TryReceive()
     {
-        ObjectDisposedException.ThrowIf(_disposed, this);
         _count = 0;
         while (true)
         {
@@ -254,7 +281,10 @@ public sealed unsafe partial class PacketReceiver : IDisposable
         return count;
     }
 
-    /// <summary>Datagram <paramref name="index"/> of the current batch; valid until the next <see cref="Receive"/>.</summary>
+    /// <summary>
+    /// Datagram <paramref name="index"/> of the current batch; valid until the next receive, or a
+    /// <see cref="Dispose"/> on the thread that received it (one from another thread waits for the next receive).
+    /// </summary>
     public ReceivedDatagram this[int index]
     {
         get
@@ -303,17 +333,26 @@ public sealed unsafe partial class PacketReceiver : IDisposable
             (m.Hdr.Flags & Interop.MSG_TRUNC) != 0);
     }
 
-    /// <summary>Closes the socket and frees the buffers; idempotent.</summary>
+    /// <summary>
+    /// Closes the socket and frees the buffers; idempotent and safe from any thread at any moment. Where a receive is
+    /// running, or a batch was received on another thread, the receive (or the next one, which then throws
+    /// <see cref="ObjectDisposedException"/>) does it, so no datagram handed out points at freed memory while in use.
+    /// </summary>
     public void Dispose()
     {
-        if (_disposed)
+        if (_gate.Dispose())
         {
-            return;
+            _waiter.Abort(); // a ReceiveAsync waiting now sees the request at once, and tears down on its way out
         }
+        else
+        {
+            _socket.Dispose(); // no call runs: the port is let go now, even where a batch held elsewhere keeps the buffers
+        }
+    }
 
-        _disposed = true;
+    void IGateOwner.Teardown(bool finalSend)
+    {
         _count = 0;
-        _waiter.Abort(); // a ReceiveAsync waiting now retries, and throws ObjectDisposedException
         _socket.Dispose();
         _slots.Dispose();
     }

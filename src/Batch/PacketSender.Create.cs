@@ -24,6 +24,7 @@ public sealed partial class PacketSender
         PriorityPath path = StrategyResolver.CreatePath(strategy, options);
         SafeFdHandle? socket = null;
         SlotRing? ring = null;
+        SlotQueue queue = new(options.RingSize);
         SendPlanner? planner = null;
         SendBackend? backend = null;
         try
@@ -36,9 +37,9 @@ public sealed partial class PacketSender
             backend = CreateBackend(socket, options);
             // The backend that runs declares its own limits (io_uring zero copy caps runs by segments and pages).
             int segments = backend.MaxSegments > 0 ? Math.Min(maxSegments, backend.MaxSegments) : maxSegments;
-            planner = new SendPlanner(ring, options.BatchSize, priorityCmsg: path.CmsgType != 0, path.SocketGroups, reorder: !options.StrictPriorityOrder,
+            planner = new SendPlanner(ring, queue, options.BatchSize, priorityCmsg: path.CmsgType != 0, path.SocketGroups, reorder: !options.StrictPriorityOrder,
                 segments, MaxSegmentSize(socket, options), backend.MaxPages);
-            return new PacketSender(options, socket, ring, planner, backend, path, caps, local);
+            return new PacketSender(options, socket, ring, queue, planner, backend, path, caps, local);
         }
         catch
         {

@@ -10,21 +10,21 @@ public sealed partial class PacketSender
     /// </summary>
     public FlushOutcome Flush()
     {
-        EnterBusy();
+        _gate.Enter();
         try
         {
             return FlushBlocking();
         }
         finally
         {
-            ExitBusy();
+            _gate.Exit(finalSend: false);
         }
     }
 
     private FlushOutcome FlushBlocking()
     {
         Progress total = default;
-        long progressHead = _head;
+        long progressHead = _queue.Head;
         long deadline = Environment.TickCount64 + _wouldBlockTimeoutMs;
         while (true)
         {
@@ -53,7 +53,7 @@ public sealed partial class PacketSender
             return ValueTask.FromCanceled<FlushOutcome>(cancellationToken);
         }
 
-        EnterBusy();
+        _gate.Enter();
         Progress p;
         try
         {
@@ -61,13 +61,13 @@ public sealed partial class PacketSender
         }
         catch
         {
-            ExitBusy();
+            _gate.Exit(finalSend: false);
             throw;
         }
 
         if (p.WouldBlockErrno == 0)
         {
-            ExitBusy();
+            _gate.Exit(finalSend: false);
             return new ValueTask<FlushOutcome>(new FlushOutcome(p.Sent, p.Failed, PendingCount));
         }
 
@@ -79,7 +79,7 @@ public sealed partial class PacketSender
     {
         try
         {
-            long progressHead = _head;
+            long progressHead = _queue.Head;
             long deadline = Environment.TickCount64 + _wouldBlockTimeoutMs;
             int wouldBlock = total.WouldBlockErrno;
             SafeFdHandle? blocked = total.BlockedSocket;
@@ -101,27 +101,17 @@ public sealed partial class PacketSender
         }
         finally
         {
-            ExitBusy();
+            _gate.Exit(finalSend: false);
         }
     }
 
     private void IdleWhenEmpty()
     {
         // Only with an empty ring: no queued datagram can still need a socket that closes.
-        if (_tail == _head)
+        if (_queue.IsEmpty)
         {
             _path.Idle();
         }
-    }
-
-    private void SendFullBatches()
-    {
-        if (_state != Idle)
-        {
-            return; // inside a flush already (cannot happen single-threaded) or disposing
-        }
-
-        SendQueued(fullBatchesOnly: true);
     }
 
     /// <summary>
@@ -133,13 +123,13 @@ public sealed partial class PacketSender
         Progress progress = default;
         while (true)
         {
-            long pending = _tail - _head;
+            int pending = _queue.Span;
             if (pending == 0 || (fullBatchesOnly && pending < _autoFlushAt))
             {
                 return progress;
             }
 
-            _planner.Plan(_head, _tail);
+            _planner.Plan();
             AdaptBatch();
             if (_timestamps is not null)
             {
@@ -167,15 +157,11 @@ public sealed partial class PacketSender
 
             if (!_planner.Ordered)
             {
-                while (_head != _tail && _planner.TakeDone((int)_head & _mask))
-                {
-                    _head++;
-                    _endedAhead--;
-                }
+                _queue.AdvanceOverEnded();
             }
             else
             {
-                _head += completed;
+                _queue.EndAtHead(completed);
             }
 
             if (outcome == GroupOutcome.Blocked)
@@ -199,7 +185,7 @@ public sealed partial class PacketSender
         int groups = _planner.GroupCount;
         int messages = _planner.PlannedMessages;
         int datagrams = _planner.PlannedDatagrams;
-        int capacity = _mask + 1;
+        int capacity = _queue.Capacity;
         if (groups == 1 && messages == datagrams)
         {
             _autoFlushAt = _batch; // plain: one datagram a message, one call a batch
@@ -325,7 +311,7 @@ public sealed partial class PacketSender
         {
             int index = _planner.Slot(m, s);
             progress.Failed++;
-            RecordFailure(_head + ((index - _head) & _mask), index, result);
+            RecordFailure(_queue.SequenceOf(index), index, result);
             EndSlot(index);
         }
 
@@ -340,8 +326,7 @@ public sealed partial class PacketSender
 
         if (!_planner.Ordered)
         {
-            _planner.MarkDone(index);
-            _endedAhead++;
+            _queue.EndEarly(index);
         }
     }
 

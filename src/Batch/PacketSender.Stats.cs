@@ -19,7 +19,7 @@ public sealed partial class PacketSender
     private int _segmentationStoppedBy;
 
     /// <summary>A snapshot of the counters. Readable after <see cref="Dispose"/>.</summary>
-    public SenderStats Stats => new(_tail, _sent, _sentBytes, _failed, _sendCalls, _partialSends, _wouldBlock, _failureRecordsDropped)
+    public SenderStats Stats => new(_queue.Tail, _sent, _sentBytes, _failed, _sendCalls, _partialSends, _wouldBlock, _failureRecordsDropped)
     {
         Strategy = Capabilities.Strategy,
         PrioritySockets = _path.Sockets,

@@ -61,7 +61,7 @@ public sealed partial class PacketSender
             for (int s = 0; s < segments; s++)
             {
                 int index = _planner.Slot(message, s);
-                t.Add(key, _head + ((index - _head) & _mask), _ring.GetPriority(index), _ring.GetLength(index), _ring.GetTxTime(index));
+                t.Add(key, _queue.SequenceOf(index), _ring.GetPriority(index), _ring.GetLength(index), _ring.GetTxTime(index));
             }
         }
     }

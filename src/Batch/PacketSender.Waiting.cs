@@ -16,15 +16,15 @@ public sealed partial class PacketSender
     private bool KeepWaiting(ref long progressHead, ref long deadline, out int waitMs, bool sliced = true)
     {
         long now = Environment.TickCount64;
-        if (_head != progressHead)
+        if (_queue.Head != progressHead)
         {
-            progressHead = _head;
+            progressHead = _queue.Head;
             deadline = now + _wouldBlockTimeoutMs;
         }
 
         long remaining = deadline - now;
         waitMs = (int)Math.Min(remaining, sliced ? WaitSliceMs : int.MaxValue);
-        return remaining > 0 && Volatile.Read(ref _state) != BusyDisposeRequested;
+        return remaining > 0 && !_gate.DisposeRequested;
     }
 
     /// <summary>Blocks the calling thread until the kernel may take more (the synchronous <see cref="Flush"/>).</summary>

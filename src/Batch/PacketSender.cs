@@ -1,3 +1,4 @@
+using System.ComponentModel;
 using System.Net.Sockets;
 using System.Runtime.CompilerServices;
 
@@ -7,23 +8,24 @@ namespace Perf.Batch;
 /// Sends UDP datagrams in batches, each with its own <c>skb-&gt;priority</c>, from a ring of preallocated native slots.
 /// </summary>
 /// <remarks>
-/// <para>Producers fill slots with <see cref="TryEnqueue(ReadOnlySpan{byte}, uint)"/> (copy) or
-/// <see cref="TryReserve"/> + <see cref="Commit(int, uint)"/> (write in place). Slots leave in batches of
+/// <para>Producers fill slots with <see cref="TryEnqueue(ReadOnlySpan{byte}, in DatagramInfo)"/> (copy) or
+/// <see cref="TryReserve"/> + <see cref="Commit(int, in DatagramInfo)"/> (write in place); a <see cref="DatagramInfo"/>
+/// describes each datagram (its priority, traffic class and launch time). Slots leave in batches of
 /// <see cref="PacketSenderOptions.BatchSize"/> through one sendmmsg call each. A full ring makes enqueue return false;
 /// nothing is ever dropped silently: every datagram ends as sent or as failed with its errno.</para>
 /// <para>Not thread-safe: one thread (or one logical flow of async calls) drives a sender. The one exception is
-/// <see cref="Dispose"/>, which may come from another thread while a flush waits on the kernel; the flush then stops
-/// within 100 ms and the sender is torn down when it returns.</para>
+/// <see cref="Dispose"/>, which may come from any thread at any moment: a call running then ends with its result or
+/// <see cref="ObjectDisposedException"/>, a waiting flush stops within 100 ms (an async one at once), and the sender
+/// is torn down by the last of them, so no call runs on freed memory.</para>
 /// <para>Steady-state enqueue and flush allocate nothing.</para>
 /// </remarks>
-public sealed partial class PacketSender : IDisposable
+public sealed partial class PacketSender : IDisposable, IGateOwner
 {
     private readonly SafeFdHandle _socket;
     private readonly SlotRing _ring;
     private readonly SendBackend _backend;
     private readonly SendPlanner _planner;
     private readonly int[] _results;
-    private readonly int _mask;
     private readonly int _batch;
     private int _autoFlushAt; // queued datagrams that make a batch: BatchSize messages per group, as the last plan cut them
     private readonly int _maxPayload;
@@ -33,28 +35,24 @@ public sealed partial class PacketSender : IDisposable
     private readonly int _wouldBlockTimeoutMs;
 
 
-    private long _tail;      // enqueue ordinal of the next datagram
-    private long _head;      // enqueue ordinal of the oldest datagram not yet ended
-    private int _endedAhead; // a flush grouped by priority: datagrams past _head that ended before it
-    private bool _reserved;  // a TryReserve is outstanding on slot _tail
-
+    private readonly SlotQueue _queue;
+    private readonly LifetimeGate _gate;
     private readonly PriorityPath _path;
-    private readonly bool _admits; // the path checks each datagram's priority before it is queued (SocketPerPriority)
     private readonly bool _trafficClass; // each slot carries its own DSCP and ECN
     private readonly bool _txTime;       // each slot carries its own launch time
 
-    private PacketSender(PacketSenderOptions options, SafeFdHandle socket, SlotRing ring, SendPlanner planner, SendBackend backend, PriorityPath path, PriorityCapabilities caps, DatagramAddress local)
+    private PacketSender(PacketSenderOptions options, SafeFdHandle socket, SlotRing ring, SlotQueue queue, SendPlanner planner, SendBackend backend, PriorityPath path, PriorityCapabilities caps, DatagramAddress local)
     {
         _planner = planner;
+        _queue = queue;
+        _gate = new LifetimeGate(this);
         _path = path;
-        _admits = path.Admits;
         _trafficClass = ring.CarriesTrafficClass;
         _txTime = ring.CarriesTxTime;
         _socket = socket;
         _ring = ring;
         _backend = backend;
         _results = new int[options.BatchSize];
-        _mask = options.RingSize - 1;
         _batch = options.BatchSize;
         _autoFlushAt = options.BatchSize;
         _maxPayload = options.MaxDatagramSize;
@@ -104,108 +102,141 @@ public sealed partial class PacketSender : IDisposable
     public SendBackendKind BackendKind => _backend.Kind;
 
     /// <summary>Number of slots.</summary>
-    public int Capacity => _mask + 1;
+    public int Capacity => _queue.Capacity;
 
     /// <summary>Largest payload one datagram may carry.</summary>
     public int MaxDatagramSize => _maxPayload;
 
     /// <summary>Datagrams queued and not yet ended.</summary>
-    public int PendingCount => (int)(_tail - _head) - _endedAhead;
+    public int PendingCount => _queue.Pending;
 
     /// <summary>Enqueue ordinal the next datagram will get; <see cref="FailedPacket.Sequence"/> refers to it.</summary>
-    public long NextSequence => _tail;
+    public long NextSequence => _queue.Tail;
 
-    /// <summary>Queues a copy of <paramref name="payload"/> with its own <paramref name="priority"/> on a connected sender.</summary>
+    /// <summary>Queues a copy of <paramref name="payload"/>, described by <paramref name="info"/>, on a connected sender.</summary>
     /// <returns>False when the ring is full (back-pressure): flush, then try again. Nothing was queued.</returns>
-    /// <exception cref="ArgumentException">The payload is empty or larger than <see cref="MaxDatagramSize"/>, or the sender is unconnected.</exception>
-    public bool TryEnqueue(ReadOnlySpan<byte> payload, uint priority)
+    /// <exception cref="ArgumentException">The payload is empty or larger than <see cref="MaxDatagramSize"/>, or <paramref name="info"/> asks for what the sender was not created for.</exception>
+    /// <exception cref="InvalidOperationException">The sender is unconnected, or a slot is reserved.</exception>
+    public bool TryEnqueue(ReadOnlySpan<byte> payload, in DatagramInfo info)
     {
         if (!_connected)
         {
             ThrowNeedsDestination();
         }
 
-        return TryEnqueueCore(payload, priority, 0, NoTxTime, in Unsafe.NullRef<DatagramAddress>());
+        Validate(payload.Length, in info);
+        return TryEnqueueCore(payload, in info, in Unsafe.NullRef<DatagramAddress>());
     }
 
-    /// <summary>Queues a copy of <paramref name="payload"/> with its own <paramref name="priority"/> and <paramref name="destination"/> on an unconnected sender.</summary>
+    /// <summary>Queues a copy of <paramref name="payload"/>, described by <paramref name="info"/>, to <paramref name="destination"/> on an unconnected sender.</summary>
     /// <returns>False when the ring is full (back-pressure): flush, then try again. Nothing was queued.</returns>
-    /// <exception cref="ArgumentException">Bad payload size, a destination of the wrong family, or a connected sender.</exception>
-    public bool TryEnqueue(ReadOnlySpan<byte> payload, uint priority, in DatagramAddress destination)
+    /// <exception cref="ArgumentException">Bad payload size, <paramref name="info"/> asks for what the sender was not created for, a destination of the wrong family, or a connected sender.</exception>
+    public bool TryEnqueue(ReadOnlySpan<byte> payload, in DatagramInfo info, in DatagramAddress destination)
     {
         ValidateDestination(destination);
-        return TryEnqueueCore(payload, priority, 0, NoTxTime, in destination);
+        Validate(payload.Length, in info);
+        return TryEnqueueCore(payload, in info, in destination);
     }
 
+    /// <summary>Queues a copy of <paramref name="payload"/> with <paramref name="priority"/>: the same as passing it as a <see cref="DatagramInfo"/>.</summary>
+    /// <returns>False when the ring is full (back-pressure): flush, then try again. Nothing was queued.</returns>
+    [EditorBrowsable(EditorBrowsableState.Never)] // kept for binary compatibility (shipped in 0.1)
+    public bool TryEnqueue(ReadOnlySpan<byte> payload, uint priority) => TryEnqueue(payload, new DatagramInfo(priority));
+
+    /// <summary>Queues a copy of <paramref name="payload"/> with <paramref name="priority"/> to <paramref name="destination"/>: the same as passing it as a <see cref="DatagramInfo"/>.</summary>
+    /// <returns>False when the ring is full (back-pressure): flush, then try again. Nothing was queued.</returns>
+    [EditorBrowsable(EditorBrowsableState.Never)] // kept for binary compatibility (shipped in 0.1)
+    public bool TryEnqueue(ReadOnlySpan<byte> payload, uint priority, in DatagramAddress destination) =>
+        TryEnqueue(payload, new DatagramInfo(priority), in destination);
+
     /// <summary>Reserves the next slot and hands out its payload area (<see cref="MaxDatagramSize"/> bytes) to write in place.</summary>
-    /// <returns>False when the ring is full. Finish with <see cref="Commit(int, uint)"/> or <see cref="Commit(int, uint, in DatagramAddress)"/>.</returns>
+    /// <returns>False when the ring is full. Finish with <see cref="Commit(int, in DatagramInfo)"/> or <see cref="CancelReservation"/>.</returns>
+    /// <remarks>
+    /// Safety: the span is the caller's until it commits or cancels. A <see cref="Dispose"/> from another thread
+    /// meanwhile leaves the ring mapped; the next call (which then throws <see cref="ObjectDisposedException"/>) frees it.
+    /// </remarks>
     public bool TryReserve(out Span<byte> payload)
     {
-        ThrowIfDisposed();
-        if (_reserved)
+        _gate.Enter();
+        try
         {
-            ThrowHelper.ThrowInvalidOperation("A slot is already reserved; commit it first.");
+            if (!ClaimSlot())
+            {
+                payload = default;
+                return false;
+            }
+
+            _queue.Reserve();
+            payload = _ring.Payload(_queue.TailIndex);
+        }
+        catch
+        {
+            _gate.Exit();
+            throw;
         }
 
-        if (!HasFreeSlot())
-        {
-            payload = default;
-            return false;
-        }
-
-        _reserved = true;
-        payload = _ring.Payload((int)_tail & _mask);
+        _gate.ExitHolding();
         return true;
     }
 
     /// <summary>Gives back a slot taken by <see cref="TryReserve"/> without sending it; nothing is queued.</summary>
     public void CancelReservation()
     {
-        ThrowIfDisposed();
-        _reserved = false;
+        _gate.Enter();
+        _queue.CancelReservation();
+        _gate.ExitReleasing();
     }
 
-    /// <summary>Queues the reserved slot's first <paramref name="length"/> bytes with <paramref name="priority"/> (connected sender).</summary>
-    public void Commit(int length, uint priority)
+    /// <summary>Queues the reserved slot's first <paramref name="length"/> bytes, described by <paramref name="info"/> (connected sender).</summary>
+    /// <exception cref="ArgumentException">Bad length, or <paramref name="info"/> asks for what the sender was not created for; the reservation stands.</exception>
+    public void Commit(int length, in DatagramInfo info)
     {
         if (!_connected)
         {
             ThrowNeedsDestination();
         }
 
-        CommitCore(length, priority, 0, NoTxTime, in Unsafe.NullRef<DatagramAddress>());
+        Validate(length, in info);
+        CommitCore(length, in info, in Unsafe.NullRef<DatagramAddress>());
     }
 
-    /// <summary>Queues the reserved slot's first <paramref name="length"/> bytes with <paramref name="priority"/> to <paramref name="destination"/>.</summary>
-    public void Commit(int length, uint priority, in DatagramAddress destination)
+    /// <summary>Queues the reserved slot's first <paramref name="length"/> bytes, described by <paramref name="info"/>, to <paramref name="destination"/>.</summary>
+    /// <exception cref="ArgumentException">Bad length or destination, or <paramref name="info"/> asks for what the sender was not created for; the reservation stands.</exception>
+    public void Commit(int length, in DatagramInfo info, in DatagramAddress destination)
     {
         ValidateDestination(destination);
-        CommitCore(length, priority, 0, NoTxTime, in destination);
+        Validate(length, in info);
+        CommitCore(length, in info, in destination);
     }
 
-    private bool TryEnqueueCore(ReadOnlySpan<byte> payload, uint priority, byte trafficClass, long txTime, ref readonly DatagramAddress destination)
+    /// <summary>Queues the reserved slot's first <paramref name="length"/> bytes with <paramref name="priority"/>: the same as passing it as a <see cref="DatagramInfo"/>.</summary>
+    [EditorBrowsable(EditorBrowsableState.Never)] // kept for binary compatibility (shipped in 0.1)
+    public void Commit(int length, uint priority) => Commit(length, new DatagramInfo(priority));
+
+    /// <summary>Queues the reserved slot's first <paramref name="length"/> bytes with <paramref name="priority"/> to <paramref name="destination"/>: the same as passing it as a <see cref="DatagramInfo"/>.</summary>
+    [EditorBrowsable(EditorBrowsableState.Never)] // kept for binary compatibility (shipped in 0.1)
+    public void Commit(int length, uint priority, in DatagramAddress destination) => Commit(length, new DatagramInfo(priority), in destination);
+
+    private bool TryEnqueueCore(ReadOnlySpan<byte> payload, in DatagramInfo info, ref readonly DatagramAddress destination)
     {
-        ThrowIfDisposed();
-        if ((uint)(payload.Length - 1) >= (uint)_maxPayload)
+        _gate.Enter();
+        try
         {
-            ThrowBadLength(payload.Length);
-        }
+            if (!ClaimSlot())
+            {
+                return false;
+            }
 
-        if (_reserved)
+            int index = _queue.TailIndex;
+            payload.CopyTo(_ring.Payload(index));
+            _ring.SetLength(index, payload.Length);
+            Publish(index, in info, in destination);
+            return true;
+        }
+        finally
         {
-            ThrowHelper.ThrowInvalidOperation("A slot is reserved; commit it before enqueueing another datagram.");
+            _gate.Exit();
         }
-
-        if (!HasFreeSlot())
-        {
-            return false;
-        }
-
-        int index = (int)_tail & _mask;
-        payload.CopyTo(_ring.Payload(index));
-        _ring.SetLength(index, payload.Length);
-        Publish(index, priority, trafficClass, txTime, in destination);
-        return true;
     }
 
     /// <summary>
@@ -217,83 +248,91 @@ public sealed partial class PacketSender : IDisposable
     /// reference is queued (<see cref="QueuedReferences"/> is 0: flushed, or ended by <see cref="FailQueued"/>).
     /// </remarks>
     /// <returns>False when the ring is full: flush, then try again. Nothing was queued.</returns>
-    internal unsafe bool TryEnqueueReference(byte* payload, int length, uint priority, byte trafficClass, byte* header, int headerLength)
+    internal unsafe bool TryEnqueueReference(byte* payload, int length, in DatagramInfo info, byte* header, int headerLength)
     {
-        ThrowIfDisposed();
         if (!_connected)
         {
             ThrowNeedsDestination();
         }
 
-        if ((uint)(length + headerLength - 1) >= (uint)_maxPayload)
+        Validate(length + headerLength, in info);
+        _gate.Enter();
+        try
         {
-            ThrowBadLength(length + headerLength);
-        }
+            if (!ClaimSlot())
+            {
+                return false;
+            }
 
-        if (_reserved)
+            int index = _queue.TailIndex;
+            _ring.SetReference(index, payload, length, header, headerLength);
+            Publish(index, in info, in Unsafe.NullRef<DatagramAddress>());
+            return true;
+        }
+        finally
         {
-            ThrowHelper.ThrowInvalidOperation("A slot is reserved; commit it before enqueueing another datagram.");
+            _gate.Exit();
         }
-
-        if (!HasFreeSlot())
-        {
-            return false;
-        }
-
-        int index = (int)_tail & _mask;
-        _ring.SetReference(index, payload, length, header, headerLength);
-        Publish(index, priority, trafficClass, NoTxTime, in Unsafe.NullRef<DatagramAddress>());
-        return true;
     }
 
     /// <summary>Queued datagrams whose payload lies outside the ring (<see cref="TryEnqueueReference"/>).</summary>
     internal int QueuedReferences => _ring.References;
 
-    private void CommitCore(int length, uint priority, byte trafficClass, long txTime, ref readonly DatagramAddress destination)
+    private void CommitCore(int length, in DatagramInfo info, ref readonly DatagramAddress destination)
     {
-        ThrowIfDisposed();
-        if (!_reserved)
+        _gate.Enter();
+        if (!_queue.IsReserved)
         {
+            _gate.Exit();
             ThrowHelper.ThrowInvalidOperation("Commit without a reserved slot; call TryReserve first.");
         }
 
-        if ((uint)(length - 1) >= (uint)_maxPayload)
+        try
         {
-            ThrowBadLength(length);
+            int index = _queue.TailIndex;
+            _ring.SetLength(index, length);
+            Publish(index, in info, in destination);
+        }
+        finally
+        {
+            _gate.ExitReleasing();
+        }
+    }
+
+    /// <summary>A free tail slot and no reservation outstanding; with auto-flush, a full ring gets one non-blocking send first.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private bool ClaimSlot()
+    {
+        if (_queue.IsReserved)
+        {
+            ThrowHelper.ThrowInvalidOperation("A slot is reserved; commit it before enqueueing another datagram.");
         }
 
-        // Publish first: if it throws (a full SocketPerPriority pool) the reservation stands and nothing is queued.
-        int index = (int)_tail & _mask;
-        _ring.SetLength(index, length);
-        Publish(index, priority, trafficClass, txTime, in destination);
-        _reserved = false;
+        if (_queue.HasFreeSlot)
+        {
+            return true;
+        }
+
+        if (_autoFlush)
+        {
+            SendQueued(fullBatchesOnly: true);
+        }
+
+        return _queue.HasFreeSlot;
     }
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private void Publish(int index, uint priority, byte trafficClass, long txTime, ref readonly DatagramAddress destination)
+    private void Publish(int index, in DatagramInfo info, ref readonly DatagramAddress destination)
     {
-        if (_txTime != (txTime != NoTxTime))
-        {
-            ReleaseReference(index); // nothing is queued
-            ThrowTxTimeMismatch();
-        }
-
-        // SocketPerPriority: the priority's socket must exist before the datagram is queued; a full pool throws here,
-        // with nothing queued (a referenced slot is pointed back at its own payload area first).
-        if (_admits)
-        {
-            Admit(index, priority);
-        }
-
-        _ring.SetPriority(index, priority);
+        _ring.SetPriority(index, info.Priority);
         if (_trafficClass)
         {
-            _ring.SetTrafficClass(index, trafficClass);
+            _ring.SetTrafficClass(index, info.TrafficClass);
         }
 
         if (_txTime)
         {
-            _ring.SetTxTime(index, txTime);
+            _ring.SetTxTime(index, info.TxTimeNs);
         }
 
         if (!Unsafe.IsNullRef(in destination))
@@ -301,23 +340,10 @@ public sealed partial class PacketSender : IDisposable
             _ring.SetDestination(index, in destination);
         }
 
-        _tail++;
-        if (_autoFlush && _tail - _head >= _autoFlushAt)
+        _queue.Publish();
+        if (_autoFlush && _queue.Span >= _autoFlushAt)
         {
-            SendFullBatches();
-        }
-    }
-
-    private void Admit(int index, uint priority)
-    {
-        try
-        {
-            _path.Admit(priority);
-        }
-        catch
-        {
-            ReleaseReference(index);
-            throw;
+            SendQueued(fullBatchesOnly: true);
         }
     }
 
@@ -331,22 +357,22 @@ public sealed partial class PacketSender : IDisposable
         }
     }
 
-    /// <summary>Whether a datagram can be queued now (when full with auto-flush, after one non-blocking send).</summary>
+    /// <summary>Whether a datagram can be queued now, without sending anything.</summary>
+    internal bool HasFreeSlot => _queue.HasFreeSlot;
+
+    /// <summary>Checks what describes a datagram against what the sender was created for, before any slot is written.</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    internal bool HasFreeSlot()
+    private void Validate(int length, in DatagramInfo info)
     {
-        if (_tail - _head <= _mask)
+        if ((uint)(length - 1) >= (uint)_maxPayload)
         {
-            return true;
+            ThrowBadLength(length);
         }
 
-        // Full: with auto-flush, give the kernel one non-blocking chance before reporting back-pressure.
-        if (_autoFlush)
+        if ((info.TrafficClass != 0 && !_trafficClass) || _txTime != (info.TxTimeNs != 0) || info.TxTimeNs < 0)
         {
-            SendFullBatches();
+            ThrowBadInfo(in info);
         }
-
-        return _tail - _head <= _mask;
     }
 
     private void ValidateDestination(in DatagramAddress destination)

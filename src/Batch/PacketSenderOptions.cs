@@ -99,8 +99,7 @@ public sealed record PacketSenderOptions
 
     /// <summary>
     /// Give every datagram its own launch time (default false): SO_TXTIME on the socket and an SCM_TXTIME cmsg on each
-    /// datagram, given at enqueue in ns of <see cref="TxTimeClock"/> (<see cref="PacketSender.TryEnqueueAt(ReadOnlySpan{byte}, uint, long)"/>,
-    /// <see cref="PacketSender.CommitAt(int, uint, long)"/>). etf sends each datagram at its time less its delta and drops
+    /// datagram, given at enqueue in ns of <see cref="TxTimeClock"/> (<see cref="DatagramInfo.TxTimeNs"/>). etf sends each datagram at its time less its delta and drops
     /// one it can no longer send in time; fq holds each until its time. One GSO run is one skb with one launch time, so
     /// only datagrams with equal times form runs. With <see cref="TxTimestamps"/>, etf's drops come back
     /// (SOF_TXTIME_REPORT_ERRORS) as <see cref="TxTimestamp.TxTimeDrop"/>. Needs one socket, as TxTimestamps does.

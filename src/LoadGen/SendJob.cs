@@ -283,25 +283,14 @@ internal sealed class SendJob
         }
 
         PacketHeader.Write(slot, flow.Flow, seq, priority, PacketHeader.MonotonicNs());
-        if (txTimeLead > 0)
+        var info = new DatagramInfo(priority, TxTimeNs: txTimeLead > 0 ? PacketSender.TxTimeNow() + txTimeLead : 0);
+        if (connected)
         {
-            long at = PacketSender.TxTimeNow() + txTimeLead;
-            if (connected)
-            {
-                tx.CommitAt(size, priority, at);
-            }
-            else
-            {
-                tx.CommitAt(size, priority, at, in dest);
-            }
-        }
-        else if (connected)
-        {
-            tx.Commit(size, priority);
+            tx.Commit(size, in info);
         }
         else
         {
-            tx.Commit(size, priority, in dest);
+            tx.Commit(size, in info, in dest);
         }
     }
 

@@ -185,7 +185,7 @@ public sealed class PriorityStrategyTests
     }
 
     [Fact]
-    public void PoolCapIsAClearErrorAndLosesNothingQueued()
+    public void APriorityBeyondThePoolCapFailsWithEmfileAndTheRestArrive()
     {
         using PacketReceiver rx = Loopback.Receiver(AddressFamily.InterNetwork);
         using PacketSender tx = PacketSender.Create(new PacketSenderOptions
@@ -195,27 +195,30 @@ public sealed class PriorityStrategyTests
             ConnectTo = rx.LocalAddress,
             AutoFlush = false,
         });
-        for (uint p = 0; p < 3; p++)
+
+        // Four priorities, one datagram each and then a fourth-priority one in the middle: the pool holds three.
+        uint[] priorities = [0, 1, 2, 3, 1];
+        foreach (uint p in priorities)
         {
-            Assert.True(tx.TryEnqueue(new byte[] { (byte)p }, p));
+            Assert.True(tx.TryEnqueue(new byte[] { (byte)p }, p)); // never an exception: nothing is refused at enqueue
         }
 
-        InvalidOperationException e = Assert.Throws<InvalidOperationException>(() => tx.TryEnqueue(new byte[] { 3 }, 3));
-        Assert.Contains("MaxPrioritySockets", e.Message);
-        Assert.Equal(3, tx.PendingCount);
-        Assert.True(tx.TryReserve(out Span<byte> slot));
-        slot[0] = 3;
-        Assert.Throws<InvalidOperationException>(() => tx.Commit(1, 3));
-        Assert.Equal(3, tx.PendingCount);
-        tx.Commit(1, 2); // the reservation stood: it can still be committed with a priority that has a socket
-        Assert.Equal(new FlushOutcome(4, 0, 0), tx.Flush());
-        int got = 0;
-        while (got < 4 && rx.Receive(2000) > 0)
+        Assert.Equal(new FlushOutcome(4, 1, 0), tx.Flush());
+        var failures = new FailedPacket[4];
+        Assert.Equal(1, tx.DrainFailures(failures));
+        Assert.Equal(Errno.EMFILE, failures[0].Errno);
+        Assert.Equal(3, failures[0].Sequence); // the datagram of priority 3, by its enqueue ordinal
+        var got = new List<byte>();
+        while (got.Count < 4 && rx.Receive(2000) > 0)
         {
-            got += rx.Count;
+            for (int i = 0; i < rx.Count; i++)
+            {
+                got.Add(rx[i].Payload[0]);
+            }
         }
 
-        Assert.Equal(4, got);
+        got.Sort();
+        Assert.Equal([0, 1, 1, 2], got);
     }
 
     [Fact]

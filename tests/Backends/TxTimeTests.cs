@@ -33,7 +33,7 @@ public sealed class TxTimeTests
             Assert.True(tx.TryReserve(out Span<byte> slot));
             TestPayload.Write(slot, i, (uint)(i % 4), 200);
             // Pairs share a time: those may leave as one GSO skb, which carries one launch time.
-            tx.CommitAt(200, (uint)(i % 4), now + (i / 8 * 1000));
+            tx.Commit(200, new DatagramInfo((uint)(i % 4), TxTimeNs: now + (i / 8 * 1000)));
             if (tx.PendingCount == 256)
             {
                 AssertAllSent(tx, 256);
@@ -66,14 +66,14 @@ public sealed class TxTimeTests
         using PacketReceiver rx = Loopback.Receiver(AddressFamily.InterNetwork);
         using PacketSender timed = PacketSender.Create(new PacketSenderOptions { ConnectTo = rx.LocalAddress, TxTime = true, AutoFlush = false });
         byte[] payload = new byte[64];
-        var e = Assert.Throws<InvalidOperationException>(() => timed.TryEnqueue(payload, 1));
-        Assert.Contains("TryEnqueueAt", e.Message);
-        Assert.Throws<ArgumentException>(() => timed.TryEnqueueAt(payload, 1, -5));
+        var e = Assert.Throws<ArgumentException>(() => timed.TryEnqueue(payload, 1));
+        Assert.Contains("DatagramInfo.TxTimeNs", e.Message);
+        Assert.Throws<ArgumentException>(() => timed.TryEnqueue(payload, new DatagramInfo(1, TxTimeNs: -5)));
         Assert.Equal(0, timed.PendingCount);
 
         using PacketSender plain = PacketSender.Create(new PacketSenderOptions { ConnectTo = rx.LocalAddress, AutoFlush = false });
         Assert.False(plain.PerPacketTxTime);
-        e = Assert.Throws<InvalidOperationException>(() => plain.TryEnqueueAt(payload, 1, PacketSender.TxTimeNow()));
+        e = Assert.Throws<ArgumentException>(() => plain.TryEnqueue(payload, new DatagramInfo(1, TxTimeNs: PacketSender.TxTimeNow())));
         Assert.Contains("without TxTime", e.Message);
         Assert.Equal(0, plain.PendingCount);
     }
@@ -101,7 +101,7 @@ public sealed class TxTimeTests
         {
             for (int i = 0; i < n; i++)
             {
-                if (!tx.TryEnqueueAt(payload, (uint)(i % 7), PacketSender.TxTimeNow()))
+                if (!tx.TryEnqueue(payload, new DatagramInfo((uint)(i % 7), TxTimeNs: PacketSender.TxTimeNow())))
                 {
                     tx.Flush();
                     drained += tx.DrainTxTimestamps(records);

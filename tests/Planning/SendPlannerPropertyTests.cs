@@ -48,14 +48,16 @@ public sealed unsafe class SendPlannerPropertyTests
         // Seven priorities interleaved datagram by datagram, 896 of them: every key holds 128, one full run each (at the
         // kernel's limit; PacketSenderOptions.MaxSegments is 64 by default).
         using var ring = new SlotRing(1024, 64, priorityCmsg: true);
-        using var planner = new SendPlanner(ring, batch: 64, priorityCmsg: true, grouped: false, reorder: true, maxSegments: 128, maxSegmentSize: int.MaxValue);
+        var queue = new SlotQueue(ring.Capacity);
+        using var planner = new SendPlanner(ring, queue, batch: 64, priorityCmsg: true, grouped: false, reorder: true, maxSegments: 128, maxSegmentSize: int.MaxValue);
         for (int i = 0; i < 896; i++)
         {
             ring.SetLength(i, 64);
             ring.SetPriority(i, (uint)(i % 7));
         }
 
-        planner.Plan(0, 896);
+        Queue(queue, 896);
+        planner.Plan();
         Assert.Equal(1, planner.GroupCount); // one send group: the priority rides in each message's cmsg
         Assert.Equal(7, planner.PlannedMessages);
         for (int m = 0; m < 7; m++)
@@ -69,14 +71,16 @@ public sealed unsafe class SendPlannerPropertyTests
     public void StrictOrderCutsRunsFromNeighboursOnly()
     {
         using var ring = new SlotRing(64, 64, priorityCmsg: true);
-        using var planner = new SendPlanner(ring, batch: 64, priorityCmsg: true, grouped: false, reorder: false, maxSegments: 64, maxSegmentSize: int.MaxValue);
+        var queue = new SlotQueue(ring.Capacity);
+        using var planner = new SendPlanner(ring, queue, batch: 64, priorityCmsg: true, grouped: false, reorder: false, maxSegments: 64, maxSegmentSize: int.MaxValue);
         for (int i = 0; i < 64; i++)
         {
             ring.SetLength(i, 64);
             ring.SetPriority(i, (uint)(i % 2));
         }
 
-        planner.Plan(0, 64);
+        Queue(queue, 64);
+        planner.Plan();
         Assert.Equal(64, planner.PlannedMessages); // no two neighbours share a priority: no run
         Assert.False(planner.Reordering);
         Assert.True(planner.Ordered);
@@ -86,7 +90,8 @@ public sealed unsafe class SendPlannerPropertyTests
     public void SocketGroupsHoldOnePriorityEachAcrossDestinations()
     {
         using var ring = new SlotRing(256, 64, priorityCmsg: false);
-        using var planner = new SendPlanner(ring, batch: 64, priorityCmsg: false, grouped: true, reorder: true, maxSegments: 0, maxSegmentSize: int.MaxValue);
+        var queue = new SlotQueue(ring.Capacity);
+        using var planner = new SendPlanner(ring, queue, batch: 64, priorityCmsg: false, grouped: true, reorder: true, maxSegments: 0, maxSegmentSize: int.MaxValue);
         for (int i = 0; i < 90; i++)
         {
             ring.SetLength(i, 64);
@@ -94,7 +99,8 @@ public sealed unsafe class SendPlannerPropertyTests
             ring.SetDestination(i, Destinations[i % 2]);
         }
 
-        planner.Plan(0, 90);
+        Queue(queue, 90);
+        planner.Plan();
         Assert.Equal(3, planner.GroupCount);
         for (int g = 0; g < 3; g++)
         {
@@ -110,7 +116,8 @@ public sealed unsafe class SendPlannerPropertyTests
     public void SocketGroupsFollowTheOrderPrioritiesFirstAppearedIn()
     {
         using var ring = new SlotRing(64, 64, priorityCmsg: false);
-        using var planner = new SendPlanner(ring, batch: 64, priorityCmsg: false, grouped: true, reorder: true, maxSegments: 0, maxSegmentSize: int.MaxValue);
+        var queue = new SlotQueue(ring.Capacity);
+        using var planner = new SendPlanner(ring, queue, batch: 64, priorityCmsg: false, grouped: true, reorder: true, maxSegments: 0, maxSegmentSize: int.MaxValue);
         uint[] priorities = [5, 2, 5, 7, 2, 7, 5];
         for (int i = 0; i < priorities.Length; i++)
         {
@@ -119,7 +126,8 @@ public sealed unsafe class SendPlannerPropertyTests
             ring.SetDestination(i, Destinations[i % 2]); // two keys per priority, one send group each
         }
 
-        planner.Plan(0, priorities.Length);
+        Queue(queue, priorities.Length);
+        planner.Plan();
         Assert.Equal(3, planner.GroupCount);
         Assert.Equal([5u, 2u, 7u], new[] { planner.GroupPriority(0), planner.GroupPriority(1), planner.GroupPriority(2) });
     }
@@ -140,21 +148,27 @@ public sealed unsafe class SendPlannerPropertyTests
         int maxPayload = 1500;
 
         using var ring = new SlotRing(capacity, maxPayload, priorityCmsg);
-        using var planner = new SendPlanner(ring, batch, priorityCmsg, grouped, reorder, maxSegments, int.MaxValue, maxPages);
-        var sim = new Simulation(r, ring, planner, capacity, total, priorities, unconnected, grouped, grouped || priorityCmsg);
+        var queue = new SlotQueue(capacity);
+        using var planner = new SendPlanner(ring, queue, batch, priorityCmsg, grouped, reorder, maxSegments, int.MaxValue, maxPages);
+        var sim = new Simulation(r, ring, queue, planner, capacity, total, priorities, unconnected, grouped, grouped || priorityCmsg);
         sim.Run();
     }
 
     /// <summary>One queue driven to empty, the way PacketSender.SendQueued drives the planner.</summary>
-    private sealed class Simulation(Random r, SlotRing ring, SendPlanner planner, int capacity, int total, int priorities, bool unconnected, bool socketGroups, bool priorityKeyed)
+    private static void Queue(SlotQueue queue, int count)
     {
-        private readonly int _mask = capacity - 1;
+        for (int i = 0; i < count; i++)
+        {
+            queue.Publish();
+        }
+    }
+
+    private sealed class Simulation(Random r, SlotRing ring, SlotQueue queue, SendPlanner planner, int capacity, int total, int priorities, bool unconnected, bool socketGroups, bool priorityKeyed)
+    {
         private readonly long[] _ordinal = new long[capacity]; // per ring index: the queued datagram's ordinal
         private readonly bool[] _ended = new bool[capacity];
         private readonly Dictionary<(string, uint), long> _lastEnded = [];
         private readonly int[] _sizes = [64, 64, 64, 200, 1200, 1400, 9000 / 9];
-        private long _head;
-        private long _tail;
         private long _endedCount;
 
         internal void Run()
@@ -163,24 +177,24 @@ public sealed unsafe class SendPlannerPropertyTests
             while (_endedCount < total)
             {
                 Refill();
-                planner.Plan(_head, _tail);
+                planner.Plan();
                 CheckPlan();
                 int completed = SendPlan();
                 Advance(completed);
                 Assert.True(++passes < total * 20, "no progress");
             }
 
-            Assert.Equal(_head, _tail);
+            Assert.True(queue.IsEmpty);
         }
 
         private void Refill()
         {
-            int burst = _head == _tail ? 1 + r.Next(capacity) : r.Next(capacity + 1); // never plan an empty queue
-            while (_tail - _head < capacity && _tail < total && burst-- > 0)
+            int burst = queue.IsEmpty ? 1 + r.Next(capacity) : r.Next(capacity + 1); // never plan an empty queue
+            while (queue.HasFreeSlot && queue.Tail < total && burst-- > 0)
             {
-                int index = (int)_tail & _mask;
+                int index = queue.TailIndex;
                 // Runs need equal neighbours: repeat the last size most of the time.
-                int size = r.Next(4) == 0 || _tail == 0 ? _sizes[r.Next(_sizes.Length)] : ring.GetLength((int)(_tail - 1) & _mask);
+                int size = r.Next(4) == 0 || queue.Tail == 0 ? _sizes[r.Next(_sizes.Length)] : ring.GetLength(queue.IndexOf(queue.Tail - 1));
                 ring.SetLength(index, size);
                 ring.SetPriority(index, (uint)r.Next(priorities));
                 if (unconnected)
@@ -188,9 +202,9 @@ public sealed unsafe class SendPlannerPropertyTests
                     ring.SetDestination(index, Destinations[r.Next(Destinations.Length)]);
                 }
 
-                _ordinal[index] = _tail;
+                _ordinal[index] = queue.Tail;
                 _ended[index] = false;
-                _tail++;
+                queue.Publish();
             }
         }
 
@@ -230,7 +244,8 @@ public sealed unsafe class SendPlannerPropertyTests
                 int slot = planner.Slot(m, s);
                 Assert.True(seen.Add(slot), "slot " + slot + " in two messages of one plan");
                 Assert.False(_ended[slot], "slot " + slot + " planned after it ended");
-                Assert.True(_ordinal[slot] >= _head && _ordinal[slot] < _tail, "slot outside the queue");
+                Assert.True(_ordinal[slot] >= queue.Head && _ordinal[slot] < queue.Tail, "slot outside the queue");
+                Assert.Equal(_ordinal[slot], queue.SequenceOf(slot));
                 Assert.True(_ordinal[slot] > previous, "a run out of enqueue order");
                 previous = _ordinal[slot];
                 Assert.True(ring.SameIpHeader(first, slot), "a run across destinations");
@@ -304,7 +319,7 @@ public sealed unsafe class SendPlannerPropertyTests
             _lastEnded[key] = ordinal;
             if (!planner.Ordered)
             {
-                planner.MarkDone(slot);
+                queue.EndEarly(slot);
             }
         }
 
@@ -312,21 +327,17 @@ public sealed unsafe class SendPlannerPropertyTests
         {
             if (!planner.Ordered)
             {
-                while (_head != _tail && planner.TakeDone((int)_head & _mask))
-                {
-                    _head++;
-                }
-
+                queue.AdvanceOverEnded();
                 return;
             }
 
             // Ordered plans end a prefix of the queue.
             for (int k = 0; k < completed; k++)
             {
-                Assert.True(_ended[(int)(_head + k) & _mask], "an ordered plan ended out of order");
+                Assert.True(_ended[queue.IndexOf(queue.Head + k)], "an ordered plan ended out of order");
             }
 
-            _head += completed;
+            queue.EndAtHead(completed);
         }
     }
 }

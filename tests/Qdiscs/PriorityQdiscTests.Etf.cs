@@ -28,11 +28,11 @@ public sealed partial class PriorityQdiscTests
         for (int i = 0; i < count; i++)
         {
             times[i] = start + (i * 1_000_000L);
-            Assert.True(tx.TryEnqueueAt(payload, (uint)(i % 3), times[i]));
+            Assert.True(tx.TryEnqueue(payload, new DatagramInfo((uint)(i % 3), TxTimeNs: times[i])));
             if (i == count / 2)
             {
                 times[count] = PacketSender.TxTimeNow() - 1_000_000_000; // a second late: etf refuses it at enqueue
-                Assert.True(tx.TryEnqueueAt(payload, 1, times[count]));
+                Assert.True(tx.TryEnqueue(payload, new DatagramInfo(1, TxTimeNs: times[count])));
             }
         }
 
@@ -78,8 +78,8 @@ public sealed partial class PriorityQdiscTests
         byte[] payload = new byte[200];
         long late = PacketSender.TxTimeNow() - 1_000_000_000;
         long onTime = PacketSender.TxTimeNow() + 100_000_000;
-        Assert.True(tx.TryEnqueueAt(payload, 1, onTime));
-        Assert.True(tx.TryEnqueueAt(payload, 1, late));
+        Assert.True(tx.TryEnqueue(payload, new DatagramInfo(1, TxTimeNs: onTime)));
+        Assert.True(tx.TryEnqueue(payload, new DatagramInfo(1, TxTimeNs: late)));
         Assert.Equal(2, tx.Flush().Sent); // no IP_RECVERR: the refusal is not the send call's error
         TxTimestamp[] records = SenderContractTests.DrainAll(tx, 2);
         Assert.Equal(2, records.Length);

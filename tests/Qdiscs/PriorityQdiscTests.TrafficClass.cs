@@ -47,7 +47,7 @@ public sealed partial class PriorityQdiscTests
         for (int i = 0; i < count; i++)
         {
             BitConverter.TryWriteBytes(payload, i);
-            while (!tx.TryEnqueue(payload, priorities[i % 3], TrafficClassOf(i)))
+            while (!tx.TryEnqueue(payload, new DatagramInfo(priorities[i % 3], TrafficClassOf(i))))
             {
                 tx.Flush();
             }
@@ -104,7 +104,7 @@ public sealed partial class PriorityQdiscTests
         uint[] priorities = [5, 1, 3, 0];
         for (int i = 0; i < 40; i++)
         {
-            Assert.True(tx.TryEnqueue(new byte[] { (byte)i }, priorities[i % 4], TrafficClassOf(i)));
+            Assert.True(tx.TryEnqueue(new byte[] { (byte)i }, new DatagramInfo(priorities[i % 4], TrafficClassOf(i))));
         }
 
         tx.Flush();
@@ -136,7 +136,7 @@ public sealed partial class PriorityQdiscTests
         }));
         Assert.Contains("rt_tos2priority", e.Message, StringComparison.Ordinal);
         using PacketSender plain = PacketSender.Create(new PacketSenderOptions { ConnectTo = new DatagramAddress(IPAddress.Loopback, 9) });
-        Assert.Throws<InvalidOperationException>(() => plain.TryEnqueue(new byte[8], 0, 0x10));
+        Assert.Throws<ArgumentException>(() => plain.TryEnqueue(new byte[8], new DatagramInfo(0, 0x10)));
     }
 
     // Blocks of three change the traffic class within each priority's run.

@@ -86,14 +86,29 @@ public sealed unsafe partial class PacketForwarder
     /// <summary>Per-priority counts cover priorities 0..(this - 2); larger ones share the last bucket.</summary>
     public const int PriorityBuckets = 17;
 
-    /// <summary>Creates a forwarder from <paramref name="input"/> to <paramref name="output"/>.</summary>
+    /// <summary>Creates a forwarder from <paramref name="input"/> to <paramref name="output"/> whose map looks up the <see cref="ForwardPriorityKey.Auto"/> key.</summary>
+    /// <param name="input">The receiving socket.</param>
+    /// <param name="output">The sending socket, connected.</param>
+    /// <param name="map">Outgoing priority by the received priority (or mark, or DSCP: <see cref="ForwardPriorityKey.Auto"/>); null keeps it.</param>
+    /// <param name="transform">Rewrites each datagram; null copies it as it is.</param>
+    /// <exception cref="ArgumentException">The input receiver reports nothing the map could look up on this kernel.</exception>
+    // As shipped in 0.1, defaults and all (a source and binary contract). RS0027 wants the longest overload to own the
+    // defaults instead; here the newer one takes its key without a default, so no call can bind to both.
+#pragma warning disable RS0027
+    public PacketForwarder(PacketReceiver input, PacketSender output, PriorityMap? map = null, ForwardTransform? transform = null)
+#pragma warning restore RS0027
+        : this(input, output, ReadOnlySpan<byte>.Empty, map, transform, ForwardPriorityKey.Auto)
+    {
+    }
+
+    /// <summary>Creates a forwarder from <paramref name="input"/> to <paramref name="output"/> whose map looks up <paramref name="key"/>.</summary>
     /// <param name="input">The receiving socket.</param>
     /// <param name="output">The sending socket, connected.</param>
     /// <param name="map">Outgoing priority by <paramref name="key"/>; null keeps the key's value.</param>
     /// <param name="transform">Rewrites each datagram; null copies it as it is.</param>
-    /// <param name="key">What the map looks up: the received priority where the kernel reports it, by default.</param>
+    /// <param name="key">What the map looks up.</param>
     /// <exception cref="ArgumentException">The input receiver does not report what <paramref name="key"/> needs on this kernel.</exception>
-    public PacketForwarder(PacketReceiver input, PacketSender output, PriorityMap? map = null, ForwardTransform? transform = null, ForwardPriorityKey key = ForwardPriorityKey.Auto)
+    public PacketForwarder(PacketReceiver input, PacketSender output, PriorityMap? map, ForwardTransform? transform, ForwardPriorityKey key)
         : this(input, output, ReadOnlySpan<byte>.Empty, map, transform, key)
     {
     }
@@ -250,7 +265,7 @@ public sealed unsafe partial class PacketForwarder
     {
         for (int i = from; i < count; i++)
         {
-            if (!_output.HasFreeSlot())
+            if (!_output.HasFreeSlot)
             {
                 return i;
             }
@@ -298,7 +313,7 @@ public sealed unsafe partial class PacketForwarder
         uint priority = _map.Map(received);
         if (_transform is null)
         {
-            ForwardInPlace(d.Payload, priority, d.TrafficClass);
+            ForwardInPlace(d.Payload, new DatagramInfo(priority, TrafficClassOf(d)));
             return;
         }
 
@@ -316,19 +331,12 @@ public sealed unsafe partial class PacketForwarder
             return;
         }
 
-        if (_output.PerPacketTrafficClass)
-        {
-            _output.Commit(length, priority, d.TrafficClass);
-        }
-        else
-        {
-            _output.Commit(length, priority);
-        }
+        _output.Commit(length, new DatagramInfo(priority, TrafficClassOf(d)));
     }
 
     // The output slot points at the received bytes (after the header, if any): nothing is copied. The receive buffer
     // stays untouched until SendAll has ended every queued datagram, before the next receive.
-    private void ForwardInPlace(ReadOnlySpan<byte> payload, uint priority, byte trafficClass)
+    private void ForwardInPlace(ReadOnlySpan<byte> payload, in DatagramInfo info)
     {
         if (payload.Length + _header.Length > _output.MaxDatagramSize || payload.Length == 0)
         {
@@ -339,7 +347,7 @@ public sealed unsafe partial class PacketForwarder
         // Safety: the span lies in the receiver's native slab, and the header in a pinned array; neither moves.
         byte* data = (byte*)Unsafe.AsPointer(ref MemoryMarshal.GetReference(payload));
         byte* header = (byte*)Unsafe.AsPointer(ref MemoryMarshal.GetArrayDataReference(_header));
-        _output.TryEnqueueReference(data, payload.Length, priority, trafficClass, header, _header.Length); // a free slot was seen
+        _output.TryEnqueueReference(data, payload.Length, in info, header, _header.Length); // a free slot was seen
     }
 
     /// <summary>
@@ -357,6 +365,9 @@ public sealed unsafe partial class PacketForwarder
             }
         }
     }
+
+    // The received DSCP and ECN travel on where the output carries a class per datagram.
+    private byte TrafficClassOf(ReceivedDatagram d) => _output.PerPacketTrafficClass ? d.TrafficClass : (byte)0;
 
     [MethodImpl(MethodImplOptions.NoInlining)]
     private void Drop(ForwardDropReason reason)

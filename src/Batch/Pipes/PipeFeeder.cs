@@ -43,10 +43,6 @@ public sealed class PipeFeeder
     /// Runs until the writer completes (then flushes the sender and completes the reader) or a malformed frame stops it.
     /// </summary>
     /// <exception cref="InvalidDataException">A malformed frame; frames before it were sent.</exception>
-    /// <exception cref="InvalidOperationException">
-    /// The sender refused a well-formed frame (SocketPerPriority with all <see cref="PacketSenderOptions.MaxPrioritySockets"/>
-    /// in use by other priorities); frames before it were sent, and the message names the frame's byte offset.
-    /// </exception>
     [AsyncMethodBuilder(typeof(PoolingAsyncValueTaskMethodBuilder))]
     public async ValueTask RunAsync(CancellationToken cancellationToken = default)
     {
@@ -128,12 +124,6 @@ public sealed class PipeFeeder
         {
             throw Malformed(problem!);
         }
-
-        if (status == FrameStatus.Refused)
-        {
-            throw new InvalidOperationException("The frame at byte offset " + BytesConsumed.ToString(System.Globalization.CultureInfo.InvariantCulture) +
-                " of the stream (after " + Datagrams.ToString(System.Globalization.CultureInfo.InvariantCulture) + " good frames) was refused by the sender: " + problem);
-        }
     }
 
     private enum FrameStatus
@@ -142,7 +132,6 @@ public sealed class PipeFeeder
         NeedMore,
         RingFull,
         Malformed,
-        Refused,
     }
 
     private FrameStatus TryTakeFrame(ref ReadOnlySequence<byte> buffer, out string? problem)
@@ -198,34 +187,24 @@ public sealed class PipeFeeder
         }
 
         buffer.Slice(DatagramFrame.HeaderSize + destSize, length).CopyTo(slot);
-        try
+        // A priority the strategy cannot place (a full SocketPerPriority pool) is no exception: that datagram fails with
+        // its errno in the sender's results, as EPERM does.
+        if (destSize == 0)
         {
-            if (destSize == 0)
-            {
-                _sender.Commit((int)length, priority);
-            }
-            else
-            {
-                buffer.Slice(DatagramFrame.HeaderSize, destSize).CopyTo(header[DatagramFrame.HeaderSize..]);
-                DatagramAddress dest = DatagramFrame.ReadDestination(header.Slice(DatagramFrame.HeaderSize, destSize));
-                if (dest.AddressFamily != _sender.LocalAddress.AddressFamily)
-                {
-                    _sender.CancelReservation();
-                    problem = "destination " + dest.ToString() + " is not of the sender's address family";
-                    return FrameStatus.Malformed;
-                }
-
-                _sender.Commit((int)length, priority, in dest);
-            }
+            _sender.Commit((int)length, priority);
+            return FrameStatus.Taken;
         }
-        catch (InvalidOperationException e) when (e is not ObjectDisposedException)
+
+        buffer.Slice(DatagramFrame.HeaderSize, destSize).CopyTo(header[DatagramFrame.HeaderSize..]);
+        DatagramAddress dest = DatagramFrame.ReadDestination(header.Slice(DatagramFrame.HeaderSize, destSize));
+        if (dest.AddressFamily != _sender.LocalAddress.AddressFamily)
         {
-            // A full SocketPerPriority pool refuses the commit and keeps the reservation: give the slot back.
             _sender.CancelReservation();
-            problem = e.Message;
-            return FrameStatus.Refused;
+            problem = "destination " + dest.ToString() + " is not of the sender's address family";
+            return FrameStatus.Malformed;
         }
 
+        _sender.Commit((int)length, priority, in dest);
         return FrameStatus.Taken;
     }
 

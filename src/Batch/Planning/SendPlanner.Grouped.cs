@@ -20,12 +20,12 @@ internal sealed unsafe partial class SendPlanner
     /// </summary>
     private bool PlanGrouped(long head, int pending)
     {
-        Debug.Assert(!_done![(int)head & _mask], "the sender advances its head over ended slots before planning");
+        Debug.Assert(!_queue.EndedEarly((int)head & _mask), "the send loop advances the head over ended slots before planning");
         byte[] keyOf = _keyOf ??= new byte[_mask + 1];
         Span<byte> hint = stackalloc byte[HintMask + 1]; // the last key seen per low priority bits: interleaved priorities hit it
         hint.Fill(byte.MaxValue);
-        bool[] done = _done!;
-        bool anyDone = _doneCount != 0;
+        SlotQueue queue = _queue;
+        bool anyDone = queue.AnyEndedEarly;
         int keys = 0;
         bool skipped = false;
         int window = 0;
@@ -34,7 +34,7 @@ internal sealed unsafe partial class SendPlanner
         for (; window < pending; window++)
         {
             int index = (int)(head + window) & _mask;
-            if (anyDone && done[index])
+            if (anyDone && queue.EndedEarly(index))
             {
                 skipped = true;
                 keyOf[window] = byte.MaxValue;

@@ -20,8 +20,8 @@ namespace Perf.Batch;
 /// </summary>
 /// <remarks>
 /// A plan covers at most the ring's capacity. Ordered plans (StrictPriorityOrder, or nothing to gain from grouping) cover
-/// a prefix of the queue in ring order. A grouping planner ends slots out of ring order and owns that state: the sender
-/// marks each ended slot (<see cref="MarkDone"/>) and advances its head over them (<see cref="TakeDone"/>).
+/// a prefix of the queue in ring order. A grouping plan ends slots out of ring order: the send loop marks them in the
+/// <see cref="SlotQueue"/>, which owns that state, and the next plan skips them.
 /// Not thread-safe: the sender's flush drives it.
 /// </remarks>
 internal sealed unsafe partial class SendPlanner : IDisposable
@@ -42,6 +42,7 @@ internal sealed unsafe partial class SendPlanner : IDisposable
     private const int PageShift = 12; // x86-64 and arm64 4 KiB pages; a larger page only overcounts, never under
 
     private readonly SlotRing _ring;
+    private readonly SlotQueue _queue;
     private readonly int _mask;
     private readonly int _batch;
     private readonly bool _socketGroups;  // one send group per priority (the socket carries it)
@@ -57,8 +58,6 @@ internal sealed unsafe partial class SendPlanner : IDisposable
     private readonly int[]? _msgCount;   // per message: datagrams (segments)
     private readonly int[]? _msgBytes;   // per message: payload bytes, all segments
     private readonly int[]? _slots;      // ring indices, message by message
-    private readonly bool[]? _done;      // grouping plans: slots that ended out of ring order
-    private int _doneCount;              // how many of them are marked (none: a plan need not look)
 
     // Send groups: [first, end) messages and the priority to put in place.
     private readonly int[] _groupFirst = new int[MaxGroups];
@@ -75,6 +74,7 @@ internal sealed unsafe partial class SendPlanner : IDisposable
     private readonly int _maxPages;
 
     /// <param name="ring">The sender's slots.</param>
+    /// <param name="queue">Which of them are queued, and which ended early.</param>
     /// <param name="batch">Messages per backend call.</param>
     /// <param name="priorityCmsg">Slots carry a priority (or mark) cmsg at the start of their cmsg area.</param>
     /// <param name="grouped">One priority per send group, set on the socket: SocketPerPriority and SetsockoptPerRun.</param>
@@ -82,10 +82,11 @@ internal sealed unsafe partial class SendPlanner : IDisposable
     /// <param name="maxSegments">Datagrams one GSO message may carry; 0 or 1 turns segmentation off.</param>
     /// <param name="maxSegmentSize">Largest segment (the path MTU less headers where known).</param>
     /// <param name="maxPages">Most memory pages one GSO message's payload may span; 0 for no limit.</param>
-    internal SendPlanner(SlotRing ring, int batch, bool priorityCmsg, bool grouped, bool reorder, int maxSegments, int maxSegmentSize, int maxPages = 0)
+    internal SendPlanner(SlotRing ring, SlotQueue queue, int batch, bool priorityCmsg, bool grouped, bool reorder, int maxSegments, int maxSegmentSize, int maxPages = 0)
     {
         _maxPages = maxPages;
         _ring = ring;
+        _queue = queue;
         _mask = ring.Capacity - 1;
         _batch = batch;
         _socketGroups = grouped;
@@ -97,24 +98,29 @@ internal sealed unsafe partial class SendPlanner : IDisposable
         if (maxSegments > 1 || _reorder)
         {
             int capacity = ring.Capacity;
-            _msgs = (Interop.MMsgHdr*)NativeMemory.AlignedAlloc((nuint)capacity * (nuint)sizeof(Interop.MMsgHdr), 64);
+            _msgs = (Interop.MMsgHdr*)NativeSlab.Allocate(MsgsBytes);
             // Up to two iovecs a slot: a header and a referenced payload.
-            _iovs = (Interop.IoVec*)NativeMemory.AlignedAlloc(2 * (nuint)capacity * (nuint)sizeof(Interop.IoVec), 64);
+            _iovs = (Interop.IoVec*)NativeSlab.Allocate(IovsBytes);
             _msgFirst = new int[capacity];
             _msgCount = new int[capacity];
             _msgBytes = new int[capacity];
             _slots = new int[capacity];
-            _done = _reorder ? new bool[capacity] : null;
             if (_reorder && maxSegments > 1 && maxPages == 0)
             {
                 // Every slot of a plan staged at most once, at most StageLimit bytes each. Not under zero copy, where
                 // the point is that the kernel reads the slots themselves.
-                _stage = (byte*)NativeMemory.AlignedAlloc((nuint)capacity * StageLimit, 64);
+                _stage = NativeSlab.Allocate(StageBytes);
             }
         }
     }
 
     ~SendPlanner() => Free();
+
+    private nuint MsgsBytes => (nuint)(_mask + 1) * (nuint)sizeof(Interop.MMsgHdr);
+
+    private nuint IovsBytes => 2 * (nuint)(_mask + 1) * (nuint)sizeof(Interop.IoVec);
+
+    private nuint StageBytes => (nuint)(_mask + 1) * StageLimit;
 
     /// <summary>Whether runs of equal datagrams go out as one UDP GSO message.</summary>
     internal bool Segmenting => _maxSegments > 1;
@@ -122,7 +128,7 @@ internal sealed unsafe partial class SendPlanner : IDisposable
     /// <summary>Datagrams one GSO message may carry.</summary>
     internal int MaxSegments => _maxSegments;
 
-    /// <summary>Whether plans may end slots out of ring order (the sender then advances with <see cref="TakeDone"/>).</summary>
+    /// <summary>Whether plans may end slots out of ring order (marked in the <see cref="SlotQueue"/>).</summary>
     internal bool Reordering => _reorder;
 
     /// <summary>
@@ -180,30 +186,11 @@ internal sealed unsafe partial class SendPlanner : IDisposable
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     internal int Slot(int message, int segment) => _direct ? _directFirst + message : _slots![_msgFirst![message] + segment];
 
-    /// <summary>Reordering planners: marks a slot as ended.</summary>
-    internal void MarkDone(int index)
+    /// <summary>Plans the queue from its head to its tail, skipping what ended early.</summary>
+    internal void Plan()
     {
-        _done![index] = true;
-        _doneCount++;
-    }
-
-    /// <summary>Reordering planners: whether the slot ended (and forgets it, so the slot can be reused).</summary>
-    internal bool TakeDone(int index)
-    {
-        if (!_done![index])
-        {
-            return false;
-        }
-
-        _done[index] = false;
-        _doneCount--;
-        return true;
-    }
-
-    /// <summary>Plans the queue [<paramref name="head"/>, <paramref name="tail"/>).</summary>
-    internal void Plan(long head, long tail)
-    {
-        int pending = (int)Math.Min(tail - head, _mask + 1);
+        long head = _queue.Head;
+        int pending = _queue.Span;
         Debug.Assert(pending > 0, "planned only with something queued");
         _staged = 0; // the previous plan's messages were sent (or are planned again from the slots)
         if (_reorder)
@@ -345,19 +332,8 @@ internal sealed unsafe partial class SendPlanner : IDisposable
         _msgs = null;
         _iovs = null;
         _stage = null;
-        if (stage != null)
-        {
-            NativeMemory.AlignedFree(stage);
-        }
-
-        if (msgs != null)
-        {
-            NativeMemory.AlignedFree(msgs);
-        }
-
-        if (iovs != null)
-        {
-            NativeMemory.AlignedFree(iovs);
-        }
+        NativeSlab.Free(stage, StageBytes);
+        NativeSlab.Free(msgs, MsgsBytes);
+        NativeSlab.Free(iovs, IovsBytes);
     }
 }

@@ -70,8 +70,7 @@ internal sealed unsafe class SlotRing : IDisposable
         nuint payloadBytes = (nuint)capacity * (nuint)_payloadStride;
         SlabBytes = msgsBytes + metaBytes + payloadBytes;
 
-        _slab = (byte*)NativeMemory.AlignedAlloc(SlabBytes, 4096);
-        NativeMemory.Clear(_slab, msgsBytes + metaBytes);
+        _slab = NativeSlab.Allocate(SlabBytes); // page-aligned and zeroed
         _msgs = (Interop.MMsgHdr*)_slab;
         _meta = _slab + msgsBytes;
         _payload = _meta + metaBytes;
@@ -339,6 +338,6 @@ internal sealed unsafe class SlotRing : IDisposable
         _meta = null;
         _payload = null;
         _slab = null;
-        NativeMemory.AlignedFree(slab);
+        NativeSlab.Free(slab, SlabBytes);
     }
 }

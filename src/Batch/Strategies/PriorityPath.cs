@@ -20,9 +20,6 @@ internal abstract class PriorityPath : IDisposable
     /// <summary>setsockopt(SO_PRIORITY) calls made so far (SetsockoptPerRun).</summary>
     internal virtual long SetsockoptCalls => 0;
 
-    /// <summary>Whether <see cref="Admit"/> must run before each datagram is queued (checked once, not called per datagram).</summary>
-    internal virtual bool Admits => false;
-
     /// <summary>Before the sender's socket is bound (SocketPerPriority: SO_REUSEPORT, so its sockets share the address).</summary>
     internal virtual void BeforeBind(SafeFdHandle socket)
     {
@@ -30,11 +27,6 @@ internal abstract class PriorityPath : IDisposable
 
     /// <summary>Once the sender's socket is bound to <paramref name="local"/>.</summary>
     internal virtual void AfterBind(DatagramAddress local)
-    {
-    }
-
-    /// <summary>Before a datagram of <paramref name="priority"/> is queued; throws (nothing queued) where it cannot be sent.</summary>
-    internal virtual void Admit(uint priority)
     {
     }
 

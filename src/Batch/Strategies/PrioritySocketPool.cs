@@ -67,21 +67,51 @@ internal sealed class PrioritySocketPool : IDisposable
 
     internal int Count => _count;
 
-    /// <summary>Makes sure <paramref name="priority"/> has a socket, creating it on first use.</summary>
-    /// <exception cref="InvalidOperationException">The pool is full of other priorities.</exception>
-    internal void Ensure(uint priority)
+    /// <summary>
+    /// Makes sure <paramref name="priority"/> has a socket, creating it on first use. A priority that cannot have one
+    /// is no setup error but the errno its datagrams fail with: EMFILE where all <see cref="PacketSenderOptions.MaxPrioritySockets"/>
+    /// serve other priorities, or what creating the socket failed with.
+    /// </summary>
+    /// <returns>The priority's index in the pool, or -1 with <paramref name="errno"/> set.</returns>
+    private int Ensure(uint priority, out int errno)
     {
-        if (IndexOf(priority) >= 0)
+        errno = 0;
+        int i = IndexOf(priority);
+        if (i >= 0)
         {
-            return;
+            return i;
         }
 
         if (_count == _priorities.Length)
         {
-            ThrowFull(priority);
+            errno = Errno.EMFILE;
+            return -1;
         }
 
-        SafeFdHandle socket = CreateSocket();
+        SafeFdHandle socket;
+        try
+        {
+            socket = CreateSocket();
+            Prepare(socket);
+        }
+        catch (PerfSocketException e)
+        {
+            // The only way setup calls report: taken here, once per new priority, never per datagram.
+            errno = e.Errno;
+            return -1;
+        }
+
+        // A priority this process may not set (EPERM above 6 without CAP_NET_ADMIN/CAP_NET_RAW) is no setup error: its
+        // datagrams fail one by one with that errno, as they would with a cmsg.
+        _priorities[_count] = priority;
+        _sockets[_count] = socket;
+        _errnos[_count] = UdpSocket.TrySetInt(socket, Interop.SOL_SOCKET, Interop.SO_PRIORITY, (int)priority);
+        _lastUsed[_count] = Environment.TickCount64;
+        return _count++;
+    }
+
+    private void Prepare(SafeFdHandle socket)
+    {
         try
         {
             UdpSocket.SetInt(socket, Interop.SOL_SOCKET, Interop.SO_REUSEPORT, 1, "SO_REUSEPORT");
@@ -98,15 +128,6 @@ internal sealed class PrioritySocketPool : IDisposable
             socket.Dispose();
             throw;
         }
-
-        // A priority this process may not set (EPERM above 6 without CAP_NET_ADMIN/CAP_NET_RAW) is no setup error: its
-        // datagrams fail one by one with that errno, as they would with a cmsg.
-        int errno = UdpSocket.TrySetInt(socket, Interop.SOL_SOCKET, Interop.SO_PRIORITY, (int)priority);
-        _priorities[_count] = priority;
-        _sockets[_count] = socket;
-        _errnos[_count] = errno;
-        _lastUsed[_count] = Environment.TickCount64;
-        _count++;
     }
 
     // A socket keeps the namespace it was created in. Entering the sender's needs CAP_SYS_ADMIN, as creating the sender
@@ -122,10 +143,15 @@ internal sealed class PrioritySocketPool : IDisposable
         return NamespaceThread.Run(_netns, "the sender's network namespace", () => UdpSocket.Create(family));
     }
 
-    /// <summary>The socket for <paramref name="priority"/> (which <see cref="Ensure"/> created), or the errno its datagrams fail with.</summary>
-    internal SafeFdHandle Get(uint priority, out int errno)
+    /// <summary>The socket for <paramref name="priority"/>, made on first use; null with the errno its datagrams fail with where it has none.</summary>
+    internal SafeFdHandle? Get(uint priority, out int errno)
     {
-        int i = IndexOf(priority);
+        int i = Ensure(priority, out errno);
+        if (i < 0)
+        {
+            return null;
+        }
+
         _lastUsed[i] = Environment.TickCount64;
         errno = _errnos[i];
         return _sockets[i]!;
@@ -162,12 +188,6 @@ internal sealed class PrioritySocketPool : IDisposable
 
         return -1;
     }
-
-    [System.Runtime.CompilerServices.MethodImpl(System.Runtime.CompilerServices.MethodImplOptions.NoInlining)]
-    private void ThrowFull(uint priority) => ThrowHelper.ThrowInvalidOperation(
-        "SocketPerPriority: priority " + priority.ToString(System.Globalization.CultureInfo.InvariantCulture) + " needs a socket, but all " +
-        _priorities.Length.ToString(System.Globalization.CultureInfo.InvariantCulture) +
-        " (MaxPrioritySockets) are in use by other priorities. Raise MaxPrioritySockets, or flush so idle ones can close. Nothing was queued.");
 
     public void Dispose()
     {

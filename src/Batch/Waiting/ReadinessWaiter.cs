@@ -22,13 +22,18 @@ internal sealed class ReadinessWaiter : IValueTaskSource<bool>
     private CancellationTokenRegistration _cancellation;
     private int _fd = -1;
     private int _pending;
+    private volatile bool _aborted; // sticky: an Abort before the next wait starts still ends it
 
     internal ReadinessWaiter() => _core.RunContinuationsAsynchronously = true; // never run the owner on the reactor's thread
 
     /// <summary>Waits until <paramref name="socket"/> is writable (or readable) or <paramref name="timeoutMs"/> passes (-1: no limit).</summary>
     internal ValueTask<bool> WaitAsync(SafeFdHandle socket, bool write, int timeoutMs, CancellationToken cancellationToken)
     {
-        Start(timeoutMs, cancellationToken);
+        if (!Start(timeoutMs, cancellationToken))
+        {
+            return new ValueTask<bool>(this, _core.Version); // aborted already: the owner's retry says so
+        }
+
         // Safety: the fd number is only a key; if the socket closes meanwhile, the kernel drops it from the set and the
         // wait ends by timeout, cancellation or the owner's Abort.
         _fd = socket.Fd;
@@ -48,19 +53,33 @@ internal sealed class ReadinessWaiter : IValueTaskSource<bool>
     internal ValueTask<bool> DelayAsync(int delayMs, CancellationToken cancellationToken)
     {
         Start(delayMs, cancellationToken);
-        return new ValueTask<bool>(this, _core.Version);
+        return new ValueTask<bool>(this, _core.Version); // an aborted start is already complete
     }
 
-    /// <summary>Ends a wait in progress as if the socket were ready (the owner is being disposed: its retry will say so).</summary>
-    internal void Abort() => Complete(true);
+    /// <summary>
+    /// Ends a wait in progress, and every later one at once, as if the socket were ready (the owner is being disposed:
+    /// its retry will say so). An Abort between the owner's last check and its next wait is not lost.
+    /// </summary>
+    internal void Abort()
+    {
+        _aborted = true;
+        Complete(true);
+    }
 
     internal void Signal() => Complete(true);
 
-    private void Start(int timeoutMs, CancellationToken cancellationToken)
+    // False where an Abort came first: the wait is already complete.
+    private bool Start(int timeoutMs, CancellationToken cancellationToken)
     {
         _core.Reset();
         _fd = -1;
-        Volatile.Write(ref _pending, 1);
+        Interlocked.Exchange(ref _pending, 1); // a full fence before _aborted is read, paired with Abort's exchange
+        if (_aborted)
+        {
+            Complete(true);
+            return false;
+        }
+
         if (timeoutMs >= 0)
         {
             (_timer ??= new Timer(s_timedOut, this, Timeout.Infinite, Timeout.Infinite)).Change(timeoutMs, Timeout.Infinite);
@@ -70,6 +89,8 @@ internal sealed class ReadinessWaiter : IValueTaskSource<bool>
         {
             _cancellation = cancellationToken.UnsafeRegister(s_cancelled, this);
         }
+
+        return true;
     }
 
     private void Complete(bool ready)
