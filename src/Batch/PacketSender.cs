@@ -158,16 +158,10 @@ public sealed partial class PacketSender : IDisposable, IGateOwner
     public bool TryReserve(out Span<byte> payload)
     {
         _gate.Enter();
+        bool claimed;
         try
         {
-            if (!ClaimSlot())
-            {
-                payload = default;
-                return false;
-            }
-
-            _queue.Reserve();
-            payload = _ring.Payload(_queue.TailIndex);
+            claimed = ClaimSlot();
         }
         catch
         {
@@ -175,6 +169,15 @@ public sealed partial class PacketSender : IDisposable, IGateOwner
             throw;
         }
 
+        if (!claimed)
+        {
+            _gate.Exit();
+            payload = default;
+            return false;
+        }
+
+        _queue.Reserve();
+        payload = _ring.Payload(_queue.TailIndex);
         _gate.ExitHolding();
         return true;
     }

@@ -112,6 +112,25 @@ public sealed class DisposeStressTests
         return accepted;
     }
 
+    [Fact]
+    public void ARefusedReservationLeavesTheSenderFreeForTheNextCall()
+    {
+        using PacketReceiver sink = Loopback.Receiver(AddressFamily.InterNetwork);
+        using PacketSender tx = PacketSender.Create(new PacketSenderOptions { ConnectTo = sink.LocalAddress, RingSize = 64, AutoFlush = false });
+        for (int i = 0; i < 64; i++)
+        {
+            Assert.True(tx.TryEnqueue(new byte[8], 1));
+        }
+
+        Assert.False(tx.TryReserve(out _)); // full: refused, and the call is over
+        Assert.False(tx.TryEnqueue(new byte[8], 1));
+        Assert.Equal(64, tx.Flush().Sent);
+        Assert.True(tx.TryReserve(out Span<byte> slot));
+        slot[0] = 1;
+        tx.Commit(1, 2);
+        Assert.Equal(1, tx.Flush().Sent);
+    }
+
     [Theory]
     [InlineData(false)]
     [InlineData(true)]

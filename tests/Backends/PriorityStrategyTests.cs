@@ -237,8 +237,10 @@ public sealed class PriorityStrategyTests
         Thread.Sleep(100);
         tx.Flush();
         Assert.Equal(0, tx.Stats.PrioritySockets);
-        Assert.True(tx.TryEnqueue(new byte[1], 2)); // reopened on demand
-        Assert.Equal(1, tx.Stats.PrioritySockets);
+        Assert.True(tx.TryEnqueue(new byte[1], 2));
+        Assert.Equal(0, tx.Stats.PrioritySockets); // a priority's socket opens when its group is sent
+        Assert.Equal(1, tx.Flush().Sent);
+        Assert.Equal(1, tx.Stats.PrioritySockets); // reopened on demand
     }
 
     [Fact]
