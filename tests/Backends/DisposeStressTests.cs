@@ -10,10 +10,11 @@ namespace Perf.Tests.Backends;
 /// result or ObjectDisposedException, never touch freed memory (the slabs are unmapped, so it would fault at once), and
 /// every datagram a sender accepted must end as sent or failed.
 /// </summary>
-[Trait(Lab.Trait, Lab.EveryKernel)]
+// Runs here and in the lab's 6.1 run (the whole suite), not on every lab kernel: no kernel feature decides it, and TCG is slow.
 public sealed class DisposeStressTests
 {
-    private static int Rounds => Lab.InLab ? 1000 : 2000;
+    // Per case: 8 sender cases and 2 receiver cases make 18,000 rounds here and 2,250 under the lab's emulated CPU.
+    private static int Rounds => Lab.InLab ? 250 : 2000;
 
     public enum Operation
     {
