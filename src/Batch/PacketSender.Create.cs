@@ -133,7 +133,7 @@ public sealed partial class PacketSender
     private static SendBackend CreateBackend(SafeFdHandle socket, PacketSenderOptions options)
     {
         // Auto takes io_uring only for what only it has: plain sends are faster through sendmmsg on every sink measured
-        // (bench/results: io_uring SENDMSG at 0.79-0.86x of it, in C and C# alike).
+        // (bench/results/sidebyside-2026-11-30.md, in C and C# alike).
         bool wantsUring = options.Backend == SendBackendKind.IoUring || options.IoUring.SqPoll || options.IoUring.ZeroCopy;
         if (options.Backend == SendBackendKind.Sendmmsg || !wantsUring)
         {

@@ -176,8 +176,8 @@ public sealed partial class PacketSender
     /// GSO runs: the largest multiple of one full run per key that the ring holds, so every run is full (seven
     /// interleaved priorities of 64 B, runs of 64: 896 datagrams in the default ring, two full runs each, where a flush
     /// of the whole ring cut each key's 146 into uneven ones). Otherwise (runs in ring order, socket groups): enough
-    /// datagrams to fill a batch of messages in each send group, within the ring; measured here, 1200-byte runs of 16
-    /// left at 2.79M datagrams/s when flushed every 64 datagrams (4 messages a call) and 3.10M/s at 64 messages a call.
+    /// datagrams to fill a batch of messages in each send group, within the ring: few messages a call cost more per
+    /// datagram than a full batch (bench/results/sidebyside-2026-12-03-interleaved.md).
     /// </summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     private void AdaptBatch()

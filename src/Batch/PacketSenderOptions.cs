@@ -68,7 +68,7 @@ public sealed record PacketSenderOptions
 
     /// <summary>
     /// Most datagrams one UDP GSO message carries, 2 to 128; the kernel's own limit (probed) caps it. Default 64, the
-    /// fastest measured here: 64-byte runs of 64 left 1.02-1.04x as fast as runs of 128, in C and in C# alike.
+    /// fastest measured (runs of 64 against 128, in C and C#: docs/performance.md, from bench/results).
     /// </summary>
     public int MaxSegments { get; init; } = 64;
 

@@ -4,8 +4,8 @@ namespace Perf.Batch;
 public enum SendBackendKind
 {
     /// <summary>
-    /// The fastest measured choice: sendmmsg for plain sends (io_uring SENDMSG ran at 0.79-0.86x of it here, in C and
-    /// C# alike); io_uring when the options ask for what only it has (<see cref="IoUringOptions.SqPoll"/>,
+    /// The fastest measured choice: sendmmsg for plain sends (io_uring SENDMSG is slower per datagram in C and C# alike:
+    /// docs/kernels.md, from bench/results); io_uring when the options ask for what only it has (<see cref="IoUringOptions.SqPoll"/>,
     /// <see cref="IoUringOptions.ZeroCopy"/>) and it works, else sendmmsg.
     /// </summary>
     Auto,

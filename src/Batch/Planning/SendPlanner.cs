@@ -34,8 +34,8 @@ internal sealed unsafe partial class SendPlanner : IDisposable
 
     /// <summary>
     /// Largest datagram a grouped run copies into the staging area rather than pointing an iovec at each slot. The kernel
-    /// pays per iovec: C, 64 B, runs of 128 over loopback, one iovec a datagram (bench/native sender gso-scatter:128) ran at
-    /// a median 0.91x of one iovec a run; copying 1200-byte payloads cost more than that saved (0.78x against 0.82x of C).
+    /// pays per iovec, so small datagrams are cheaper copied into one piece; copying large ones costs more than it saves
+    /// (the gso-scatter rows of bench/results/sidebyside-2026-11-30.md).
     /// </summary>
     internal const int StageLimit = 256;
 

@@ -60,7 +60,7 @@ internal static class StrategyResolver
     }
 
     // Auto: the cmsg where the kernel takes it; before 6.14 the fastest fallback that works here: MarkAndBpf when the
-    // classifier is on the route's egress device (0.98x of cmsg in bench/results), else SocketPerPriority.
+    // classifier is on the route's egress device (nearly as fast as cmsg: docs/performance.md), else SocketPerPriority.
     private static PriorityStrategy AutoStrategy(PacketSenderOptions options, PriorityCapabilities caps, out string reason)
     {
         if (caps.PerPacketPriority)
