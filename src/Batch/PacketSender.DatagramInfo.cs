@@ -3,7 +3,8 @@ using System.Runtime.CompilerServices;
 
 namespace Perf.Batch;
 
-// What a DatagramInfo may carry on this sender: a traffic class (PerPacketTrafficClass) and a launch time (TxTime).
+// Checking a datagram before any slot is written: its length, destination, and what its DatagramInfo may carry on this
+// sender (a traffic class needs PerPacketTrafficClass, a launch time TxTime).
 public sealed partial class PacketSender
 {
     /// <summary>Whether each datagram carries its own traffic class (<see cref="PacketSenderOptions.PerPacketTrafficClass"/>).</summary>
@@ -49,4 +50,51 @@ public sealed partial class PacketSender
 
         ThrowHelper.ThrowArgument("DatagramInfo " + info.ToString() + ": " + problem + ". Nothing was queued.", nameof(info));
     }
+
+    /// <summary>Checks what describes a datagram against what the sender was created for, before any slot is written.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private void Validate(int length, in DatagramInfo info)
+    {
+        if ((uint)(length - 1) >= (uint)_maxPayload)
+        {
+            ThrowBadLength(length);
+        }
+
+        if ((info.TrafficClass != 0 && !_trafficClass) || _txTime != (info.TxTimeNs != 0) || info.TxTimeNs < 0)
+        {
+            ThrowBadInfo(in info);
+        }
+    }
+
+    private void ValidateDestination(in DatagramAddress destination)
+    {
+        if (_connected)
+        {
+            ThrowHelper.ThrowArgument("This sender is connected to " + RemoteAddress.ToString() + "; per-datagram destinations are for unconnected senders. Nothing was queued.", nameof(destination));
+        }
+
+        if (destination.AddressFamily != _family)
+        {
+            ThrowWrongFamily(destination);
+        }
+    }
+
+    [MethodImpl(MethodImplOptions.NoInlining)]
+    private void ThrowWrongFamily(in DatagramAddress destination) =>
+        ThrowHelper.ThrowArgument("Destination " + destination.ToString() + " is not " + _family.ToString() + ", the sender's family. Nothing was queued.", nameof(destination));
+
+    [MethodImpl(MethodImplOptions.NoInlining)]
+    private void ThrowBadLength(int length)
+    {
+        if (length <= 0)
+        {
+            ThrowHelper.ThrowEmptyPayload();
+        }
+
+        ThrowHelper.ThrowPayloadTooLarge(length, _maxPayload);
+    }
+
+    [MethodImpl(MethodImplOptions.NoInlining)]
+    private static void ThrowNeedsDestination() =>
+        ThrowHelper.ThrowInvalidOperation("This sender is not connected: give each datagram a destination, or set ConnectTo. Nothing was queued.");
 }
