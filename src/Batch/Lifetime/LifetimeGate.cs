@@ -33,9 +33,6 @@ internal sealed class LifetimeGate
     /// <summary>Whether Dispose has been asked for (a waiting call stops waiting).</summary>
     internal bool DisposeRequested => (Volatile.Read(ref _state) & (Requested | Done)) != 0 && !_tearingDown;
 
-    /// <summary>Whether memory is handed out between calls.</summary>
-    internal bool IsHeld => (Volatile.Read(ref _state) & Held) != 0;
-
     /// <summary>Enters a call.</summary>
     /// <exception cref="ObjectDisposedException">Dispose was asked for (the gate tears down first if a hold kept it).</exception>
     /// <exception cref="InvalidOperationException">Another call is running.</exception>
