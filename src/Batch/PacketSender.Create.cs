@@ -2,7 +2,7 @@ using System.Net.Sockets;
 
 namespace Perf.Batch;
 
-// Creation: probing the kernel, resolving the strategy, segmentation and backend, opening and binding the socket.
+// Creation: probing the kernel, resolving the strategy, then building the parts (SenderFactory) and joining them.
 public sealed partial class PacketSender
 {
     /// <summary>
@@ -20,7 +20,7 @@ public sealed partial class PacketSender
         PriorityStrategy strategy = StrategyResolver.Resolve(options, caps, out string reason);
         caps = caps.WithStrategy(strategy, reason);
 
-        int maxSegments = ResolveSegmentation(options, caps);
+        int maxSegments = SenderFactory.ResolveSegmentation(options, caps);
         PriorityPath path = StrategyResolver.CreatePath(strategy, options);
         SafeFdHandle? socket = null;
         SlotRing? ring = null;
@@ -29,17 +29,22 @@ public sealed partial class PacketSender
         SendBackend? backend = null;
         try
         {
-            socket = OpenSocket(options, path);
+            socket = SenderFactory.OpenSocket(options, path);
             DatagramAddress local = UdpSocket.GetLocalAddress(socket);
             path.AfterBind(local);
             ring = new SlotRing(options.RingSize, options.MaxDatagramSize, path.CmsgType,
                 options.PerPacketTrafficClass ? (options.AddressFamily == AddressFamily.InterNetworkV6 ? Interop.AF_INET6 : Interop.AF_INET) : 0, options.TxTime);
-            backend = CreateBackend(socket, options);
+            backend = SenderFactory.CreateBackend(socket, options);
             // The backend that runs declares its own limits (io_uring zero copy caps runs by segments and pages).
             int segments = backend.MaxSegments > 0 ? Math.Min(maxSegments, backend.MaxSegments) : maxSegments;
             planner = new SendPlanner(ring, queue, options.BatchSize, priorityCmsg: path.CmsgType != 0, path.SocketGroups, reorder: !options.StrictPriorityOrder,
-                segments, MaxSegmentSize(socket, options), backend.MaxPages);
-            return new PacketSender(options, socket, ring, queue, planner, backend, path, caps, local);
+                segments, SenderFactory.MaxSegmentSize(socket, options), backend.MaxPages);
+            var failures = new FailureLog(options.FailureLogCapacity);
+            TimestampRecorder? timestamps = options.TxTimestamps
+                ? new TimestampRecorder(options.TxTimestampCapacity, options.TxTimestampTimeout, options.ReportQdiscDrops)
+                : null;
+            var loop = new SendLoop(ring, queue, planner, path, backend, socket, options.BatchSize, failures, timestamps);
+            return new PacketSender(options, socket, ring, queue, loop, failures, timestamps, caps, local);
         }
         catch
         {
@@ -51,109 +56,5 @@ public sealed partial class PacketSender
             path.Dispose();
             throw;
         }
-    }
-
-    // A non-blocking UDP socket, bound (the wildcard address and an ephemeral port unless told) and maybe connected.
-    private static SafeFdHandle OpenSocket(PacketSenderOptions options, PriorityPath path)
-    {
-        SafeFdHandle socket = UdpSocket.Create(options.AddressFamily);
-        try
-        {
-            UdpSocket.SetBufferSize(socket, send: true, options.SendBufferSize);
-            UdpSocket.ReportDrops(socket, options);
-            if (options.TxTimestamps)
-            {
-                UdpSocket.EnableTxTimestamps(socket);
-            }
-
-            if (options.TxTime)
-            {
-                // etf's drop reports go to the error queue, which only a timestamping sender reads.
-                UdpSocket.EnableTxTime(socket, options.TxTimeClock, reportErrors: options.TxTimestamps);
-            }
-
-            path.BeforeBind(socket);
-
-            DatagramAddress bindTo = options.LocalAddress.IsEmpty
-                ? new DatagramAddress(options.AddressFamily == AddressFamily.InterNetworkV6 ? System.Net.IPAddress.IPv6Any : System.Net.IPAddress.Any, 0)
-                : options.LocalAddress;
-            UdpSocket.Bind(socket, bindTo);
-            if (!options.ConnectTo.IsEmpty)
-            {
-                UdpSocket.Connect(socket, options.ConnectTo);
-            }
-
-            return socket;
-        }
-        catch
-        {
-            socket.Dispose();
-            throw;
-        }
-    }
-
-    private static int ResolveSegmentation(PacketSenderOptions options, PriorityCapabilities caps)
-    {
-        switch (options.Segmentation)
-        {
-            case SegmentationMode.Off:
-                return 0;
-            case SegmentationMode.On when !caps.Segmentation:
-                ThrowHelper.ThrowSocket("sendmsg with a SOL_UDP/UDP_SEGMENT cmsg", Errno.EINVAL,
-                    "This kernel does not take UDP GSO (it needs Linux 4.18 or later); use Segmentation Auto or Off.");
-                return 0;
-            default:
-                return Math.Min(caps.MaxSegments, options.MaxSegments);
-        }
-    }
-
-    // GSO cuts segments at the path MTU and refuses (EINVAL) a segment that does not fit it. A connected socket knows
-    // its path MTU, so runs of larger datagrams are not formed there; elsewhere a refusal turns segmentation off.
-    private static int MaxSegmentSize(SafeFdHandle socket, PacketSenderOptions options)
-    {
-        if (options.ConnectTo.IsEmpty || options.Segmentation == SegmentationMode.Off)
-        {
-            return int.MaxValue;
-        }
-
-        bool v6 = options.AddressFamily == AddressFamily.InterNetworkV6;
-        int mtu = 0;
-        uint len = sizeof(int);
-        unsafe
-        {
-            if (Interop.Sys.GetSockOpt(socket, v6 ? Interop.SOL_IPV6 : Interop.SOL_IP, v6 ? Interop.IPV6_MTU : Interop.IP_MTU, &mtu, &len) != 0)
-            {
-                return int.MaxValue;
-            }
-        }
-
-        return mtu - (v6 ? 48 : 28);
-    }
-
-    private static SendBackend CreateBackend(SafeFdHandle socket, PacketSenderOptions options)
-    {
-        // Auto takes io_uring only for what only it has: plain sends are faster through sendmmsg on every sink measured
-        // (bench/results/sidebyside-2026-11-30.md, in C and C# alike).
-        bool wantsUring = options.Backend == SendBackendKind.IoUring || options.IoUring.SqPoll || options.IoUring.ZeroCopy;
-        if (options.Backend == SendBackendKind.Sendmmsg || !wantsUring)
-        {
-            return new SendmmsgBackend(options.ReportQdiscDrops, options.TxTimestamps);
-        }
-
-        ISendBackendProvider? uring = BackendRegistry.IoUring;
-        int errno = Errno.ENOSYS;
-        string? detail = "the Perf.Uring assembly is not part of this application";
-        SendBackend? backend = uring?.TryCreate(socket, UdpSocket.GetInt(socket, Interop.SOL_SOCKET, Interop.SO_SNDBUF, "SO_SNDBUF"), options, out errno, out detail);
-        if (backend is not null)
-        {
-            return backend;
-        }
-
-        if (options.Backend == SendBackendKind.IoUring)
-        {
-            ThrowHelper.ThrowSocket("io_uring backend", errno, detail);
-        }
-
-        return new SendmmsgBackend(options.ReportQdiscDrops, options.TxTimestamps); // Auto: io_uring unavailable here, fall back silently
     }
 }

@@ -31,12 +31,10 @@ public sealed partial class PacketSender
         {
             // The datagrams that never left end as failed, so every one is accounted for (a reordering plan may have
             // ended some past the head already).
-            FailQueuedCore(Errno.ECANCELED);
-            _path.Dispose();
-            _backend.Dispose();
-            DisposeTimestamps(); // before the socket: a drainer on another thread may be reading its error queue
+            _loop.FailQueued(Errno.ECANCELED);
+            _loop.Dispose();
+            _timestamps?.Dispose(); // before the socket: a drainer on another thread may be reading its error queue
             _socket.Dispose();
-            _planner.Dispose();
             _ring.Dispose();
         }
     }
@@ -50,24 +48,11 @@ public sealed partial class PacketSender
         _gate.Enter();
         try
         {
-            FailQueuedCore(errno);
+            _loop.FailQueued(errno);
         }
         finally
         {
             _gate.Exit();
-        }
-    }
-
-    private void FailQueuedCore(int errno)
-    {
-        while (!_queue.IsEmpty)
-        {
-            long sequence = _queue.Head;
-            if (_queue.TakeHead(out int index))
-            {
-                RecordFailure(sequence, index, errno);
-                ReleaseReference(index);
-            }
         }
     }
 }

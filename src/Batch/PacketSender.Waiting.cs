@@ -6,8 +6,6 @@ public sealed partial class PacketSender
     // Longest single wait, so a Dispose from another thread or a cancellation is seen promptly.
     private const int WaitSliceMs = 100;
 
-    private readonly ReadinessWaiter _waiter;
-
     /// <summary>True while the wait bound allows another wait; progress since the last check restarts the bound.</summary>
     /// <remarks>
     /// The synchronous wait is cut into slices so a Dispose from another thread is seen promptly; an async wait is not,

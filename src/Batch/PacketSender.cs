@@ -23,47 +23,38 @@ public sealed partial class PacketSender : IDisposable, IGateOwner
 {
     private readonly SafeFdHandle _socket;
     private readonly SlotRing _ring;
-    private readonly SendBackend _backend;
-    private readonly SendPlanner _planner;
-    private readonly int[] _results;
-    private readonly int _batch;
-    private int _autoFlushAt; // queued datagrams that make a batch: BatchSize messages per group, as the last plan cut them
+    private readonly SlotQueue _queue;
+    private readonly SendLoop _loop;
+    private readonly LifetimeGate _gate;
+    private readonly FailureLog _failures;
+    private readonly TimestampRecorder? _timestamps;
+    private readonly ReadinessWaiter _waiter;
     private readonly int _maxPayload;
     private readonly bool _connected;
     private readonly bool _autoFlush;
     private readonly AddressFamily _family;
     private readonly int _wouldBlockTimeoutMs;
-
-
-    private readonly SlotQueue _queue;
-    private readonly LifetimeGate _gate;
-    private readonly PriorityPath _path;
     private readonly bool _trafficClass; // each slot carries its own DSCP and ECN
     private readonly bool _txTime;       // each slot carries its own launch time
 
-    private PacketSender(PacketSenderOptions options, SafeFdHandle socket, SlotRing ring, SlotQueue queue, SendPlanner planner, SendBackend backend, PriorityPath path, PriorityCapabilities caps, DatagramAddress local)
+    private PacketSender(PacketSenderOptions options, SafeFdHandle socket, SlotRing ring, SlotQueue queue, SendLoop loop,
+        FailureLog failures, TimestampRecorder? timestamps, PriorityCapabilities caps, DatagramAddress local)
     {
-        _planner = planner;
-        _queue = queue;
-        _gate = new LifetimeGate(this);
-        _path = path;
-        _trafficClass = ring.CarriesTrafficClass;
-        _txTime = ring.CarriesTxTime;
         _socket = socket;
         _ring = ring;
-        _backend = backend;
-        _results = new int[options.BatchSize];
-        _batch = options.BatchSize;
-        _autoFlushAt = options.BatchSize;
+        _queue = queue;
+        _loop = loop;
+        _failures = failures;
+        _timestamps = timestamps;
+        _gate = new LifetimeGate(this);
+        _waiter = new ReadinessWaiter();
+        _trafficClass = ring.CarriesTrafficClass;
+        _txTime = ring.CarriesTxTime;
         _maxPayload = options.MaxDatagramSize;
         _connected = !options.ConnectTo.IsEmpty;
         _autoFlush = options.AutoFlush;
         _family = options.AddressFamily;
         _wouldBlockTimeoutMs = (int)Math.Min(options.WouldBlockTimeout.TotalMilliseconds, int.MaxValue);
-        _failureLog = new FailedPacket[options.FailureLogCapacity];
-        _waiter = new ReadinessWaiter();
-        _timestamps = options.TxTimestamps ? new TxTimestampTracker(options.TxTimestampCapacity, options.TxTimestampTimeout, options.ReportQdiscDrops) : null;
-        _reportsDrops = options.ReportQdiscDrops;
         Capabilities = caps;
         LocalAddress = local;
         RemoteAddress = options.ConnectTo;
@@ -90,16 +81,16 @@ public sealed partial class PacketSender : IDisposable, IGateOwner
     /// (the default wherever that makes GSO runs or saves socket changes; see
     /// <see cref="PacketSenderOptions.StrictPriorityOrder"/>): order then holds within each priority and destination.
     /// </summary>
-    public bool PreservesOrder => !_planner.Reordering;
+    public bool PreservesOrder => !_loop.Planner.Reordering;
 
     /// <summary>The backend object, for tests that look at what it did.</summary>
-    internal SendBackend BackendInstance => _backend;
+    internal SendBackend BackendInstance => _loop.Backend;
 
     /// <summary>The kernel interface in use: "sendmmsg" or "io_uring" (what Auto chose).</summary>
-    public string Backend => _backend.Name;
+    public string Backend => _loop.Backend.Name;
 
     /// <summary>The backend in use (never Auto).</summary>
-    public SendBackendKind BackendKind => _backend.Kind;
+    public SendBackendKind BackendKind => _loop.Backend.Kind;
 
     /// <summary>Number of slots.</summary>
     public int Capacity => _queue.Capacity;
@@ -318,7 +309,7 @@ public sealed partial class PacketSender : IDisposable, IGateOwner
 
         if (_autoFlush)
         {
-            SendQueued(fullBatchesOnly: true);
+            _loop.SendQueued(fullBatchesOnly: true);
         }
 
         return _queue.HasFreeSlot;
@@ -344,19 +335,9 @@ public sealed partial class PacketSender : IDisposable, IGateOwner
         }
 
         _queue.Publish();
-        if (_autoFlush && _queue.Span >= _autoFlushAt)
+        if (_autoFlush && _loop.HasFullBatch)
         {
-            SendQueued(fullBatchesOnly: true);
-        }
-    }
-
-    /// <summary>Points a slot that referenced outside memory back at its own payload area once it has ended.</summary>
-    [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private void ReleaseReference(int index)
-    {
-        if (_ring.References != 0)
-        {
-            _ring.Restore(index);
+            _loop.SendQueued(fullBatchesOnly: true);
         }
     }
 
