@@ -13,7 +13,7 @@ internal static partial class HostTools
 
     /// <summary>Runs a program with a time bound; returns exit code and combined output (perfgen's own runner).</summary>
     internal static (int Code, string Output) Run(string file, IEnumerable<string> args, TimeSpan timeout) =>
-        Perf.LoadGen.HostCommand.Run(file, args, (int)timeout.TotalMilliseconds);
+        Perf.LoadGen.QdiscTest.HostCommand.Run(file, args, (int)timeout.TotalMilliseconds);
 
     /// <summary>Runs a shell command line (ip, tc); throws with its output when it fails.</summary>
     internal static string Sh(string command)

@@ -48,7 +48,7 @@ internal sealed class VethPair : IDisposable
                 }
             }
 
-            Perf.LoadGen.QdiscTest.JoinWithVeth(a.Name, DeviceA, b.Name, DeviceB, linkOptions); // perfgen's qdisc lab builds its pair so
+            Perf.LoadGen.QdiscTest.QdiscTestRun.JoinWithVeth(a.Name, DeviceA, b.Name, DeviceB, linkOptions); // perfgen's qdisc lab builds its pair so
             if (quiet)
             {
                 a.Exec("ip neigh replace 198.18.0.2 lladdr " + b.MacOf(DeviceB) + " dev " + DeviceA + " nud permanent");
@@ -86,7 +86,7 @@ internal sealed class VethPair : IDisposable
 
     /// <summary>Per-class (packets, bytes) sent by the qdisc on A's device, parsed as perfgen qdisc-test parses it.</summary>
     internal Dictionary<string, (long Packets, long Bytes)> ClassCounters() =>
-        Perf.LoadGen.QdiscTest.ParseClassCounters(A.Exec("tc -s class show dev " + DeviceA));
+        Perf.LoadGen.QdiscTest.QdiscTestRun.ParseClassCounters(A.Exec("tc -s class show dev " + DeviceA));
 
     internal PacketReceiver ReceiverInB() => B.Run(() => PacketReceiver.Create(new PacketReceiverOptions
     {

@@ -167,7 +167,7 @@ public sealed class BadInputTests
         Console.SetError(capturedErr);
         try
         {
-            int code = Cli.Run(args);
+            int code = PerfgenCli.Run(args);
             return (code, capturedOut.ToString(), capturedErr.ToString());
         }
         finally

@@ -42,7 +42,7 @@ public sealed class CliTests
     {
         using PacketReceiver watch = Loopback.Receiver(AddressFamily.InterNetwork);
         string[] patched = [.. args.Select(a => a == "127.0.0.1:9" ? watch.LocalAddress.ToString() : a)];
-        Assert.Equal(2, Cli.Run(patched));
+        Assert.Equal(2, PerfgenCli.Run(patched));
         Assert.Equal(0, watch.Receive(100)); // nothing was sent
     }
 
@@ -53,7 +53,7 @@ public sealed class CliTests
         CapabilityProbe.TestOverride = p => p > 6 ? Errno.EPERM : 0; // as for a process without CAP_NET_ADMIN/CAP_NET_RAW
         try
         {
-            Assert.Equal(2, Cli.Run(["send", "--dest", watch.LocalAddress.ToString(), "--priorities", "0,7", "--count", "10", "--quiet"]));
+            Assert.Equal(2, PerfgenCli.Run(["send", "--dest", watch.LocalAddress.ToString(), "--priorities", "0,7", "--count", "10", "--quiet"]));
         }
         finally
         {
@@ -81,7 +81,7 @@ public sealed class CliTests
         int code;
         try
         {
-            code = Cli.Run(args);
+            code = PerfgenCli.Run(args);
         }
         finally
         {
@@ -106,7 +106,7 @@ public sealed class CliTests
         string json = Path.GetTempFileName();
         try
         {
-            int code = Cli.Run(["send", "--dest", sink.LocalAddress.ToString(), "--count", "20000", "--rate", "40k", "--size", "64-1400",
+            int code = PerfgenCli.Run(["send", "--dest", sink.LocalAddress.ToString(), "--count", "20000", "--rate", "40k", "--size", "64-1400",
                 "--priorities", "0:50,3:30,6:20", "--quiet", "--json", json]);
             Assert.Equal(0, code);
             Assert.True(thread.Join(TimeSpan.FromSeconds(20)));
@@ -147,7 +147,7 @@ public sealed class CliTests
         string json = Path.GetTempFileName();
         try
         {
-            Assert.Equal(0, Cli.Run(["send", "--dest", sink.LocalAddress.ToString(), "--count", "7000", "--rate", "20k", "--priority-strategy", strategy, "--quiet", "--json", json]));
+            Assert.Equal(0, PerfgenCli.Run(["send", "--dest", sink.LocalAddress.ToString(), "--count", "7000", "--rate", "20k", "--priority-strategy", strategy, "--quiet", "--json", json]));
             Assert.True(thread.Join(TimeSpan.FromSeconds(20)));
             Assert.Equal(7_000, sink.Received);
             Assert.Equal(0, sink.Mismatched);
@@ -178,7 +178,7 @@ public sealed class CliTests
         {
             string[] args = ["send", "--dest", sink.LocalAddress.ToString(), "--connect", "--count", "32000", "--rate", "100k", "--size", "1200",
                 "--burst", "16", "--quiet", "--json", json];
-            Assert.Equal(0, Cli.Run(strictOrder ? [.. args, "--strict-order"] : args));
+            Assert.Equal(0, PerfgenCli.Run(strictOrder ? [.. args, "--strict-order"] : args));
             Assert.True(thread.Join(TimeSpan.FromSeconds(20)));
             Assert.Equal(32_000, sink.Received);
             Assert.Equal(0, sink.Mismatched);
@@ -227,7 +227,7 @@ public sealed class CliTests
         int code;
         try
         {
-            code = Cli.Run(["send", "--dest", watch.LocalAddress.ToString(), "--gso", "on", "--count", "10", "--quiet"]);
+            code = PerfgenCli.Run(["send", "--dest", watch.LocalAddress.ToString(), "--gso", "on", "--count", "10", "--quiet"]);
         }
         finally
         {
@@ -250,7 +250,7 @@ public sealed class CliTests
         string json = Path.GetTempFileName();
         try
         {
-            Assert.Equal(0, Cli.Run(["send", "--dest", sink.LocalAddress.ToString(), "--rate", "50k", "--duration", "5s", "--quiet", "--json", json]));
+            Assert.Equal(0, PerfgenCli.Run(["send", "--dest", sink.LocalAddress.ToString(), "--rate", "50k", "--duration", "5s", "--quiet", "--json", json]));
             using JsonDocument doc = JsonDocument.Parse(File.ReadAllText(json));
             double pps = doc.RootElement.GetProperty("send").GetProperty("pps").GetDouble();
             long packets = doc.RootElement.GetProperty("send").GetProperty("packets").GetInt64();
@@ -279,7 +279,7 @@ public sealed class CliTests
 
         string json = Path.GetTempFileName();
         int code = -1;
-        var run = new Thread(() => code = Cli.Run(["forward", "--listen", "127.0.0.1:" + port, "--to", final.LocalAddress.ToString(),
+        var run = new Thread(() => code = PerfgenCli.Run(["forward", "--listen", "127.0.0.1:" + port, "--to", final.LocalAddress.ToString(),
             "--map", "0=3", "--encap-header", "454e4331", "--threads", threads, "--duration", "3s", "--quiet", "--json", json, .. (string[])(txTimestamps ? ["--tx-timestamps"] : [])]));
         run.Start();
         Thread.Sleep(1000); // the forwarder binds
@@ -332,7 +332,7 @@ public sealed class CliTests
     [Fact]
     public void NoArgumentRunExits0()
     {
-        Assert.Equal(0, Cli.Run([]));
+        Assert.Equal(0, PerfgenCli.Run([]));
     }
 
     [Trait(Lab.Trait, Lab.EveryKernel)]
@@ -349,7 +349,7 @@ public sealed class CliTests
             // --burst 16: runs of one class go out as GSO messages, and HTB counts each as its number of datagrams.
             string count = burst == "1" ? "3000" : "3072"; // whole cycles of three runs of 16
             long each = long.Parse(count, System.Globalization.CultureInfo.InvariantCulture) / 3;
-            Assert.Equal(0, Cli.Run(["qdisc-test", "--classes", "1:10=10mbit,1:20=50mbit,1:30", "--count", count, "--size", "200", "--burst", burst, "--gso", "auto", "--json", json]));
+            Assert.Equal(0, PerfgenCli.Run(["qdisc-test", "--classes", "1:10=10mbit,1:20=50mbit,1:30", "--count", count, "--size", "200", "--burst", burst, "--gso", "auto", "--json", json]));
             using JsonDocument doc = JsonDocument.Parse(File.ReadAllText(json));
             Assert.True(doc.RootElement.GetProperty("pass").GetBoolean());
             JsonElement[] classes = [.. doc.RootElement.GetProperty("classes").EnumerateArray()];

@@ -33,7 +33,7 @@ public sealed class MergeTests
             RunPair(both.Path, [(sendA2.Path, "0,1,2", 2000), (sendB2.Path, "2,3", 3000)]);
         }
 
-        Assert.Equal(0, Cli.Run(["merge", sendA.Path, sinkA.Path, sendB.Path, sinkB.Path, "--quiet", "--json", merged.Path, "--html", html.Path]));
+        Assert.Equal(0, PerfgenCli.Run(["merge", sendA.Path, sinkA.Path, sendB.Path, sinkB.Path, "--quiet", "--json", merged.Path, "--html", html.Path]));
         using JsonDocument m = JsonDocument.Parse(File.ReadAllText(merged.Path));
         using JsonDocument b = JsonDocument.Parse(File.ReadAllText(both.Path));
         JsonElement ms = m.RootElement.GetProperty("sink"), bs = b.RootElement.GetProperty("sink");
@@ -125,7 +125,7 @@ public sealed class MergeTests
         Console.SetError(captured);
         try
         {
-            Assert.Equal(2, Cli.Run(["merge", path, "--quiet"]));
+            Assert.Equal(2, PerfgenCli.Run(["merge", path, "--quiet"]));
         }
         finally
         {
@@ -145,11 +145,11 @@ public sealed class MergeTests
         }
 
         int sinkCode = -1;
-        var sink = new Thread(() => sinkCode = Cli.Run(["sink", "--listen", "127.0.0.1:" + port, "--count", senders.Sum(s => s.Count).ToString(System.Globalization.CultureInfo.InvariantCulture),
+        var sink = new Thread(() => sinkCode = PerfgenCli.Run(["sink", "--listen", "127.0.0.1:" + port, "--count", senders.Sum(s => s.Count).ToString(System.Globalization.CultureInfo.InvariantCulture),
             "--idle", "5s", "--quiet", "--json", sinkJson]));
         sink.Start();
         Thread.Sleep(500); // the sink binds
-        var threads = senders.Select(s => new Thread(() => Cli.Run(["send", "--dest", "127.0.0.1:" + port, "--count", s.Count.ToString(System.Globalization.CultureInfo.InvariantCulture),
+        var threads = senders.Select(s => new Thread(() => PerfgenCli.Run(["send", "--dest", "127.0.0.1:" + port, "--count", s.Count.ToString(System.Globalization.CultureInfo.InvariantCulture),
             "--priorities", s.Priorities, "--rate", "20k", "--quiet", "--json", s.Json]))).ToArray();
         foreach (Thread t in threads)
         {
@@ -189,7 +189,7 @@ public sealed class MergeTests
         w.WriteStartObject();
         w.WriteNumber("priority", 0);
         w.WriteNumber("packets", h.Count);
-        Perf.LoadGen.Report.WriteLatency(w, h);
+        Perf.LoadGen.Reporting.Report.WriteLatency(w, h);
         w.WriteEndObject();
         w.WriteEndArray();
         w.WriteEndObject();
@@ -202,7 +202,7 @@ public sealed class MergeTests
         w.WriteStartObject();
         w.WriteString("class", "1:10");
         w.WriteNumber("sent_packets", h.Count);
-        Perf.LoadGen.Report.WriteLatency(w, h);
+        Perf.LoadGen.Reporting.Report.WriteLatency(w, h);
         w.WriteBoolean("classified", true);
         w.WriteNumber("max_p99_us", 1000);
         w.WriteBoolean("latency_ok", latencyOk);

@@ -58,7 +58,7 @@ public sealed partial class QdiscLabTests
         SkipUnlessLab();
         using var json = new TempFile(".json");
         // A 5-packet queue at 1 Mbit/s fed as fast as the sender can: most datagrams are dropped by the qdisc.
-        int code = Cli.Run(["qdisc-test", "--classes", "1:10=1mbit:limit=5,1:20=10mbit", "--load", "1:10=max,1:20=1k", "--duration", "3s", "--size", "500",
+        int code = PerfgenCli.Run(["qdisc-test", "--classes", "1:10=1mbit:limit=5,1:20=10mbit", "--load", "1:10=max,1:20=1k", "--duration", "3s", "--size", "500",
             "--recverr", "--quiet", "--json", json.Path]);
         JsonElement[] classes = Classes(json.Path, out _);
         JsonElement small = classes[0];
@@ -154,7 +154,7 @@ public sealed partial class QdiscLabTests
         int code;
         try
         {
-            code = Cli.Run(["qdisc-test", .. line.Split('|'), "--duration", "1s", "--quiet"]);
+            code = PerfgenCli.Run(["qdisc-test", .. line.Split('|'), "--duration", "1s", "--quiet"]);
         }
         finally
         {
@@ -176,7 +176,7 @@ public sealed partial class QdiscLabTests
     {
         SkipUnlessLab();
         using var html = new TempFile(".html");
-        Assert.Equal(0, Cli.Run(["qdisc-test", "--classes", "1:10=5mbit,1:20=10mbit", "--load", "1:10=max,1:20=500", "--duration", "3s", "--size", "500", "--quiet", "--html", html.Path]));
+        Assert.Equal(0, PerfgenCli.Run(["qdisc-test", "--classes", "1:10=5mbit,1:20=10mbit", "--load", "1:10=max,1:20=500", "--duration", "3s", "--size", "500", "--quiet", "--html", html.Path]));
         string page = File.ReadAllText(html.Path);
         foreach (string chart in (string[])["rate", "latency", "cdf"])
         {
@@ -247,7 +247,7 @@ public sealed partial class QdiscLabTests
         Console.SetError(captured);
         try
         {
-            return Cli.Run(args);
+            return PerfgenCli.Run(args);
         }
         finally
         {
@@ -265,7 +265,7 @@ public sealed partial class QdiscLabTests
     {
         if (Lab.InLab)
         {
-            return Cli.Run(args);
+            return PerfgenCli.Run(args);
         }
 
         string perfgen = Path.Combine(AppContext.BaseDirectory, "perfgen");

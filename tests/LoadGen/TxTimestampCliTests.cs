@@ -21,7 +21,7 @@ public sealed class TxTimestampCliTests
         Assert.SkipWhen(why is not null, why ?? string.Empty);
         using var json = new TempFile(".json");
         using var html = new TempFile(".html");
-        int code = Cli.Run(["qdisc-test", "--classes", "1:10=8mbit,1:20=100mbit", "--load", "1:10=16mbit,1:20=1mbit", "--duration", Lab.InLab ? "2s" : "4s", "--size", "1000",
+        int code = PerfgenCli.Run(["qdisc-test", "--classes", "1:10=8mbit,1:20=100mbit", "--load", "1:10=16mbit,1:20=1mbit", "--duration", Lab.InLab ? "2s" : "4s", "--size", "1000",
             "--tx-timestamps", "--quiet", "--json", json.Path, "--html", html.Path]);
         using JsonDocument doc = JsonDocument.Parse(File.ReadAllText(json.Path));
         JsonElement[] classes = [.. doc.RootElement.GetProperty("classes").EnumerateArray()];
@@ -65,7 +65,7 @@ public sealed class TxTimestampCliTests
     {
         using PacketReceiver sink = Loopback.Receiver(AddressFamily.InterNetwork);
         using var json = new TempFile(".json");
-        int code = Cli.Run(["send", "--dest", sink.LocalAddress.ToString(), "--count", "20000", "--priorities", "0,3,6", "--size", "200", "--backend", backend, "--gso", gso,
+        int code = PerfgenCli.Run(["send", "--dest", sink.LocalAddress.ToString(), "--count", "20000", "--priorities", "0,3,6", "--size", "200", "--backend", backend, "--gso", gso,
             "--tx-timestamps", "--quiet", "--json", json.Path]);
         Assert.SkipWhen(code == 2 && backend == "uring", "io_uring unavailable here");
         Assert.Equal(0, code);
@@ -92,7 +92,7 @@ public sealed class TxTimestampCliTests
     {
         using PacketReceiver sink = Loopback.Receiver(AddressFamily.InterNetwork);
         using var json = new TempFile(".json");
-        int code = Cli.Run(["send", "--dest", sink.LocalAddress.ToString(), "--count", "3000", "--priorities", "0,3", "--size", "200", "--txtime-lead", "1ms",
+        int code = PerfgenCli.Run(["send", "--dest", sink.LocalAddress.ToString(), "--count", "3000", "--priorities", "0,3", "--size", "200", "--txtime-lead", "1ms",
             "--tx-timestamps", "--quiet", "--json", json.Path]);
         Assert.Equal(0, code);
         using JsonDocument doc = JsonDocument.Parse(File.ReadAllText(json.Path));
