@@ -31,7 +31,15 @@ public sealed partial class QdiscLabTests
             }
         }
 
-        Assert.True(Lab.InLab || (pass && code == 0), "exit " + code + ": " + Failures(json.Path));
+        if (!Lab.InLab)
+        {
+            Assert.True(pass && code == ExitCodes.Ok, "exit " + code + ": " + Failures(json.Path));
+        }
+        else
+        {
+            // Under emulation a class may miss its rate, and that alone: any other failing verdict fails the test.
+            Assert.True(code == ExitCodes.Ok || OnlyRatesFailed(classes, code), "exit " + code + ": " + Failures(json.Path));
+        }
     }
 
     [Fact]
@@ -72,12 +80,29 @@ public sealed partial class QdiscLabTests
         // sender sends that one again.
         long unreported = small.GetProperty("sent_packets").GetInt64() - small.GetProperty("htb_packets").GetInt64();
         Assert.InRange(unreported, 0, Math.Max(100, enobufs / 100));
-        Assert.InRange(small.GetProperty("sink_lost").GetInt64(), enobufs - 20_000, enobufs + unreported);
+        // The sink cannot see the drops after the class's last arrival: about one interval between two datagrams that
+        // pass (enobufs / passed drops each; 1,274 here, 290 and 356 of them unseen in two runs), bounded at 8 of them.
+        long passed = Math.Max(1, small.GetProperty("htb_packets").GetInt64());
+        long unseenTail = (8 * enobufs / passed) + 64;
+        Assert.InRange(small.GetProperty("sink_lost").GetInt64(), enobufs - unseenTail, enobufs + unreported);
         Assert.InRange(dropped, enobufs, enobufs * 2);
         Assert.True(small.GetProperty("classified").GetBoolean());
         Assert.Equal(0, classes[1].GetProperty("enobufs").GetInt64());
-        Assert.True(code is 0 or 1, "exit " + code); // the rate verdicts are A1Mbit's: here only the drops are judged
+        // The 10 Mbit class at 1k/s must pass; the flooded class may miss its rate verdict (A1Mbit's), and nothing else.
+        Assert.False(classes[1].TryGetProperty("failure", out JsonElement why), "1:20: " + why);
+        Assert.True(code == ExitCodes.Ok || OnlyRatesFailed(classes, code), "exit " + code + ": " + Failures(json.Path));
     }
+
+    // Every class that failed failed its rate verdict (and was classified): the one verdict an emulated CPU or a flooded
+    // class may miss without the test's point being lost.
+    // A run-wide problem (loss at the sink, say) fails no class: then the exit is not explained by a rate.
+    private static bool OnlyRatesFailed(JsonElement[] classes, int code) =>
+        code == ExitCodes.CheckFailed
+        && classes.Any(c => c.TryGetProperty("failure", out _))
+        && classes.All(c => c.GetProperty("classified").GetBoolean()
+            && (!c.TryGetProperty("failure", out _) || (Is(c, "rate_ok", JsonValueKind.False) && !Is(c, "latency_ok", JsonValueKind.False))));
+
+    private static bool Is(JsonElement c, string name, JsonValueKind kind) => c.TryGetProperty(name, out JsonElement v) && v.ValueKind == kind;
 
     // taprio (a module: not on this machine, in every kernel the lab boots): three classes, each with its own window of
     // a 100 ms cycle. Every datagram's SND timestamp must fall in its class's window. The windows are long because the
