@@ -132,11 +132,13 @@ public sealed partial class PacketSender : IDisposable, IGateOwner
     /// <summary>Queues a copy of <paramref name="payload"/> with <paramref name="priority"/>: the same as passing it as a <see cref="DatagramInfo"/>.</summary>
     /// <returns>False when the ring is full (back-pressure): flush, then try again. Nothing was queued.</returns>
     [EditorBrowsable(EditorBrowsableState.Never)] // kept for binary compatibility (shipped in 0.1)
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public bool TryEnqueue(ReadOnlySpan<byte> payload, uint priority) => TryEnqueue(payload, new DatagramInfo(priority));
 
     /// <summary>Queues a copy of <paramref name="payload"/> with <paramref name="priority"/> to <paramref name="destination"/>: the same as passing it as a <see cref="DatagramInfo"/>.</summary>
     /// <returns>False when the ring is full (back-pressure): flush, then try again. Nothing was queued.</returns>
     [EditorBrowsable(EditorBrowsableState.Never)] // kept for binary compatibility (shipped in 0.1)
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public bool TryEnqueue(ReadOnlySpan<byte> payload, uint priority, in DatagramAddress destination) =>
         TryEnqueue(payload, new DatagramInfo(priority), in destination);
 
@@ -149,18 +151,8 @@ public sealed partial class PacketSender : IDisposable, IGateOwner
     public bool TryReserve(out Span<byte> payload)
     {
         _gate.Enter();
-        bool claimed;
-        try
-        {
-            claimed = ClaimSlot();
-        }
-        catch
-        {
-            _gate.Exit();
-            throw;
-        }
-
-        if (!claimed)
+        ThrowIfReserved();
+        if (!ClaimSlot())
         {
             _gate.Exit();
             payload = default;
@@ -205,32 +197,31 @@ public sealed partial class PacketSender : IDisposable, IGateOwner
 
     /// <summary>Queues the reserved slot's first <paramref name="length"/> bytes with <paramref name="priority"/>: the same as passing it as a <see cref="DatagramInfo"/>.</summary>
     [EditorBrowsable(EditorBrowsableState.Never)] // kept for binary compatibility (shipped in 0.1)
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public void Commit(int length, uint priority) => Commit(length, new DatagramInfo(priority));
 
     /// <summary>Queues the reserved slot's first <paramref name="length"/> bytes with <paramref name="priority"/> to <paramref name="destination"/>: the same as passing it as a <see cref="DatagramInfo"/>.</summary>
     [EditorBrowsable(EditorBrowsableState.Never)] // kept for binary compatibility (shipped in 0.1)
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public void Commit(int length, uint priority, in DatagramAddress destination) => Commit(length, new DatagramInfo(priority), in destination);
 
+    // No exception handling on this path: nothing between Enter and Exit throws but a send, which leaves the gate itself.
     private bool TryEnqueueCore(ReadOnlySpan<byte> payload, in DatagramInfo info, ref readonly DatagramAddress destination)
     {
         _gate.Enter();
-        try
-        {
-            if (!ClaimSlot())
-            {
-                return false;
-            }
-
-            int index = _queue.TailIndex;
-            payload.CopyTo(_ring.Payload(index));
-            _ring.SetLength(index, payload.Length);
-            Publish(index, in info, in destination);
-            return true;
-        }
-        finally
+        ThrowIfReserved();
+        if (!ClaimSlot())
         {
             _gate.Exit();
+            return false;
         }
+
+        int index = _queue.TailIndex;
+        payload.CopyTo(_ring.Payload(index));
+        _ring.SetLength(index, payload.Length);
+        Publish(index, in info, in destination);
+        _gate.Exit();
+        return true;
     }
 
     /// <summary>
@@ -251,22 +242,18 @@ public sealed partial class PacketSender : IDisposable, IGateOwner
 
         Validate(length + headerLength, in info);
         _gate.Enter();
-        try
-        {
-            if (!ClaimSlot())
-            {
-                return false;
-            }
-
-            int index = _queue.TailIndex;
-            _ring.SetReference(index, payload, length, header, headerLength);
-            Publish(index, in info, in Unsafe.NullRef<DatagramAddress>());
-            return true;
-        }
-        finally
+        ThrowIfReserved();
+        if (!ClaimSlot())
         {
             _gate.Exit();
+            return false;
         }
+
+        int index = _queue.TailIndex;
+        _ring.SetReference(index, payload, length, header, headerLength);
+        Publish(index, in info, in Unsafe.NullRef<DatagramAddress>());
+        _gate.Exit();
+        return true;
     }
 
     /// <summary>Queued datagrams whose payload lies outside the ring (<see cref="TryEnqueueReference"/>).</summary>
@@ -281,27 +268,16 @@ public sealed partial class PacketSender : IDisposable, IGateOwner
             ThrowHelper.ThrowInvalidOperation("Commit without a reserved slot; call TryReserve first.");
         }
 
-        try
-        {
-            int index = _queue.TailIndex;
-            _ring.SetLength(index, length);
-            Publish(index, in info, in destination);
-        }
-        finally
-        {
-            _gate.ExitReleasing();
-        }
+        int index = _queue.TailIndex;
+        _ring.SetLength(index, length);
+        Publish(index, in info, in destination);
+        _gate.ExitReleasing();
     }
 
-    /// <summary>A free tail slot and no reservation outstanding; with auto-flush, a full ring gets one non-blocking send first.</summary>
+    /// <summary>A free tail slot; with auto-flush, a full ring gets one non-blocking send first.</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     private bool ClaimSlot()
     {
-        if (_queue.IsReserved)
-        {
-            ThrowHelper.ThrowInvalidOperation("A slot is reserved; commit it before enqueueing another datagram.");
-        }
-
         if (_queue.HasFreeSlot)
         {
             return true;
@@ -309,10 +285,36 @@ public sealed partial class PacketSender : IDisposable, IGateOwner
 
         if (_autoFlush)
         {
-            _loop.SendQueued(fullBatchesOnly: true);
+            SendFullBatches();
         }
 
         return _queue.HasFreeSlot;
+    }
+
+    /// <summary>Auto-flush: one non-blocking pass over full batches. A send that throws leaves the gate on its way out.</summary>
+    [MethodImpl(MethodImplOptions.NoInlining)]
+    private void SendFullBatches()
+    {
+        try
+        {
+            _loop.SendQueued(fullBatchesOnly: true);
+        }
+        catch
+        {
+            _gate.ExitReleasing(); // no hold is out here but a Commit's, which this call ends
+            throw;
+        }
+    }
+
+    // After Enter, so a call after Dispose gets ObjectDisposedException first; leaves the gate before it throws.
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private void ThrowIfReserved()
+    {
+        if (_queue.IsReserved)
+        {
+            _gate.Exit();
+            ThrowHelper.ThrowInvalidOperation("A slot is reserved; commit it before enqueueing another datagram.");
+        }
     }
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
@@ -337,7 +339,7 @@ public sealed partial class PacketSender : IDisposable, IGateOwner
         _queue.Publish();
         if (_autoFlush && _loop.HasFullBatch)
         {
-            _loop.SendQueued(fullBatchesOnly: true);
+            SendFullBatches();
         }
     }
 

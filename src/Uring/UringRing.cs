@@ -101,7 +101,7 @@ internal sealed unsafe partial class UringRing : IDisposable
 
     private void* Map(nuint size, long offset)
     {
-        void* p = Mmap(null, size, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_POPULATE, _fd.Fd, offset);
+        void* p = Batch.Interop.Sys.Mmap(null, size, Batch.Interop.PROT_READ | Batch.Interop.PROT_WRITE, Batch.Interop.MAP_SHARED | Batch.Interop.MAP_POPULATE, _fd.Fd, offset);
         if (p == (void*)-1)
         {
             ThrowHelperUring.Throw("mmap(io_uring)", Marshal.GetLastPInvokeError());
@@ -197,13 +197,13 @@ internal sealed unsafe partial class UringRing : IDisposable
         _cqes = null;
         if (_sqes != null)
         {
-            Munmap(_sqes, _sqesSize);
+            Batch.Interop.Sys.Munmap(_sqes, _sqesSize);
             _sqes = null;
         }
 
         if (_ringMem != null)
         {
-            Munmap(_ringMem, _ringSize);
+            Batch.Interop.Sys.Munmap(_ringMem, _ringSize);
             _ringMem = null;
         }
 

@@ -6,7 +6,9 @@ internal static partial class Interop
 {
     internal const int PROT_READ = 0x1;
     internal const int PROT_WRITE = 0x2;
+    internal const int MAP_SHARED = 0x01;
     internal const int MAP_PRIVATE = 0x02;
+    internal const int MAP_POPULATE = 0x8000;
     internal const int MAP_ANONYMOUS = 0x20;
 
     internal static partial class Sys

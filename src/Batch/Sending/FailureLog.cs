@@ -24,10 +24,11 @@ internal sealed class FailureLog
 
     internal long CountOf(int errno) => errno < 0 ? 0 : _byErrno[Math.Min(errno, Errno.CountedRange - 1)];
 
-    internal void Record(in FailedPacket packet)
+    /// <summary>Counts a failed datagram and records what its slot held (only where a record is kept: the count is enough otherwise).</summary>
+    internal void Record(long sequence, int index, int errno, SlotRing ring)
     {
         Failed++;
-        _byErrno[Math.Min(packet.Errno, Errno.CountedRange - 1)]++;
+        _byErrno[Math.Min(errno, Errno.CountedRange - 1)]++;
         int cap = _records.Length;
         if (cap == 0)
         {
@@ -43,7 +44,7 @@ internal sealed class FailureLog
             RecordsDropped++;
         }
 
-        _records[(_start + _count) % cap] = packet;
+        _records[(_start + _count) % cap] = new FailedPacket(sequence, index, errno, ring.GetPriority(index), ring.GetLength(index), ring.GetDestination(index));
         _count++;
     }
 

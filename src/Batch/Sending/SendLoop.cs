@@ -294,8 +294,7 @@ internal sealed class SendLoop : IDisposable
         }
     }
 
-    private void RecordFailure(long sequence, int index, int errno) =>
-        _failures.Record(new FailedPacket(sequence, index, errno, _ring.GetPriority(index), _ring.GetLength(index), _ring.GetDestination(index)));
+    private void RecordFailure(long sequence, int index, int errno) => _failures.Record(sequence, index, errno, _ring);
 
     [MethodImpl(MethodImplOptions.NoInlining)]
     private void RefuseSegmented(int errno, int segmentSize)

@@ -58,11 +58,6 @@ internal static unsafe partial class Interop
         internal const uint IORING_UNREGISTER_RING_FDS = 21;
         internal const ushort IO_URING_OP_SUPPORTED = 1;
 
-        internal const int PROT_READ = 1;
-        internal const int PROT_WRITE = 2;
-        internal const int MAP_SHARED = 1;
-        internal const int MAP_POPULATE = 0x8000;
-
         [LibraryImport(Batch.Interop.Libraries.Libc, EntryPoint = "syscall", SetLastError = true)]
         private static partial long Syscall(long number, long a1, long a2, long a3, long a4, long a5, long a6);
 
@@ -80,12 +75,6 @@ internal static unsafe partial class Interop
 
         [LibraryImport(Batch.Interop.Libraries.Libc, EntryPoint = "ioctl", SetLastError = true)]
         internal static partial int Ioctl(int fd, nuint request, int* value);
-
-        [LibraryImport(Batch.Interop.Libraries.Libc, EntryPoint = "mmap", SetLastError = true)]
-        internal static partial void* Mmap(void* addr, nuint length, int prot, int flags, int fd, long offset);
-
-        [LibraryImport(Batch.Interop.Libraries.Libc, EntryPoint = "munmap", SetLastError = true)]
-        internal static partial int Munmap(void* addr, nuint length);
     }
 
     /// <summary>struct io_uring_rsrc_update: 16 bytes; IORING_REGISTER_RING_FDS takes one with offset -1 (any free slot).</summary>
