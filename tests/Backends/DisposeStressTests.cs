@@ -13,7 +13,8 @@ namespace Perf.Tests.Backends;
 // Runs here and in the lab's 6.1 run (the whole suite), not on every lab kernel: no kernel feature decides it, and TCG is slow.
 public sealed class DisposeStressTests
 {
-    // Per case: 8 sender cases and 2 receiver cases make 18,000 rounds here and 2,250 under the lab's emulated CPU.
+    // Per case: 8 sender cases, 2 receiver cases and 4 forwarder cases make 22,000 rounds here and 2,750 under the lab's
+    // emulated CPU.
     private static int Rounds => Lab.InLab ? 250 : 2000;
 
     public enum Operation
@@ -176,6 +177,75 @@ public sealed class DisposeStressTests
 
             await dispose;
             rx.Dispose();
+        }
+    }
+
+    public static TheoryData<bool, bool> ForwarderCases() => new() { { false, false }, { false, true }, { true, false }, { true, true } };
+
+    /// <summary>
+    /// A forwarder running (Run, or RunAsync) while its input or its output is disposed from another thread. The output
+    /// queues references into the input's receive buffers, so an input torn down under it would leave the kernel
+    /// reading freed memory: the batch stays mapped until the forwarder's next receive, which throws.
+    /// </summary>
+    [Theory]
+    [MemberData(nameof(ForwarderCases))]
+    public async Task AForwarderWhoseInputOrOutputIsDisposedFromAnotherThreadEndsCleanly(bool async, bool disposeInput)
+    {
+        using PacketReceiver sink = Loopback.Receiver(AddressFamily.InterNetwork); // never read: its buffer fills
+        var random = new Random(disposeInput ? 31 : 37);
+        byte[] payload = new byte[300];
+        for (int round = 0; round < Rounds / 2; round++)
+        {
+            PacketReceiver input = Loopback.Receiver(AddressFamily.InterNetwork);
+            PacketSender output = PacketSender.Create(new PacketSenderOptions
+            {
+                ConnectTo = sink.LocalAddress,
+                SendBufferSize = 4096,
+                RingSize = 64,
+                BatchSize = 16,
+                WouldBlockTimeout = TimeSpan.FromMilliseconds(20),
+            });
+            using (PacketSender feed = PacketSender.Create(new PacketSenderOptions { ConnectTo = input.LocalAddress }))
+            {
+                for (int i = 0; i < 256; i++)
+                {
+                    feed.TryEnqueue(payload, (uint)(i % 7));
+                }
+
+                feed.Flush();
+            }
+
+            var forwarder = new PacketForwarder(input, output);
+            using var stop = new CancellationTokenSource();
+            int delay = random.Next(400);
+            Task dispose = Task.Run(() =>
+            {
+                Thread.SpinWait(delay * 20);
+                if (disposeInput)
+                {
+                    input.Dispose(); // the wait for input ends at once
+                }
+                else
+                {
+                    output.Dispose(); // a forwarder waiting for input learns of it when input comes: the service stops it
+                    stop.Cancel();
+                }
+            }, TestContext.Current.CancellationToken);
+            Task run = async ? forwarder.RunAsync(stop.Token).AsTask() : Task.Run(() => forwarder.Run(stop.Token, pollMs: 5), TestContext.Current.CancellationToken);
+            try
+            {
+                await run.WaitAsync(TimeSpan.FromSeconds(10), TestContext.Current.CancellationToken);
+            }
+            catch (ObjectDisposedException)
+            {
+                // the expected end: a call found its input or output disposed
+            }
+
+            await dispose;
+            output.Dispose();
+            input.Dispose();
+            SenderStats stats = output.Stats;
+            Assert.True(stats.Sent + stats.Failed == stats.Enqueued, "round " + round + ": " + stats.Enqueued + " forwarded, " + stats.Sent + " sent, " + stats.Failed + " failed");
         }
     }
 }
