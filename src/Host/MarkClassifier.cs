@@ -79,7 +79,7 @@ public static class MarkClassifier
 
     /// <summary>The device the route to <paramref name="destination"/> leaves by (RTM_GETROUTE), or null when there is no route.</summary>
     public static string? EgressDevice(DatagramAddress destination, string? netns = null) =>
-        InNamespace(netns, () =>
+        HostDevices.InNamespace(netns, () =>
         {
             using RouteNetlink nl = RouteNetlink.Open();
             uint ifindex = nl.OutputInterface(in destination, out _);
@@ -92,7 +92,7 @@ public static class MarkClassifier
     /// </summary>
     public static bool Check(DatagramAddress destination, out string report, string? netns = null)
     {
-        (bool attached, string text) = InNamespace(netns, () =>
+        (bool attached, string text) = HostDevices.InNamespace(netns, () =>
         {
             string? dev = EgressDevice(destination);
             if (dev is null)
@@ -125,9 +125,9 @@ public static class MarkClassifier
         internal string How => Tcx ? "tcx" : "a tc filter (clsact, pref " + Preference.ToString(CultureInfo.InvariantCulture) + ")";
     }
 
-    private static void Attach(Classifier c, string device, string? netns) => InNamespace(netns, () =>
+    private static void Attach(Classifier c, string device, string? netns) => HostDevices.InNamespace(netns, () =>
     {
-        int ifindex = IndexOf(device);
+        int ifindex = HostDevices.IndexOf(device);
         if (Find(c, ifindex).Count > 0)
         {
             return true; // attached already, by either mechanism: attaching twice changes nothing
@@ -173,9 +173,9 @@ public static class MarkClassifier
         return errno == 0;
     }
 
-    private static void Detach(Classifier c, string device, string? netns) => InNamespace(netns, () =>
+    private static void Detach(Classifier c, string device, string? netns) => HostDevices.InNamespace(netns, () =>
     {
-        int ifindex = IndexOf(device);
+        int ifindex = HostDevices.IndexOf(device);
         bool filters = false;
         using RouteNetlink nl = RouteNetlink.Open();
         foreach (Attachment a in Find(c, ifindex))
@@ -213,7 +213,7 @@ public static class MarkClassifier
         return HostInterop.Bpf.Call(HostInterop.Bpf.BPF_PROG_DETACH, &attr, sizeof(HostInterop.BpfProgAttachAttr)) == 0 ? 0 : Marshal.GetLastPInvokeError();
     }
 
-    private static List<Attachment> Find(Classifier c, string device, string? netns) => InNamespace(netns, () => Find(c, IndexOf(device)));
+    private static List<Attachment> Find(Classifier c, string device, string? netns) => HostDevices.InNamespace(netns, () => Find(c, HostDevices.IndexOf(device)));
 
     // Every attachment of the classifier on the device: tcx programs by name, and cls_bpf filters whose program has the
     // name or whose filter name says so (tc names a filter after the object file it loaded).
@@ -253,53 +253,9 @@ public static class MarkClassifier
         return found;
     }
 
-    private static unsafe int IndexOf(string device)
-    {
-        ValidateDevice(device);
-        Span<byte> name = stackalloc byte[device.Length + 1];
-        System.Text.Encoding.ASCII.GetBytes(device, name);
-        name[^1] = 0;
-        uint index;
-        fixed (byte* p = name)
-        {
-            index = HostInterop.Sys.IfNameToIndex(p);
-        }
-
-        if (index == 0)
-        {
-            ThrowHelper.ThrowSocket("if_nametoindex(" + device + ")", Errno.ENODEV, "There is no network device '" + device + "' here.");
-        }
-
-        return (int)index;
-    }
-
     private static unsafe string? NameOf(uint ifindex)
     {
         byte* name = stackalloc byte[16]; // IF_NAMESIZE
         return HostInterop.Sys.IfIndexToName(ifindex, name) == null ? null : Marshal.PtrToStringAnsi((nint)name);
-    }
-
-    private static T InNamespace<T>(string? netns, Func<T> body)
-    {
-        if (netns is null)
-        {
-            return body();
-        }
-
-        if (netns.Length == 0 || !netns.All(c => char.IsAsciiLetterOrDigit(c) || c is '-' or '_' or '.'))
-        {
-            throw new ArgumentException("'" + netns + "' is not a network namespace name.", nameof(netns));
-        }
-
-        // Netlink sockets, interface indexes and tcx attachments all belong to the caller's network namespace.
-        return NetworkNamespace.Run(netns, body);
-    }
-
-    private static void ValidateDevice(string device)
-    {
-        if (string.IsNullOrEmpty(device) || device.Length > 15 || !device.All(c => char.IsAsciiLetterOrDigit(c) || c is '-' or '_' or '.' or '@'))
-        {
-            throw new ArgumentException("'" + device + "' is not a network device name.", nameof(device));
-        }
     }
 }

@@ -84,9 +84,8 @@ internal sealed class VethPair : IDisposable
         }
     }
 
-    /// <summary>Per-class (packets, bytes) sent by the qdisc on A's device, parsed as perfgen qdisc-test parses it.</summary>
-    internal Dictionary<string, (long Packets, long Bytes)> ClassCounters() =>
-        Perf.LoadGen.QdiscTest.QdiscTestRun.ParseClassCounters(A.Exec("tc -s class show dev " + DeviceA));
+    /// <summary>Per-class (packets, bytes) sent by the qdisc on A's device, as tc prints them.</summary>
+    internal Dictionary<string, (long Packets, long Bytes)> ClassCounters() => TcText.ClassCounters(A.Exec("tc -s class show dev " + DeviceA));
 
     internal PacketReceiver ReceiverInB() => B.Run(() => PacketReceiver.Create(new PacketReceiverOptions
     {

@@ -12,7 +12,7 @@ namespace Perf.Host;
 /// The socket belongs to the network namespace of the thread that opened it.
 /// </summary>
 /// <remarks>Setup code, not a hot path: messages are built in a buffer per call. Not thread-safe.</remarks>
-internal sealed unsafe class RouteNetlink : IDisposable
+internal sealed unsafe partial class RouteNetlink : IDisposable
 {
     private readonly SafeFdHandle _fd;
     private readonly byte[] _receive = new byte[64 * 1024];

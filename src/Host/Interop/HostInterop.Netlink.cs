@@ -26,6 +26,9 @@ internal static partial class HostInterop
         internal const ushort RTM_GETROUTE = 26;
         internal const ushort RTM_NEWQDISC = 36;
         internal const ushort RTM_DELQDISC = 37;
+        internal const ushort RTM_GETQDISC = 38;
+        internal const ushort RTM_NEWTCLASS = 40;
+        internal const ushort RTM_GETTCLASS = 42;
         internal const ushort RTM_NEWTFILTER = 44;
         internal const ushort RTM_DELTFILTER = 45;
         internal const ushort RTM_GETTFILTER = 46;
@@ -35,6 +38,16 @@ internal static partial class HostInterop
 
         internal const ushort TCA_KIND = 1;
         internal const ushort TCA_OPTIONS = 2;
+        internal const ushort TCA_XSTATS = 4;
+        internal const ushort TCA_STATS2 = 7;
+
+        // Inside TCA_STATS2 (linux/gen_stats.h).
+        internal const ushort TCA_STATS_BASIC = 1;    // struct gnet_stats_basic: u64 bytes, u32 packets (16 with padding)
+        internal const ushort TCA_STATS_RATE_EST = 2; // struct gnet_stats_rate_est: u32 bps, u32 pps
+        internal const ushort TCA_STATS_QUEUE = 3;    // struct gnet_stats_queue: u32 qlen, backlog, drops, requeues, overlimits
+        internal const ushort TCA_STATS_APP = 4;      // the qdisc's own xstats
+        internal const ushort TCA_STATS_RATE_EST64 = 5; // struct gnet_stats_rate_est64: u64 bps, u64 pps
+        internal const ushort TCA_STATS_PKT64 = 8;    // u64 packets, where the u32 in BASIC wrapped (5.12+)
 
         // cls_bpf options (enum in linux/pkt_cls.h).
         internal const ushort TCA_BPF_FD = 6;

@@ -1,11 +1,12 @@
 using System.Diagnostics;
-using System.Globalization;
 using System.Runtime.InteropServices;
 using System.Text.RegularExpressions;
 
+using Perf.Host;
+
 namespace Perf.LoadGen.QdiscTest;
 
-// tc's class statistics: read, parsed (iproute2 6.1 prints HTB classes as text only), and waited for.
+// The qdisc's class statistics, read over rtnetlink and waited for; the lab's veth pair.
 internal static partial class QdiscTestRun
 {
     /// <summary>Waits (at most 30 s) until the qdisc has sent or dropped what was sent, then returns its counters.</summary>
@@ -28,65 +29,32 @@ internal static partial class QdiscTestRun
         }
     }
 
-    /// <summary>The qdisc's class counters; for a qdisc without classes (etf), its own under "root".</summary>
+    /// <summary>
+    /// The qdisc's class counters, read over rtnetlink (Perf.Host's <see cref="QdiscStatistics"/>); for a qdisc without
+    /// classes (etf), its own under "root".
+    /// </summary>
     internal static Dictionary<string, ClassStats> ReadStats(string ns)
     {
-        Dictionary<string, ClassStats> classes = ParseClassStats(Sh("tc -n " + ns + " -s class show dev " + Dev));
-        if (classes.Count > 0)
+        var classes = new Dictionary<string, ClassStats>();
+        TcStatistics? root = null;
+        foreach (TcStatistics t in QdiscStatistics.Read(Dev, ns))
         {
-            return classes;
+            if (t.IsClass)
+            {
+                classes[t.Handle.ToString()] = Of(t);
+            }
+            else if (t.Parent == TcHandle.Root)
+            {
+                root = t;
+            }
         }
 
-        Dictionary<string, ClassStats> root = ParseClassStats(Sh("tc -n " + ns + " -s qdisc show dev " + Dev + " root"));
-        return root.Count == 1 ? new Dictionary<string, ClassStats> { [RootCounters] = root.Values.First() } : classes;
+        return classes.Count == 0 && root is not null ? new Dictionary<string, ClassStats> { [RootCounters] = Of(root) } : classes;
     }
+
+    private static ClassStats Of(TcStatistics t) => new(t.Packets, t.Bytes, t.Drops, t.Overlimits, t.QueueLength);
 
     private const string RootCounters = "root";
-
-    /// <summary>Per-class (packets, bytes) from <c>tc -s class show</c>.</summary>
-    internal static Dictionary<string, (long Packets, long Bytes)> ParseClassCounters(string tcOutput) =>
-        ParseClassStats(tcOutput).ToDictionary(kv => kv.Key, kv => (kv.Value.Packets, kv.Value.Bytes));
-
-    /// <summary>
-    /// Per-class counters from <c>tc -s class show</c>. iproute2 6.1 prints HTB class statistics only as text ("class htb
-    /// 1:10 …", then " Sent B bytes P pkt (dropped D, overlimits O requeues R)" and " backlog Xb Np …"), so -j is no use.
-    /// </summary>
-    internal static Dictionary<string, ClassStats> ParseClassStats(string tcOutput)
-    {
-        var result = new Dictionary<string, ClassStats>();
-        string? current = null;
-        foreach (string line in tcOutput.Split('\n'))
-        {
-            Match c = ClassLine().Match(line);
-            if (c.Success)
-            {
-                current = c.Groups[1].Value;
-                continue;
-            }
-
-            if (current is null)
-            {
-                continue;
-            }
-
-            Match s = SentLine().Match(line);
-            if (s.Success)
-            {
-                result[current] = new ClassStats(long.Parse(s.Groups[2].Value, CultureInfo.InvariantCulture), long.Parse(s.Groups[1].Value, CultureInfo.InvariantCulture),
-                    long.Parse(s.Groups[3].Value, CultureInfo.InvariantCulture), long.Parse(s.Groups[4].Value, CultureInfo.InvariantCulture), 0);
-                continue;
-            }
-
-            Match b = BacklogLine().Match(line);
-            if (b.Success && result.TryGetValue(current, out ClassStats stats))
-            {
-                result[current] = stats with { BacklogPackets = long.Parse(b.Groups[1].Value, CultureInfo.InvariantCulture) };
-                current = null;
-            }
-        }
-
-        return result;
-    }
 
     /// <summary>
     /// Joins two namespaces with a veth: <paramref name="devA"/> in <paramref name="nsA"/> at 198.18.0.1/30,
@@ -113,17 +81,8 @@ internal static partial class QdiscTestRun
         return code == 0 ? output : throw new InvalidOperationException("'" + command + "' failed (" + code + "): " + output.Trim());
     }
 
-    [GeneratedRegex(@"^(?:class|qdisc) \S+ (\S+) ")]
-    private static partial Regex ClassLine();
-
-    [GeneratedRegex(@"^\s*Sent (\d+) bytes (\d+) pkt \(dropped (\d+), overlimits (\d+)")]
-    private static partial Regex SentLine();
-
     [GeneratedRegex(@"link/ether (\S+)")]
     private static partial Regex MacLine();
-
-    [GeneratedRegex(@"^\s*backlog \S+ (\d+)p")]
-    private static partial Regex BacklogLine();
 
     [LibraryImport("libc")]
     private static partial uint geteuid();

@@ -1,0 +1,90 @@
+using Perf.Batch;
+using Perf.Host;
+using Perf.Tests.Infrastructure;
+
+namespace Perf.Tests.Host;
+
+/// <summary>
+/// Qdisc and class statistics over rtnetlink (<see cref="QdiscStatistics"/>) against tc's own numbers for the same
+/// device at the same moment: HTB on a veth in a namespace, fed by datagrams whose priorities are its class ids, with one
+/// class shaped hard enough to queue and drop.
+/// </summary>
+[Trait(Lab.Trait, Lab.EveryKernel)]
+public sealed class QdiscStatisticsTests
+{
+    [Fact]
+    public void HtbClassesAndTheQdiscEqualWhatTcPrints()
+    {
+        using VethPair net = VethPair.Create("qstat", quiet: true);
+        net.A.Exec("tc qdisc add dev " + VethPair.DeviceA + " root handle 1: htb default 20");
+        net.A.Exec("tc class add dev " + VethPair.DeviceA + " parent 1: classid 1:10 htb rate 1mbit ceil 1mbit");
+        net.A.Exec("tc qdisc add dev " + VethPair.DeviceA + " parent 1:10 handle 10: pfifo limit 20");
+        net.A.Exec("tc class add dev " + VethPair.DeviceA + " parent 1: classid 1:20 htb rate 100mbit");
+        using PacketReceiver rx = net.ReceiverInB();
+        using PacketSender tx = net.A.Run(() => PacketSender.Create(new PacketSenderOptions
+        {
+            ConnectTo = rx.LocalAddress,
+            PriorityStrategy = PriorityStrategy.SetsockoptPerRun, // every kernel: the class id as the socket's priority
+            SendBufferSize = 4 << 20, // the 20-packet queue fills before the socket's buffer: the qdisc drops
+        }));
+        byte[] payload = new byte[500];
+        for (int i = 0; i < 2000; i++)
+        {
+            while (!tx.TryEnqueue(payload, i % 4 == 0 ? 0x10020u : 0x10010u))
+            {
+                tx.Flush();
+            }
+        }
+
+        tx.Flush();
+        Thread.Sleep(200); // 1:10 still queues at 1 Mbit/s: backlog and drops are there to compare
+
+        // Read both while nothing changes: the sender is done, and 1:10's queue drains slowly; compare the classes that
+        // no longer move exactly and 1:10 within what it sends in the moment between the two reads.
+        IReadOnlyList<TcStatistics> all = QdiscStatistics.Read(VethPair.DeviceA, net.A.Name);
+        string text = net.A.Exec("tc -s class show dev " + VethPair.DeviceA);
+        Dictionary<string, ClassStats> tc = TcText.Parse(text);
+
+        TcStatistics fast = all.Single(s => s.IsClass && s.Handle == TcHandle.Parse("1:20"));
+        Assert.Equal("htb", fast.Kind);
+        Assert.Equal(TcHandle.Root, fast.Parent); // a class right under the qdisc: tc prints "root" too
+        Assert.Equal(500, fast.Packets);
+        Assert.Equal(tc["1:20"].Packets, fast.Packets);
+        Assert.Equal(tc["1:20"].Bytes, fast.Bytes);
+        Assert.NotNull(fast.Htb);
+
+        TcStatistics slow = all.Single(s => s.IsClass && s.Handle == TcHandle.Parse("1:10"));
+        Assert.InRange(tc["1:10"].Packets - slow.Packets, 0, 5);
+        Assert.Equal(tc["1:10"].Dropped, slow.Drops);
+        Assert.True(slow.Drops > 0, "1:10 dropped nothing: " + text);
+        Assert.True(slow.Overlimits > 0 && Math.Abs(tc["1:10"].Overlimits - slow.Overlimits) <= 10, "overlimits " + slow.Overlimits + " against tc's " + tc["1:10"].Overlimits);
+        Assert.True(slow.Htb!.Value.Borrows == 0, "1:10's ceil is its rate: it never borrows");
+
+        TcStatistics root = all.Single(s => !s.IsClass && s.Handle == TcHandle.Parse("1:"));
+        Assert.Equal("htb", root.Kind);
+        Assert.Equal(TcHandle.Root, root.Parent);
+        TcStatistics leaf = all.Single(s => !s.IsClass && s.Handle == TcHandle.Parse("10:"));
+        Assert.Equal("pfifo", leaf.Kind);
+        Assert.Equal(TcHandle.Parse("1:10"), leaf.Parent);
+        Assert.Equal(slow.Drops, leaf.Drops); // the class's drops are its leaf queue's
+    }
+
+    [Fact]
+    public void AMissingDeviceIsEnodevWithItsName()
+    {
+        PerfSocketException e = Assert.Throws<PerfSocketException>(() => QdiscStatistics.Read("nosuchdev0"));
+        Assert.Equal(Errno.ENODEV, e.Errno);
+        Assert.Contains("nosuchdev0", e.Message, StringComparison.Ordinal);
+    }
+
+    [Theory]
+    [InlineData("1:10", 0x00010010u)]
+    [InlineData("1:", 0x00010000u)]
+    [InlineData("ffff:fff3", 0xFFFFFFF3u)]
+    [InlineData("root", 0xFFFFFFFFu)]
+    public void HandlesParseAndPrintAsTcWritesThem(string text, uint value)
+    {
+        Assert.Equal(value, TcHandle.Parse(text).Value);
+        Assert.Equal(text, TcHandle.Parse(text).ToString());
+    }
+}
