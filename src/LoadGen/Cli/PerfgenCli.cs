@@ -110,8 +110,8 @@ internal static partial class PerfgenCli
         root.Options.Add(s_quiet);
         root.SetAction(p => SelfTestCommand.Run(run, Opt(p, s_duration) is { } d ? Parsers.ParseDuration(d) : TimeSpan.FromSeconds(5), p.GetValue(s_json), p.GetValue(s_quiet)));
         root.Subcommands.Add(Subcommand("send", "Send a priority mix to HOST:PORT",
-            [s_dest, s_rate, s_duration, s_warmup, s_count, s_size, s_priorities, s_burst, s_gso, s_strictOrder, s_ring, s_backend, s_strategy, s_batch, s_threads, s_connect, s_bind, s_ipv6, s_txTimestamps, s_txTimeLead, s_interval, s_json, s_html, s_quiet],
-            p => SendCommand.Run(run, ReadSend(p), Parsers.ParseDuration(p.GetValue(s_interval)!), p.GetValue(s_json), p.GetValue(s_html), p.GetValue(s_quiet))));
+            [s_dest, s_rate, s_duration, s_warmup, s_count, s_size, s_priorities, s_burst, s_gso, s_strictOrder, s_ring, s_backend, s_strategy, s_batch, s_threads, s_connect, s_bind, s_ipv6, s_txTimestamps, s_txTimeLead, s_watch, s_expect, s_interval, s_json, s_html, s_quiet],
+            p => SendCommand.Run(run, ReadSend(p), ReadWatch(p), Parsers.ParseDuration(p.GetValue(s_interval)!), p.GetValue(s_json), p.GetValue(s_html), p.GetValue(s_quiet))));
         root.Subcommands.Add(Subcommand("sink", "Receive perfgen datagrams and verify priority, loss, order and duplicates",
             [s_listen, s_duration, s_count, s_idle, s_verify, s_gro, s_interval, s_json, s_html, s_quiet],
             p => SinkCommand.Run(run, ReadSink(p), p.GetValue(s_json), p.GetValue(s_html), p.GetValue(s_quiet))));

@@ -1,0 +1,132 @@
+using System.Text.Json;
+using Perf.Batch;
+using Perf.LoadGen;
+using Perf.Tests.Infrastructure;
+
+namespace Perf.Tests.LoadGen;
+
+/// <summary>
+/// <c>perfgen send --watch</c> against a qdisc a user configured: HTB with three classes on a veth in a namespace, a
+/// receiver behind it, perfgen run in that namespace as its own process, and other traffic from another sender into one
+/// of perfgen's classes meanwhile. The report must say where each priority landed, count the other traffic as such,
+/// and judge --expect right either way.
+/// </summary>
+[Trait(Lab.Trait, Lab.EveryKernel)]
+public sealed class WatchTests
+{
+    private const int Background = 3000;
+
+    [Fact]
+    public async Task EveryPriorityLandsInItsClassAndOtherTrafficIsReportedAsSuch()
+    {
+        using VethPair net = ShapedPair();
+        using PacketReceiver rx = net.ReceiverInB();
+        using var json = new TempFile(".json");
+        Task background = Task.Run(() => SendBackground(net, rx.LocalAddress), TestContext.Current.CancellationToken);
+        (int code, string output) = Perfgen(net, rx.LocalAddress, "0x10010=1:10,0x10020=1:20", json.Path);
+        await background;
+        Assert.True(code == ExitCodes.Ok, "exit " + code + ": " + output);
+
+        JsonElement report = JsonDocument.Parse(File.ReadAllText(json.Path)).RootElement;
+        JsonElement watch = report.GetProperty("watch");
+        Assert.True(watch.GetProperty("expect_pass").GetBoolean());
+        Dictionary<long, string> classified = watch.GetProperty("classification").EnumerateArray()
+            .ToDictionary(c => c.GetProperty("priority").GetInt64(), c => c.GetProperty("class").GetString()!);
+        Assert.Equal("1:10", classified[0x10010]);
+        Assert.Equal("1:20", classified[0x10020]);
+
+        Dictionary<string, JsonElement> classes = watch.GetProperty("classes").EnumerateArray().ToDictionary(c => c.GetProperty("class").GetString()!);
+        long sent10 = SentBy(report, 0x10010), sent20 = SentBy(report, 0x10020);
+        Assert.Equal(sent10, classes["1:10"].GetProperty("perfgen_packets").GetInt64());
+        Assert.Equal(sent20, classes["1:20"].GetProperty("perfgen_packets").GetInt64());
+        Assert.Equal(sent20, classes["1:20"].GetProperty("packets").GetInt64()); // nothing else went there
+        Assert.Equal(0, classes["1:20"].GetProperty("other_packets").GetInt64());
+        // The other sender's datagrams in 1:10 are reported as not perfgen's (those it sent within the run's window).
+        long other = classes["1:10"].GetProperty("other_packets").GetInt64();
+        Assert.InRange(other, 1, Background);
+        Assert.Equal(sent10 + other, classes["1:10"].GetProperty("packets").GetInt64());
+        Assert.True(watch.GetProperty("intervals").GetArrayLength() >= 1);
+    }
+
+    [Fact]
+    public void AWrongExpectationFailsWithTheClassEachPriorityReached()
+    {
+        using VethPair net = ShapedPair();
+        using PacketReceiver rx = net.ReceiverInB();
+        (int code, string output) = Perfgen(net, rx.LocalAddress, "0x10010=1:20,0x10020=1:20", path: null);
+        Assert.True(code == ExitCodes.CheckFailed, "exit " + code + ": " + output);
+        Assert.Contains("priority 0x10010 (1:10) landed in veth-a class 1:10; --expect says 1:20", output, StringComparison.Ordinal);
+        Assert.DoesNotContain("0x10020 (1:20) landed", output, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public void ADeviceThatIsNotThereIsOneLineAndExit2BeforeAnyDatagram()
+    {
+        using VethPair net = ShapedPair();
+        string perfgen = PerfgenPath();
+        (int code, string output) = HostTools.Run("ip", ["netns", "exec", net.A.Name, perfgen, "send", "--dest", "198.18.0.2:9", "--duration", "1s", "--watch", "veth-zz"], TimeSpan.FromSeconds(60));
+        Assert.Equal(ExitCodes.BadInput, code);
+        Assert.Equal("perfgen: --watch veth-zz: there is no such device in this network namespace; nothing was sent", output.Trim());
+        Assert.All(TcText.Parse(net.A.Exec("tc -s class show dev " + VethPair.DeviceA)).Values, c => Assert.Equal(0, c.Packets));
+    }
+
+    private static VethPair ShapedPair()
+    {
+        VethPair net = VethPair.Create("watch", quiet: true);
+        try
+        {
+            net.A.Exec("tc qdisc add dev " + VethPair.DeviceA + " root handle 1: htb default 30");
+            foreach (string c in (string[])["10", "20", "30"])
+            {
+                net.A.Exec("tc class add dev " + VethPair.DeviceA + " parent 1: classid 1:" + c + " htb rate 200mbit");
+            }
+
+            return net;
+        }
+        catch
+        {
+            net.Dispose();
+            throw;
+        }
+    }
+
+    private static (int Code, string Output) Perfgen(VethPair net, DatagramAddress sink, string expect, string? path)
+    {
+        List<string> args = ["netns", "exec", net.A.Name, PerfgenPath(), "send", "--dest", sink.ToString(), "--priorities", "0x10010,0x10020",
+            "--rate", "5k", "--duration", Lab.InLab ? "2s" : "1s", "--interval", "250ms", "--watch", VethPair.DeviceA, "--expect", expect, "--quiet"];
+        if (path is not null)
+        {
+            args.AddRange(["--json", path]);
+        }
+
+        return HostTools.Run("ip", args, TimeSpan.FromSeconds(120));
+    }
+
+    // Another application's datagrams into class 1:10, spread over the run.
+    private static void SendBackground(VethPair net, DatagramAddress sink)
+    {
+        using PacketSender tx = net.A.Run(() => PacketSender.Create(new PacketSenderOptions { ConnectTo = sink, PriorityStrategy = PriorityStrategy.SetsockoptPerRun }));
+        byte[] payload = new byte[100];
+        for (int i = 0; i < Background; i++)
+        {
+            tx.TryEnqueue(payload, 0x10010u);
+            if (i % 100 == 99)
+            {
+                tx.Flush();
+                Thread.Sleep(Lab.InLab ? 60 : 30);
+            }
+        }
+
+        tx.Flush();
+    }
+
+    private static long SentBy(JsonElement report, long priority) => report.GetProperty("send").GetProperty("per_priority").EnumerateArray()
+        .Single(p => p.GetProperty("priority").GetInt64() == priority).GetProperty("packets").GetInt64();
+
+    private static string PerfgenPath()
+    {
+        string perfgen = Path.Combine(AppContext.BaseDirectory, "perfgen");
+        Assert.SkipUnless(File.Exists(perfgen), "the perfgen apphost is not next to the tests");
+        return perfgen;
+    }
+}
