@@ -68,6 +68,20 @@ internal sealed class NetNs : IDisposable
         return output;
     }
 
+    /// <summary>Runs a setup command; a kernel without the qdisc or device kind skips the test, naming what is missing.</summary>
+    internal void ExecOrSkip(string command)
+    {
+        try
+        {
+            Exec(command);
+        }
+        catch (InvalidOperationException e) when (e.Message.Contains("kind is unknown", StringComparison.Ordinal) ||
+            e.Message.Contains("Unknown device type", StringComparison.Ordinal) || e.Message.Contains("Unknown qdisc", StringComparison.Ordinal))
+        {
+            Assert.Skip("this kernel (" + Environment.OSVersion.Version + ") lacks what '" + command + "' needs; the kernel lab's Debian kernels have it: " + e.Message.Trim());
+        }
+    }
+
     /// <summary>The MAC address of <paramref name="device"/> in this namespace.</summary>
     internal string MacOf(string device) => Exec("cat /sys/class/net/" + device + "/address").Trim();
 

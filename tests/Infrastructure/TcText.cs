@@ -49,6 +49,9 @@ internal static partial class TcText
     }
 
 
+    /// <summary>Per-qdisc counters from <c>tc -s qdisc show</c>, by handle ("1:"): the same lines as a class's.</summary>
+    internal static Dictionary<string, ClassStats> ParseQdiscs(string tcOutput) => Parse(tcOutput);
+
     /// <summary>Per-class (packets, bytes) from <c>tc -s class show</c>.</summary>
     internal static Dictionary<string, (long Packets, long Bytes)> ClassCounters(string tcOutput) =>
         Parse(tcOutput).ToDictionary(kv => kv.Key, kv => (kv.Value.Packets, kv.Value.Bytes));

@@ -25,7 +25,7 @@ public sealed partial class PriorityQdiscTests
         // device), not on the veth under it, where the PCP is already chosen.
         using QdiscLab lab = QdiscLab.Create("vlan", strategy, rootQdisc: null, classifierDevice: "vlan10", setup: net =>
         {
-            QdiscLab.AddOrSkip(net.A, "ip link add link " + VethPair.DeviceA + " name vlan10 type vlan id 10 egress-qos-map 0:0 1:1 2:2 3:3 4:4 5:5 6:6 7:7");
+            net.A.ExecOrSkip("ip link add link " + VethPair.DeviceA + " name vlan10 type vlan id 10 egress-qos-map 0:0 1:1 2:2 3:3 4:4 5:5 6:6 7:7");
             net.A.Exec("ip addr add 198.18.1.1/30 dev vlan10");
             net.A.Exec("ip link set vlan10 up");
             net.A.Exec("ip neigh replace 198.18.1.2 lladdr " + net.B.MacOf(VethPair.DeviceB) + " dev vlan10 nud permanent");
