@@ -22,8 +22,9 @@ public sealed class WatchTests
         using VethPair net = ShapedPair();
         using PacketReceiver rx = net.ReceiverInB();
         using var json = new TempFile(".json");
+        using var html = new TempFile(".html");
         Task background = Task.Run(() => SendBackground(net, rx.LocalAddress), TestContext.Current.CancellationToken);
-        (int code, string output) = Perfgen(net, rx.LocalAddress, "0x10010=1:10,0x10020=1:20", json.Path);
+        (int code, string output) = Perfgen(net, rx.LocalAddress, "0x10010=1:10,0x10020=1:20", json.Path, html.Path);
         await background;
         Assert.True(code == ExitCodes.Ok, "exit " + code + ": " + output);
 
@@ -46,6 +47,12 @@ public sealed class WatchTests
         Assert.InRange(other, 1, Background);
         Assert.Equal(sent10 + other, classes["1:10"].GetProperty("packets").GetInt64());
         Assert.True(watch.GetProperty("intervals").GetArrayLength() >= 1);
+
+        // The page draws each watched class's rate over time and lists the classes with perfgen's share.
+        string page = File.ReadAllText(html.Path);
+        System.Text.RegularExpressions.Match chart = System.Text.RegularExpressions.Regex.Match(page, "id=\"watch-rate\"[^>]*data-points=\"(\\d+)\"");
+        Assert.True(chart.Success && int.Parse(chart.Groups[1].Value, System.Globalization.CultureInfo.InvariantCulture) >= 3, "no watch-rate chart with points");
+        Assert.Contains("<table id=\"watch\">", page, StringComparison.Ordinal);
     }
 
     [Fact]
@@ -90,13 +97,18 @@ public sealed class WatchTests
         }
     }
 
-    private static (int Code, string Output) Perfgen(VethPair net, DatagramAddress sink, string expect, string? path)
+    private static (int Code, string Output) Perfgen(VethPair net, DatagramAddress sink, string expect, string? path, string? html = null)
     {
         List<string> args = ["netns", "exec", net.A.Name, PerfgenPath(), "send", "--dest", sink.ToString(), "--priorities", "0x10010,0x10020",
             "--rate", "5k", "--duration", Lab.InLab ? "2s" : "1s", "--interval", "250ms", "--watch", VethPair.DeviceA, "--expect", expect, "--quiet"];
         if (path is not null)
         {
             args.AddRange(["--json", path]);
+        }
+
+        if (html is not null)
+        {
+            args.AddRange(["--html", html]);
         }
 
         return HostTools.Run("ip", args, TimeSpan.FromSeconds(120));

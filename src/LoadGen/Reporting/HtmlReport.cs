@@ -11,7 +11,7 @@ namespace Perf.LoadGen.Reporting;
 /// (CDF) per priority, and the verdict table where there is one. Every chart carries data-points, the number of points
 /// it plots, so a test can tell an empty chart from a drawn one.
 /// </summary>
-internal static class HtmlReport
+internal static partial class HtmlReport
 {
     /// <summary>One row of the verdict table.</summary>
     internal sealed record Verdict(string Class, string Rate, string Offered, long Sent, long QdiscPackets, long Dropped, long Enobufs, double AchievedBps, long P99Us, bool Pass, string Why,
@@ -65,6 +65,11 @@ internal static class HtmlReport
         if (view.QdiscDelay is { } delays)
         {
             AppendQdiscDelay(html, view, delays);
+        }
+
+        if (report["watch"] is System.Text.Json.Nodes.JsonObject watch)
+        {
+            AppendWatch(html, watch);
         }
 
         html.Append("<script>\n")

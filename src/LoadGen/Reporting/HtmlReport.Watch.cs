@@ -1,0 +1,57 @@
+using System.Text;
+using System.Text.Json.Nodes;
+
+namespace Perf.LoadGen.Reporting;
+
+// send --watch: the watched classes' rates and drops over time, and their totals with perfgen's share.
+internal static partial class HtmlReport
+{
+    private static void AppendWatch(StringBuilder html, JsonObject watch)
+    {
+        var rate = new SortedDictionary<string, List<(double X, double Y)>>(StringComparer.Ordinal);
+        var drops = new SortedDictionary<string, List<(double X, double Y)>>(StringComparer.Ordinal);
+        foreach (JsonNode? interval in watch["intervals"]?.AsArray() ?? [])
+        {
+            double start = interval!["start_s"]!.GetValue<double>(), end = interval["end_s"]!.GetValue<double>();
+            double seconds = Math.Max(end - start, 1e-9);
+            foreach (JsonNode? c in interval["classes"]!.AsArray())
+            {
+                string name = c!["device"]!.GetValue<string>() + " " + c["class"]!.GetValue<string>();
+                Add(rate, name, end, c["bytes"]!.GetValue<long>() * 8 / 1e6 / seconds);
+                Add(drops, name, end, c["drops"]!.GetValue<long>() / seconds);
+            }
+        }
+
+        Chart(html, "watch-rate", "Rate per watched class (Mbit/s, what the qdisc sent)", "time (s)", "Mbit/s", [.. rate.Select(kv => (kv.Key, kv.Value))], logX: false);
+        Chart(html, "watch-drops", "Drops per watched class (per second)", "time (s)", "drops/s", [.. drops.Select(kv => (kv.Key, kv.Value))], logX: false);
+        AppendWatchTable(html, watch);
+    }
+
+    private static void Add(SortedDictionary<string, List<(double X, double Y)>> series, string name, double x, double y)
+    {
+        if (!series.TryGetValue(name, out List<(double X, double Y)>? points))
+        {
+            points = [];
+            series[name] = points;
+        }
+
+        points.Add((x, y));
+    }
+
+    private static void AppendWatchTable(StringBuilder html, JsonObject watch)
+    {
+        html.Append("<h2>Watched classes over the run</h2>\n<table id=\"watch\"><tr><th>class</th><th>kind</th><th>packets</th><th>drops</th><th>overlimits</th>")
+            .Append("<th>max backlog</th><th>perfgen's</th><th>other</th><th>result</th></tr>\n");
+        foreach (JsonNode? c in watch["classes"]?.AsArray() ?? [])
+        {
+            bool shortOf = c!["short"]!.GetValue<bool>();
+            html.Append("<tr><td>").Append(E(c["device"]!.GetValue<string>() + " " + c["class"]!.GetValue<string>())).Append("</td><td>").Append(E(c["kind"]!.GetValue<string>()))
+                .Append("</td><td>").Append(N(c["packets"]!.GetValue<long>())).Append("</td><td>").Append(N(c["drops"]!.GetValue<long>()))
+                .Append("</td><td>").Append(N(c["overlimits"]!.GetValue<long>())).Append("</td><td>").Append(N(c["max_backlog_packets"]!.GetValue<long>()))
+                .Append("</td><td>").Append(N(c["perfgen_packets"]!.GetValue<long>())).Append(c["perfgen_priorities"] is { } from ? " " + E(from.GetValue<string>()) : string.Empty)
+                .Append("</td><td>").Append(N(c["other_packets"]!.GetValue<long>())).Append("</td><td class=\"").Append(shortOf ? "fail\">short" : "pass\">ok").Append("</td></tr>\n");
+        }
+
+        html.Append("</table>\n");
+    }
+}
