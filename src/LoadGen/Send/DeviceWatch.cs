@@ -92,7 +92,12 @@ internal sealed class DeviceWatch
         ulong seq = 0;
         foreach (uint p in priorities)
         {
-            var before = _settings.Devices.ToDictionary(d => d, Read);
+            // Other traffic keeps flowing: its rate in each class over a quiet spell is taken off what the probe finds.
+            Dictionary<string, Dictionary<TcHandle, TcStatistics>> quiet = ReadAll();
+            var spell = Stopwatch.StartNew();
+            Thread.Sleep(QuietSpellMs);
+            Dictionary<string, Dictionary<TcHandle, TcStatistics>> before = ReadAll();
+            double spellS = spell.Elapsed.TotalSeconds;
             for (int i = 0; i < ProbeCount; i++)
             {
                 PacketHeader.Write(payload, 0, seq++, p, (ulong)(DateTime.UtcNow - DateTime.UnixEpoch).Ticks * 100);
@@ -103,7 +108,7 @@ internal sealed class DeviceWatch
             }
 
             probe.Flush();
-            Classified[p] = CountedBy(before, ProbeCount);
+            Classified[p] = CountedBy(quiet, before, spellS);
         }
 
         // The run is counted from here: the probes are not its datagrams.
@@ -118,27 +123,45 @@ internal sealed class DeviceWatch
     /// <summary>Datagrams per priority in the classification probe.</summary>
     internal const int ProbeCount = 100;
 
-    // The class whose packets and drops grew by at least half the probe (other traffic may add some; a GSO-less probe
-    // counts one per datagram), waiting up to 1 s for a shaped class to pass it.
-    private (string Device, TcHandle Class)? CountedBy(Dictionary<string, Dictionary<TcHandle, TcStatistics>> before, int count)
+    private const int QuietSpellMs = 100;
+
+    // The class whose packets and drops grew most beyond its own background (its rate over the quiet spell), once that
+    // excess reaches most of the probe, waiting up to 1 s for a shaped class to pass it. A GSO-less probe counts one per
+    // datagram. Inner classes are left out: they count their children's packets too.
+    private (string Device, TcHandle Class)? CountedBy(Dictionary<string, Dictionary<TcHandle, TcStatistics>> quiet,
+        Dictionary<string, Dictionary<TcHandle, TcStatistics>> before, double spellS)
     {
-        var deadline = Stopwatch.StartNew();
+        var since = Stopwatch.StartNew();
         while (true)
         {
-            foreach (string device in _settings.Devices)
+            (string Device, TcHandle Class)? best = null;
+            double bestExcess = 0;
+            double elapsedS = since.Elapsed.TotalSeconds;
+            foreach ((string device, Dictionary<TcHandle, TcStatistics> now) in ReadAll())
             {
-                foreach ((TcHandle c, TcStatistics now) in Read(device))
+                foreach ((TcHandle c, TcStatistics n) in now)
                 {
-                    TcStatistics? b = before[device].GetValueOrDefault(c);
-                    bool leaf = !now.IsClass || !before[device].Values.Any(o => o.IsClass && o.Parent == c); // an inner class counts its children's too
-                    if (leaf && now.Packets + now.Drops - (b?.Packets ?? 0) - (b?.Drops ?? 0) >= count / 2)
+                    TcStatistics? b = before[device].GetValueOrDefault(c), q = quiet[device].GetValueOrDefault(c);
+                    if (n.IsClass && before[device].Values.Any(o => o.IsClass && o.Parent == c))
                     {
-                        return (device, c);
+                        continue;
+                    }
+
+                    double background = spellS <= 0 ? 0 : Counted(b) - Counted(q) is var bg and > 0 ? bg / spellS * elapsedS : 0;
+                    double excess = Counted(n) - Counted(b) - background;
+                    if (excess > bestExcess)
+                    {
+                        (best, bestExcess) = ((device, c), excess);
                     }
                 }
             }
 
-            if (deadline.Elapsed > TimeSpan.FromSeconds(1))
+            if (bestExcess >= ProbeCount * 0.8 || (since.Elapsed > TimeSpan.FromSeconds(1) && bestExcess >= ProbeCount / 2))
+            {
+                return best;
+            }
+
+            if (since.Elapsed > TimeSpan.FromSeconds(1))
             {
                 return null;
             }
@@ -146,6 +169,10 @@ internal sealed class DeviceWatch
             Thread.Sleep(20);
         }
     }
+
+    private static long Counted(TcStatistics? s) => s is null ? 0 : s.Packets + s.Drops;
+
+    private Dictionary<string, Dictionary<TcHandle, TcStatistics>> ReadAll() => _settings.Devices.ToDictionary(d => d, Read);
 
     /// <summary>One reading of every device, at the end of an interval.</summary>
     internal void Sample()
