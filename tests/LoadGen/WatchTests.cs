@@ -1,6 +1,7 @@
 using System.Text.Json;
 using Perf.Batch;
 using Perf.LoadGen;
+using Perf.LoadGen.Cli;
 using Perf.Tests.Infrastructure;
 
 namespace Perf.Tests.LoadGen;
@@ -52,6 +53,35 @@ public sealed class WatchTests
         System.Text.RegularExpressions.Match chart = System.Text.RegularExpressions.Regex.Match(page, "id=\"watch-rate\"[^>]*data-points=\"(\\d+)\"");
         Assert.True(chart.Success && int.Parse(chart.Groups[1].Value, System.Globalization.CultureInfo.InvariantCulture) >= 3, "no watch-rate chart with points");
         Assert.Contains("<table id=\"watch\">", page, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task ASinkOnTheFarSideJoinsTheWatchedClassesThroughMerge()
+    {
+        using VethPair net = ShapedPair();
+        using var sinkJson = new TempFile(".json");
+        using var sendJson = new TempFile(".json");
+        using var merged = new TempFile(".json");
+        using var page = new TempFile(".html");
+        string perfgen = PerfgenPath();
+        Task<(int Code, string Output)> sink = Task.Run(() => HostTools.Run("ip", ["netns", "exec", net.B.Name, perfgen, "sink", "--listen", "198.18.0.2:9000", "--idle", "3s", "--verify", "none", "--quiet", "--json", sinkJson.Path], TimeSpan.FromSeconds(120)),
+            TestContext.Current.CancellationToken);
+        Thread.Sleep(Lab.InLab ? 8000 : 1000); // the sink is listening before the first datagram (a veth resets priorities: --verify none)
+        (int code, string output) = Perfgen(net, new DatagramAddress(VethPair.AddressB, 9000), "0x10010=1:10,0x10020=1:20", sendJson.Path);
+        Assert.True(code == ExitCodes.Ok, "send: exit " + code + ": " + output);
+        (int sinkCode, string sinkOutput) = await sink;
+        Assert.True(sinkCode == ExitCodes.Ok, "sink: exit " + sinkCode + ": " + sinkOutput);
+
+        Assert.Equal(ExitCodes.Ok, PerfgenCli.Run(["merge", sendJson.Path, sinkJson.Path, "--json", merged.Path, "--html", page.Path, "--quiet"]));
+        JsonElement report = JsonDocument.Parse(File.ReadAllText(merged.Path)).RootElement;
+        Assert.True(report.TryGetProperty("watch", out _) && report.TryGetProperty("sink", out _), "the merge keeps the watch and the sink");
+        long received10 = report.GetProperty("sink").GetProperty("per_priority").EnumerateArray()
+            .Single(p => p.GetProperty("priority").GetInt64() == 0x10010).GetProperty("packets").GetInt64();
+        Assert.Equal(SentBy(report, 0x10010) + 100, received10); // the run's datagrams and the probe's, none lost on the veth
+        string html = File.ReadAllText(page.Path);
+        Assert.Contains("<th>delivered (sink, with the probe)</th>", html, StringComparison.Ordinal);
+        Assert.Contains("<td>veth-a 1:10</td>", html, StringComparison.Ordinal);
+        Assert.Contains("<td>" + received10.ToString("N0", System.Globalization.CultureInfo.InvariantCulture) + "</td>", html, StringComparison.Ordinal);
     }
 
     [Fact]

@@ -215,7 +215,7 @@ internal static class ReportMerge
         }
         else if (report["sink"] is JsonObject sink)
         {
-            SinkProblems(sink, report["send"] as JsonObject, problems);
+            SinkProblems(sink, report["send"] as JsonObject, (long)Num(report["watch"]?["probe_packets_per_priority"]), problems);
         }
 
         report["problems"] = new JsonArray([.. problems.Select(p => (JsonNode)p)]);
@@ -225,7 +225,8 @@ internal static class ReportMerge
         }
     }
 
-    private static void SinkProblems(JsonObject sink, JsonObject? send, List<string> problems)
+    // probe: datagrams per priority that --watch's probe sent before the run (the sink counts them; the run's totals do not).
+    private static void SinkProblems(JsonObject sink, JsonObject? send, long probe, List<string> problems)
     {
         foreach (string counter in (string[])["priority_mismatches", "lost", "duplicates", "malformed"])
         {
@@ -242,7 +243,7 @@ internal static class ReportMerge
 
         foreach (JsonObject p in sent.OfType<JsonObject>())
         {
-            long packets = (long)Num(p["packets"]);
+            long packets = (long)Num(p["packets"]) + probe;
             JsonObject? got = (sink["per_priority"] as JsonArray)?.OfType<JsonObject>().FirstOrDefault(r => JsonNode.DeepEquals(r["priority"], p["priority"]));
             long received = (long)Num(got?["packets"]);
             if (received != packets)

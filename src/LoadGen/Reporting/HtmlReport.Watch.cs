@@ -6,7 +6,7 @@ namespace Perf.LoadGen.Reporting;
 // send --watch: the watched classes' rates and drops over time, and their totals with perfgen's share.
 internal static partial class HtmlReport
 {
-    private static void AppendWatch(StringBuilder html, JsonObject watch)
+    private static void AppendWatch(StringBuilder html, JsonObject watch, JsonObject report)
     {
         var rate = new SortedDictionary<string, List<(double X, double Y)>>(StringComparer.Ordinal);
         var drops = new SortedDictionary<string, List<(double X, double Y)>>(StringComparer.Ordinal);
@@ -24,7 +24,35 @@ internal static partial class HtmlReport
 
         Chart(html, "watch-rate", "Rate per watched class (Mbit/s, what the qdisc sent)", "time (s)", "Mbit/s", [.. rate.Select(kv => (kv.Key, kv.Value))], logX: false);
         Chart(html, "watch-drops", "Drops per watched class (per second)", "time (s)", "drops/s", [.. drops.Select(kv => (kv.Key, kv.Value))], logX: false);
-        AppendWatchTable(html, watch);
+        AppendWatchTable(html, watch, Delivered(watch, report));
+    }
+
+    // With a sink's report merged in (perfgen merge send.json sink.json): per watched class, what the sink received of
+    // the priorities that landed there, the probe's datagrams included. Null without a sink.
+    private static Dictionary<string, long>? Delivered(JsonObject watch, JsonObject report)
+    {
+        if (report["sink"]?["per_priority"] is not JsonArray received)
+        {
+            return null;
+        }
+
+        var byPriority = new Dictionary<long, long>();
+        foreach (JsonNode? p in received)
+        {
+            byPriority[p!["priority"]!.GetValue<long>()] = p["packets"]!.GetValue<long>();
+        }
+
+        var delivered = new Dictionary<string, long>(StringComparer.Ordinal);
+        foreach (JsonNode? c in watch["classification"]?.AsArray() ?? [])
+        {
+            if (c!["class"]?.GetValue<string>() is { } cls)
+            {
+                string key = c["device"]!.GetValue<string>() + " " + cls;
+                delivered[key] = delivered.GetValueOrDefault(key) + byPriority.GetValueOrDefault(c["priority"]!.GetValue<long>());
+            }
+        }
+
+        return delivered;
     }
 
     private static void Add(SortedDictionary<string, List<(double X, double Y)>> series, string name, double x, double y)
@@ -38,18 +66,20 @@ internal static partial class HtmlReport
         points.Add((x, y));
     }
 
-    private static void AppendWatchTable(StringBuilder html, JsonObject watch)
+    private static void AppendWatchTable(StringBuilder html, JsonObject watch, Dictionary<string, long>? delivered)
     {
         html.Append("<h2>Watched classes over the run</h2>\n<table id=\"watch\"><tr><th>class</th><th>kind</th><th>packets</th><th>drops</th><th>overlimits</th>")
-            .Append("<th>max backlog</th><th>perfgen's</th><th>other</th><th>result</th></tr>\n");
+            .Append("<th>max backlog</th><th>perfgen's</th><th>other</th>").Append(delivered is null ? string.Empty : "<th>delivered (sink, with the probe)</th>").Append("<th>result</th></tr>\n");
         foreach (JsonNode? c in watch["classes"]?.AsArray() ?? [])
         {
             bool shortOf = c!["short"]!.GetValue<bool>();
-            html.Append("<tr><td>").Append(E(c["device"]!.GetValue<string>() + " " + c["class"]!.GetValue<string>())).Append("</td><td>").Append(E(c["kind"]!.GetValue<string>()))
+            string name = c["device"]!.GetValue<string>() + " " + c["class"]!.GetValue<string>();
+            html.Append("<tr><td>").Append(E(name)).Append("</td><td>").Append(E(c["kind"]!.GetValue<string>()))
                 .Append("</td><td>").Append(N(c["packets"]!.GetValue<long>())).Append("</td><td>").Append(N(c["drops"]!.GetValue<long>()))
                 .Append("</td><td>").Append(N(c["overlimits"]!.GetValue<long>())).Append("</td><td>").Append(N(c["max_backlog_packets"]!.GetValue<long>()))
                 .Append("</td><td>").Append(N(c["perfgen_packets"]!.GetValue<long>())).Append(c["perfgen_priorities"] is { } from ? " " + E(from.GetValue<string>()) : string.Empty)
-                .Append("</td><td>").Append(N(c["other_packets"]!.GetValue<long>())).Append("</td><td class=\"").Append(shortOf ? "fail\">short" : "pass\">ok").Append("</td></tr>\n");
+                .Append("</td><td>").Append(N(c["other_packets"]!.GetValue<long>()))
+                .Append(delivered is null ? string.Empty : "</td><td>" + (delivered.TryGetValue(name, out long d) ? N(d) : "–")).Append("</td><td class=\"").Append(shortOf ? "fail\">short" : "pass\">ok").Append("</td></tr>\n");
         }
 
         html.Append("</table>\n");

@@ -69,7 +69,7 @@ internal static partial class HtmlReport
 
         if (report["watch"] is System.Text.Json.Nodes.JsonObject watch)
         {
-            AppendWatch(html, watch);
+            AppendWatch(html, watch, report);
         }
 
         html.Append("<script>\n")

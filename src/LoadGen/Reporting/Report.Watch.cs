@@ -53,6 +53,7 @@ internal sealed partial class Report
     internal static void WriteWatch(Utf8JsonWriter w, DeviceWatch watch, List<ClassDelta> rows, bool? expectPassed)
     {
         w.WriteStartObject("watch");
+        w.WriteNumber("probe_packets_per_priority", DeviceWatch.ProbeCount); // at the sink, on top of the run's
         if (expectPassed is { } pass)
         {
             w.WriteBoolean("expect_pass", pass);
