@@ -12,7 +12,7 @@ namespace Perf.Tests.LoadGen;
 /// of perfgen's classes meanwhile. The report must say where each priority landed, count the other traffic as such,
 /// and judge --expect right either way.
 /// </summary>
-[Trait(Lab.Trait, Lab.EveryKernel)]
+// The host and the lab's 6.1 run (the whole suite): rtnetlink's statistics on every kernel are QdiscStatisticsTests'.
 public sealed class WatchTests
 {
     [Fact]
