@@ -1,5 +1,6 @@
 using System.Runtime.CompilerServices;
 using Perf.Batch;
+using Perf.Tunnel;
 
 namespace Perf.Gateway;
 

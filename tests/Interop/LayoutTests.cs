@@ -1,10 +1,12 @@
 using System.Runtime.CompilerServices;
 using System.Runtime.InteropServices;
 using Perf.Batch;
+using Perf.Tunnel;
 
 namespace Perf.Tests.Interop;
 
 using Sys = Perf.Batch.Interop;
+using Tun = Perf.Tunnel.TunInterop;
 using Perf.Tests.Infrastructure;
 
 /// <summary>
@@ -95,14 +97,15 @@ public sealed class LayoutTests
 
     [Fact]
     [Trait(Lab.Trait, Lab.HostOnly)] // the headers, not the running kernel, decide it; gcc is slow under TCG
-    public void EpollAndTunMatchTheCHeaders()
+    public void EpollTunAndVirtioNetMatchTheCHeaders()
     {
         bool x64 = RuntimeInformation.ProcessArchitecture == Architecture.X64;
         Assert.Equal(x64 ? 12 : 16, Sys.EpollEventSize); // packed on x86-64 only
         Assert.Equal(x64 ? 4 : 8, Sys.EpollDataOffset);
         Assert.Equal(1u << 30, Sys.EPOLLONESHOT);
-        Assert.Equal(0x400454ca, (int)Sys.TUNSETIFF);
-        Assert.Equal(40, Sys.IfReqSize);
+        Assert.Equal(0x400454ca, (int)Tun.TUNSETIFF);
+        Assert.Equal(40, Tun.IfReqSize);
+        Assert.Equal(Tun.VirtioNetHdrSize, Marshal.SizeOf<Perf.Tunnel.VirtioNetHeader>());
 
         // The same numbers from the C headers, where a compiler is at hand (CI installs gcc).
         Assert.SkipUnless(HostTools.HasTool("gcc"), "no gcc to compile the C side of the check");
@@ -116,19 +119,35 @@ public sealed class LayoutTests
                 #include <sys/ioctl.h>
                 #include <net/if.h>
                 #include <linux/if_tun.h>
+                #include <linux/virtio_net.h>
                 #include <netinet/in.h>
                 int main(void) {
                   printf("%zu %zu %u %lu %zu %d %d %d %d %d\n", sizeof(struct epoll_event), offsetof(struct epoll_event, data),
                          (unsigned)EPOLLONESHOT, (unsigned long)TUNSETIFF, sizeof(struct ifreq), IFF_TAP, IFF_NO_PI, IP_TOS, IPV6_TCLASS, EPOLL_CTL_MOD);
+                  printf("%lu %d %d %zu %zu %zu %zu %zu %d %d %d %d %d %d %d %d %d %d %d %d\n", (unsigned long)TUNSETOFFLOAD, IFF_VNET_HDR, IFF_MULTI_QUEUE,
+                         sizeof(struct virtio_net_hdr), offsetof(struct virtio_net_hdr, hdr_len), offsetof(struct virtio_net_hdr, gso_size),
+                         offsetof(struct virtio_net_hdr, csum_start), offsetof(struct virtio_net_hdr, csum_offset),
+                         TUN_F_CSUM, TUN_F_TSO4, TUN_F_TSO6, TUN_F_TSO_ECN, 0x20, 0x40,
+                         VIRTIO_NET_HDR_F_NEEDS_CSUM, VIRTIO_NET_HDR_F_DATA_VALID, VIRTIO_NET_HDR_GSO_TCPV4, VIRTIO_NET_HDR_GSO_TCPV6, 5, VIRTIO_NET_HDR_GSO_ECN);
                   return 0;
                 }
                 """);
             (int code, string output) = HostTools.Run("gcc", ["-o", Path.Combine(dir, "abi"), Path.Combine(dir, "abi.c")], TimeSpan.FromSeconds(60));
             Assert.True(code == 0, output);
             (code, output) = HostTools.Run(Path.Combine(dir, "abi"), [], TimeSpan.FromSeconds(10));
+            string[] lines = output.Trim().Split('\n');
             Assert.Equal(
-                $"{Sys.EpollEventSize} {Sys.EpollDataOffset} {Sys.EPOLLONESHOT} {Sys.TUNSETIFF} {Sys.IfReqSize} {Sys.IFF_TAP} {Sys.IFF_NO_PI} {Sys.IP_TOS} {Sys.IPV6_TCLASS} {Sys.EPOLL_CTL_MOD}",
-                output.Trim());
+                $"{Sys.EpollEventSize} {Sys.EpollDataOffset} {Sys.EPOLLONESHOT} {Tun.TUNSETIFF} {Tun.IfReqSize} {Tun.IFF_TAP} {Tun.IFF_NO_PI} {Sys.IP_TOS} {Sys.IPV6_TCLASS} {Sys.EPOLL_CTL_MOD}",
+                lines[0]);
+            // TUN_F_USO4/6 (0x20, 0x40) and VIRTIO_NET_HDR_GSO_UDP_L4 (5) are printed as numbers: older headers lack them (the
+            // installed ones here do), and the numbers are fixed ABI.
+            Assert.Equal(
+                $"{Tun.TUNSETOFFLOAD} {Tun.IFF_VNET_HDR} {Tun.IFF_MULTI_QUEUE} {Tun.VirtioNetHdrSize} " +
+                $"{Marshal.OffsetOf<VirtioNetHeader>(nameof(VirtioNetHeader.HeaderLength))} {Marshal.OffsetOf<VirtioNetHeader>(nameof(VirtioNetHeader.GsoSize))} " +
+                $"{Marshal.OffsetOf<VirtioNetHeader>(nameof(VirtioNetHeader.ChecksumStart))} {Marshal.OffsetOf<VirtioNetHeader>(nameof(VirtioNetHeader.ChecksumOffset))} " +
+                $"{(int)TunnelOffloads.Checksum} {(int)TunnelOffloads.Tso4} {(int)TunnelOffloads.Tso6} {(int)TunnelOffloads.TsoEcn} {(int)TunnelOffloads.Uso4} {(int)TunnelOffloads.Uso6} " +
+                $"{VirtioNetHeader.NeedsChecksum} {VirtioNetHeader.DataValid} {VirtioNetHeader.GsoTcpV4} {VirtioNetHeader.GsoTcpV6} {VirtioNetHeader.GsoUdpL4} {VirtioNetHeader.GsoEcn}",
+                lines[1]);
         }
         finally
         {

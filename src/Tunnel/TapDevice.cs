@@ -1,11 +1,14 @@
 using System.Runtime.InteropServices;
 using System.Text;
 
-namespace Perf.Batch;
+using Perf.Batch;
+
+namespace Perf.Tunnel;
 
 /// <summary>
 /// A TAP (Ethernet frames) or TUN (IP packets) device this process creates and owns: the tunnel end a VPN or tunnel
-/// gateway reads outgoing frames from and writes incoming ones to. Reads and writes never block; <see cref="WaitReadableAsync"/>
+/// gateway reads outgoing frames from and writes incoming ones to. With <see cref="TapOptions"/> frames carry a
+/// <see cref="VirtioNetHeader"/> and may be super-packets of up to 64 KB (<see cref="Offloads"/>). Reads and writes never block; <see cref="WaitReadableAsync"/>
 /// waits for the next frame without holding a thread. The device lives until <see cref="Dispose"/>.
 /// </summary>
 /// <remarks>
@@ -18,11 +21,13 @@ public sealed class TapDevice : IDisposable
     private readonly SafeFdHandle _fd;
     private readonly ReadinessWaiter _waiter = new();
 
-    private TapDevice(SafeFdHandle fd, string name, bool tun)
+    private TapDevice(SafeFdHandle fd, string name, bool tun, bool vnetHeader, TunnelOffloads offloads)
     {
         _fd = fd;
         Name = name;
         IsTun = tun;
+        HasVirtioNetHeader = vnetHeader;
+        Offloads = offloads;
     }
 
     /// <summary>The device's name.</summary>
@@ -31,35 +36,59 @@ public sealed class TapDevice : IDisposable
     /// <summary>True for a TUN device (IP packets), false for TAP (Ethernet frames).</summary>
     public bool IsTun { get; }
 
+    /// <summary>Whether every frame starts with a <see cref="VirtioNetHeader"/> (<see cref="TapOptions.VirtioNetHeader"/>).</summary>
+    public bool HasVirtioNetHeader { get; }
+
+    /// <summary>The offloads the kernel granted: what frames read from the device may be (super-packets, unfinished checksums).</summary>
+    public TunnelOffloads Offloads { get; }
+
     /// <summary>Creates the TAP device <paramref name="name"/> (IFF_TAP | IFF_NO_PI: frames without a packet-info prefix).</summary>
     /// <exception cref="PerfSocketException">Creating it failed: EPERM without CAP_NET_ADMIN, EBUSY when it exists and is in use.</exception>
-    public static TapDevice CreateTap(string name) => Create(name, tun: false);
+    public static TapDevice CreateTap(string name) => Create(name, tun: false, s_plain);
+
+    /// <summary>Creates (or, with <see cref="TapOptions.MultiQueue"/>, attaches one more queue of) the TAP device <paramref name="name"/>.</summary>
+    /// <exception cref="PerfSocketException">Creating it failed, or the kernel refused every offload form asked for.</exception>
+    public static TapDevice CreateTap(string name, TapOptions options) => Create(name, tun: false, options ?? throw new ArgumentNullException(nameof(options)));
 
     /// <summary>Creates the TUN device <paramref name="name"/> (IFF_TUN | IFF_NO_PI: bare IP packets).</summary>
     /// <exception cref="PerfSocketException">Creating it failed.</exception>
-    public static TapDevice CreateTun(string name) => Create(name, tun: true);
+    public static TapDevice CreateTun(string name) => Create(name, tun: true, s_plain);
 
-    private static unsafe TapDevice Create(string name, bool tun)
+    /// <summary>Creates (or attaches one more queue of) the TUN device <paramref name="name"/>.</summary>
+    /// <exception cref="PerfSocketException">Creating it failed.</exception>
+    public static TapDevice CreateTun(string name, TapOptions options) => Create(name, tun: true, options ?? throw new ArgumentNullException(nameof(options)));
+
+    private static readonly TapOptions s_plain = new();
+
+    private static unsafe TapDevice Create(string name, bool tun, TapOptions options)
     {
         ArgumentException.ThrowIfNullOrEmpty(name);
-        if (name.Length >= Interop.IfNameSize || !Ascii.IsValid(name) || name.Contains('/', StringComparison.Ordinal) || name.Contains(' ', StringComparison.Ordinal))
+        if (options.Offloads != TunnelOffloads.None && !options.VirtioNetHeader)
+        {
+            ThrowHelper.ThrowArgument("Offloads need TapOptions.VirtioNetHeader: the kernel says how to cut a super-packet there.", nameof(options));
+        }
+
+        if (name.Length >= TunInterop.IfNameSize || !Ascii.IsValid(name) || name.Contains('/', StringComparison.Ordinal) || name.Contains(' ', StringComparison.Ordinal))
         {
             ThrowHelper.ThrowArgument("A device name is 1-15 ASCII characters without '/' or spaces: '" + name + "'.", nameof(name));
         }
 
         byte* path = stackalloc byte[] { (byte)'/', (byte)'d', (byte)'e', (byte)'v', (byte)'/', (byte)'n', (byte)'e', (byte)'t', (byte)'/', (byte)'t', (byte)'u', (byte)'n', 0 };
-        int raw = Interop.Sys.Open(path, Interop.O_RDWR | Interop.O_NONBLOCK | Interop.O_CLOEXEC);
+        int raw = TunInterop.Sys.Open(path, TunInterop.O_RDWR | TunInterop.O_NONBLOCK | TunInterop.O_CLOEXEC);
         if (raw < 0)
         {
             ThrowHelper.ThrowSocket("open(/dev/net/tun)", Marshal.GetLastPInvokeError());
         }
 
         var fd = new SafeFdHandle(raw);
-        byte* ifr = stackalloc byte[Interop.IfReqSize];
-        new Span<byte>(ifr, Interop.IfReqSize).Clear();
-        Encoding.ASCII.GetBytes(name, new Span<byte>(ifr, Interop.IfNameSize - 1));
-        *(short*)(ifr + Interop.IfNameSize) = (short)((tun ? Interop.IFF_TUN : Interop.IFF_TAP) | Interop.IFF_NO_PI);
-        if (Interop.Sys.Ioctl(fd, Interop.TUNSETIFF, ifr) < 0)
+        byte* ifr = stackalloc byte[TunInterop.IfReqSize];
+        new Span<byte>(ifr, TunInterop.IfReqSize).Clear();
+        Encoding.ASCII.GetBytes(name, new Span<byte>(ifr, TunInterop.IfNameSize - 1));
+        short flags = (short)((tun ? TunInterop.IFF_TUN : TunInterop.IFF_TAP) | TunInterop.IFF_NO_PI);
+        flags |= options.VirtioNetHeader ? TunInterop.IFF_VNET_HDR : (short)0;
+        flags |= options.MultiQueue ? TunInterop.IFF_MULTI_QUEUE : (short)0;
+        *(short*)(ifr + TunInterop.IfNameSize) = flags;
+        if (TunInterop.Sys.Ioctl(fd, TunInterop.TUNSETIFF, ifr) < 0)
         {
             int errno = Marshal.GetLastPInvokeError();
             fd.Dispose();
@@ -67,7 +96,37 @@ public sealed class TapDevice : IDisposable
                 errno == Errno.EPERM ? "creating a TUN/TAP device needs CAP_NET_ADMIN" : null);
         }
 
-        return new TapDevice(fd, name, tun);
+        TunnelOffloads granted = TunnelOffloads.None;
+        if (options.Offloads != TunnelOffloads.None)
+        {
+            granted = SetOffloads(fd, name, options);
+        }
+
+        return new TapDevice(fd, name, tun, options.VirtioNetHeader, granted);
+    }
+
+    // TUNSETOFFLOAD answers EINVAL for a flag the kernel does not know: USO came with 6.2, so without it the rest is asked
+    // again.
+    private static unsafe TunnelOffloads SetOffloads(SafeFdHandle fd, string name, TapOptions options)
+    {
+        const TunnelOffloads Uso = TunnelOffloads.Uso4 | TunnelOffloads.Uso6;
+        TunnelOffloads asked = options.Offloads;
+        foreach (TunnelOffloads attempt in (ReadOnlySpan<TunnelOffloads>)[asked, asked & ~Uso])
+        {
+            if (TunInterop.Sys.Ioctl(fd, TunInterop.TUNSETOFFLOAD, (void*)(nuint)(uint)attempt) == 0)
+            {
+                return attempt;
+            }
+
+            int errno = Marshal.GetLastPInvokeError();
+            if (errno != Errno.EINVAL || (attempt & Uso) == 0)
+            {
+                fd.Dispose();
+                ThrowHelper.ThrowSocket("ioctl(TUNSETOFFLOAD, " + name + ", " + attempt + ")", errno);
+            }
+        }
+
+        return TunnelOffloads.None; // not reached: the second attempt returned or threw
     }
 
     /// <summary>Reads the next frame into <paramref name="frame"/> without waiting.</summary>
@@ -79,7 +138,7 @@ public sealed class TapDevice : IDisposable
         {
             while (true)
             {
-                nint n = Interop.Sys.Read(_fd, p, (nuint)frame.Length);
+                nint n = TunInterop.Sys.Read(_fd, p, (nuint)frame.Length);
                 if (n >= 0)
                 {
                     return (int)n;
@@ -117,7 +176,7 @@ public sealed class TapDevice : IDisposable
         {
             while (true)
             {
-                nint n = Interop.Sys.Write(_fd, p, (nuint)frame.Length);
+                nint n = TunInterop.Sys.Write(_fd, p, (nuint)frame.Length);
                 if (n >= 0)
                 {
                     return 0;
