@@ -41,6 +41,7 @@ internal static class GatewayReport
         w.WriteNumber("short", c.Dropped(InboundDrop.Short));
         w.WriteNumber("malformed", c.Dropped(InboundDrop.Malformed));
         w.WriteNumber("wrong_vni", c.Dropped(InboundDrop.WrongVni));
+        w.WriteNumber("foreign_source", c.Dropped(InboundDrop.ForeignSource));
         w.WriteNumber("tap_down", c.Dropped(InboundDrop.TapDown));
         w.WriteNumber("tap_error", c.Dropped(InboundDrop.TapError));
         w.WriteEndObject();

@@ -82,6 +82,7 @@ internal enum InboundDrop
     Short,
     Malformed,
     WrongVni,
+    ForeignSource,
     TapDown,
     TapError,
 }

@@ -17,10 +17,12 @@ internal sealed class VxlanGateway : IDisposable
     private readonly PacketReceiver _receiver;
     private readonly PacketSender _sender;
     private readonly int[] _bucketByDscp = new int[64];
+    private readonly System.Net.IPAddress _peerAddress;
 
     private VxlanGateway(GatewaySettings settings, TapDevice tap, PacketReceiver receiver, PacketSender sender)
     {
         _settings = settings;
+        _peerAddress = settings.Peer.ToIPAddress();
         _tap = tap;
         _receiver = receiver;
         _sender = sender;
@@ -167,7 +169,8 @@ internal sealed class VxlanGateway : IDisposable
         for (int i = 0; i < count; i++)
         {
             ReadOnlySpan<byte> datagram = _receiver[i].Payload;
-            InboundDrop drop = _receiver[i].Truncated ? InboundDrop.Malformed : Vxlan.Check(datagram, _settings.Vni);
+            InboundDrop drop = !FromPeer(_receiver[i].Source) ? InboundDrop.ForeignSource
+                : _receiver[i].Truncated ? InboundDrop.Malformed : Vxlan.Check(datagram, _settings.Vni);
             if (drop == InboundDrop.None)
             {
                 int errno = _tap.Write(datagram[Vxlan.HeaderSize..]);
@@ -184,6 +187,10 @@ internal sealed class VxlanGateway : IDisposable
             }
         }
     }
+
+    // Only the configured peer is trusted: anyone else who reaches the port with the right VNI would otherwise put frames
+    // on the inner network. Any source port is the peer's (RFC 7348 5: it comes from a hash of the inner flow).
+    private bool FromPeer(in DatagramAddress source) => source == new DatagramAddress(_peerAddress, source.Port);
 
     public void Dispose()
     {

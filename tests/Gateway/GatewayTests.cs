@@ -137,6 +137,47 @@ public sealed class GatewayTests
         lab.Stop();
     }
 
+    [Fact]
+    public void AValidDatagramFromAnyoneButThePeerIsACountedDropNeverAFrame()
+    {
+        using TunnelLab lab = TunnelLab.Create("gwforeign", "");
+        lab.Net.B.Exec("ip addr add 198.18.0.6/30 dev " + VethPair.DeviceB);
+        lab.Net.A.Exec("ip route add 198.18.0.4/30 dev " + VethPair.DeviceA);
+        lab.Start();
+        IPEndPoint gateway = TunnelLab.Listen.ToEndPoint();
+        byte[] frame = new byte[8 + 60];
+        Vxlan.WriteHeader(frame, TunnelLab.Vni);
+        frame.AsSpan(8, 6).Fill(0xff); // a broadcast Ethernet frame the TAP would take
+        using Socket stranger = lab.Net.B.Run(() =>
+        {
+            var s = new Socket(AddressFamily.InterNetwork, SocketType.Dgram, ProtocolType.Udp);
+            s.Bind(new IPEndPoint(IPAddress.Parse("198.18.0.6"), 0));
+            return s;
+        });
+        using Socket peer = lab.Net.B.Run(() =>
+        {
+            var s = new Socket(AddressFamily.InterNetwork, SocketType.Dgram, ProtocolType.Udp);
+            s.Bind(new IPEndPoint(TunnelLab.Peer.ToIPAddress(), 0)); // the peer, from any port
+            return s;
+        });
+        for (int i = 0; i < 3; i++)
+        {
+            stranger.SendTo(frame, gateway);
+        }
+
+        peer.SendTo(frame, gateway);
+        long deadline = Environment.TickCount64 + 10_000;
+        GatewayCounters c = lab.Gateway.Counters;
+        while (c.Dropped(InboundDrop.ForeignSource) + c.InFrames < 4 && Environment.TickCount64 < deadline)
+        {
+            Thread.Sleep(20);
+        }
+
+        Assert.Equal(3, c.Dropped(InboundDrop.ForeignSource));
+        Assert.Equal(1, c.InFrames); // the peer's, from a port of its choosing
+        lab.Stop();
+    }
+
     private static async Task<byte[]> ReceiveAllAsync(Socket listener, CancellationToken ct)
     {
         using Socket s = await listener.AcceptAsync(ct);
