@@ -42,6 +42,7 @@ internal static class GatewayReport
         w.WriteNumber("malformed", c.Dropped(InboundDrop.Malformed));
         w.WriteNumber("wrong_vni", c.Dropped(InboundDrop.WrongVni));
         w.WriteNumber("foreign_source", c.Dropped(InboundDrop.ForeignSource));
+        w.WriteNumber("ecn_not_ect", c.Dropped(InboundDrop.EcnNotEct));
         w.WriteNumber("tap_down", c.Dropped(InboundDrop.TapDown));
         w.WriteNumber("tap_error", c.Dropped(InboundDrop.TapError));
         w.WriteEndObject();

@@ -83,6 +83,7 @@ internal enum InboundDrop
     Malformed,
     WrongVni,
     ForeignSource,
+    EcnNotEct,
     TapDown,
     TapError,
 }

@@ -18,6 +18,7 @@ internal sealed class VxlanGateway : IDisposable
     private readonly PacketSender _sender;
     private readonly int[] _bucketByDscp = new int[64];
     private readonly System.Net.IPAddress _peerAddress;
+    private readonly byte[] _marked = new byte[GatewaySettings.MaxFrame]; // an inner frame whose ECN decapsulation changed
 
     private VxlanGateway(GatewaySettings settings, TapDevice tap, PacketReceiver receiver, PacketSender sender)
     {
@@ -58,6 +59,7 @@ internal sealed class VxlanGateway : IDisposable
                 LocalAddress = settings.Listen,
                 MaxDatagramSize = Vxlan.HeaderSize + GatewaySettings.MaxFrame,
                 BatchSize = 64,
+                ReceiveTrafficClass = true, // the outer ECN, for RFC 6040 decapsulation
                 ReceivePriority = false,
                 ReceiveBufferSize = 4 << 20,
             });
@@ -171,9 +173,15 @@ internal sealed class VxlanGateway : IDisposable
             ReadOnlySpan<byte> datagram = _receiver[i].Payload;
             InboundDrop drop = !FromPeer(_receiver[i].Source) ? InboundDrop.ForeignSource
                 : _receiver[i].Truncated ? InboundDrop.Malformed : Vxlan.Check(datagram, _settings.Vni);
+            ReadOnlySpan<byte> frame = datagram[Vxlan.HeaderSize..];
+            if (drop == InboundDrop.None && _receiver[i].HasTrafficClass && (_receiver[i].TrafficClass & 3) != Ecn.NotEct)
+            {
+                drop = Decapsulate(_receiver[i].TrafficClass, ref frame);
+            }
+
             if (drop == InboundDrop.None)
             {
-                int errno = _tap.Write(datagram[Vxlan.HeaderSize..]);
+                int errno = _tap.Write(frame);
                 drop = errno == 0 ? InboundDrop.None : errno == Errno.EIO ? InboundDrop.TapDown : InboundDrop.TapError;
             }
 
@@ -186,6 +194,31 @@ internal sealed class VxlanGateway : IDisposable
                 Counters.Drop(drop);
             }
         }
+    }
+
+    // RFC 6040: an outer ECN mark changes the inner packet, in a copy (the receive buffer is the receiver's).
+    private InboundDrop Decapsulate(byte outer, ref ReadOnlySpan<byte> frame)
+    {
+        if (!Vxlan.TryTrafficClass(frame, out byte inner))
+        {
+            return InboundDrop.None; // no IP inside: nothing to mark
+        }
+
+        int ecn = Ecn.Decapsulated(outer, inner);
+        if (ecn < 0)
+        {
+            return InboundDrop.EcnNotEct;
+        }
+
+        if (ecn != (inner & 3))
+        {
+            Span<byte> copy = _marked.AsSpan(0, frame.Length);
+            frame.CopyTo(copy);
+            Ecn.TrySet(copy, (byte)ecn);
+            frame = copy;
+        }
+
+        return InboundDrop.None;
     }
 
     // Only the configured peer is trusted: anyone else who reaches the port with the right VNI would otherwise put frames

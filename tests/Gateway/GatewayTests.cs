@@ -178,6 +178,84 @@ public sealed class GatewayTests
         lab.Stop();
     }
 
+    [Theory]
+    [InlineData(3, 2, 3)]   // outer CE over inner ECT(0): inner CE
+    [InlineData(3, 1, 3)]   // outer CE over inner ECT(1): inner CE
+    [InlineData(1, 2, 1)]   // outer ECT(1) over inner ECT(0): inner ECT(1)
+    [InlineData(2, 1, 1)]   // outer ECT(0): the inner stays as it was
+    [InlineData(3, 0, -1)]  // outer CE over a Not-ECT inner: dropped, counted
+    public void TheOuterEcnReachesTheInnerPacketAsRfc6040Says(int outer, int inner, int expected)
+    {
+        using TunnelLab lab = TunnelLab.Create("gwecn", "");
+        using PacketReceiver inside = lab.Net.A.Run(() => PacketReceiver.Create(new PacketReceiverOptions
+        {
+            LocalAddress = new DatagramAddress(IPAddress.Parse("10.42.0.1"), 7000),
+            ReceiveTrafficClass = true,
+        }));
+        lab.Start();
+        using Socket peer = lab.Net.B.Run(() =>
+        {
+            var s = new Socket(AddressFamily.InterNetwork, SocketType.Dgram, ProtocolType.Udp);
+            s.SetSocketOption(SocketOptionLevel.IP, SocketOptionName.TypeOfService, outer); // the outer ECN field
+            return s;
+        });
+        peer.SendTo(InnerUdpFrame(lab.Net.A.MacOf(TunnelLab.Tap), (byte)((46 << 2) | inner)), TunnelLab.Listen.ToEndPoint());
+
+        int n = inside.Receive(expected < 0 ? 500 : 5000);
+        if (expected < 0)
+        {
+            Assert.Equal(0, n);
+            long deadline = Environment.TickCount64 + 5000;
+            while (lab.Gateway.Counters.Dropped(InboundDrop.EcnNotEct) == 0 && Environment.TickCount64 < deadline)
+            {
+                Thread.Sleep(20);
+            }
+
+            Assert.Equal(1, lab.Gateway.Counters.Dropped(InboundDrop.EcnNotEct));
+        }
+        else
+        {
+            Assert.Equal(1, n); // the kernel took the inner packet: its IPv4 checksum holds after the change
+            Assert.Equal((byte)((46 << 2) | expected), inside[0].TrafficClass); // DSCP kept, ECN as RFC 6040 says
+        }
+
+        lab.Stop();
+    }
+
+    // VXLAN, then Ethernet to the TAP's MAC, IPv4 10.42.0.2 -> 10.42.0.1 with the traffic class given, UDP to port 7000.
+    private static byte[] InnerUdpFrame(string tapMac, byte trafficClass)
+    {
+        byte[] d = new byte[8 + 14 + 20 + 8 + 32];
+        Vxlan.WriteHeader(d, TunnelLab.Vni);
+        Span<byte> eth = d.AsSpan(8);
+        Convert.FromHexString(tapMac.Replace(":", "", StringComparison.Ordinal)).CopyTo(eth);
+        eth[6] = 0x02;
+        eth[11] = 0x09;
+        BinaryPrimitives.WriteUInt16BigEndian(eth[12..], 0x0800);
+        Span<byte> ip = eth[14..];
+        ip[0] = 0x45;
+        ip[1] = trafficClass;
+        BinaryPrimitives.WriteUInt16BigEndian(ip[2..], 20 + 8 + 32);
+        ip[8] = 64;
+        ip[9] = 17;
+        IPAddress.Parse("10.42.0.2").TryWriteBytes(ip[12..], out _);
+        IPAddress.Parse("10.42.0.1").TryWriteBytes(ip[16..], out _);
+        uint sum = 0;
+        for (int k = 0; k < 20; k += 2)
+        {
+            sum += BinaryPrimitives.ReadUInt16BigEndian(ip[k..]);
+        }
+
+        sum = (sum & 0xFFFF) + (sum >> 16);
+        sum = (sum & 0xFFFF) + (sum >> 16);
+        BinaryPrimitives.WriteUInt16BigEndian(ip[10..], (ushort)~sum);
+        Span<byte> udp = ip[20..];
+        BinaryPrimitives.WriteUInt16BigEndian(udp, 5555);
+        BinaryPrimitives.WriteUInt16BigEndian(udp[2..], 7000);
+        BinaryPrimitives.WriteUInt16BigEndian(udp[4..], 8 + 32); // checksum 0: none, which IPv4 allows
+        return d;
+    }
+
     private static async Task<byte[]> ReceiveAllAsync(Socket listener, CancellationToken ct)
     {
         using Socket s = await listener.AcceptAsync(ct);
