@@ -173,7 +173,7 @@ internal sealed class VxlanGateway : IDisposable
             ReadOnlySpan<byte> datagram = _receiver[i].Payload;
             InboundDrop drop = !FromPeer(_receiver[i].Source) ? InboundDrop.ForeignSource
                 : _receiver[i].Truncated ? InboundDrop.Malformed : Vxlan.Check(datagram, _settings.Vni);
-            ReadOnlySpan<byte> frame = datagram[Vxlan.HeaderSize..];
+            ReadOnlySpan<byte> frame = drop == InboundDrop.None ? datagram[Vxlan.HeaderSize..] : default; // a short one has none
             if (drop == InboundDrop.None && _receiver[i].HasTrafficClass && (_receiver[i].TrafficClass & 3) != Ecn.NotEct)
             {
                 drop = Decapsulate(_receiver[i].TrafficClass, ref frame);
