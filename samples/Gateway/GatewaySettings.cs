@@ -10,8 +10,12 @@ namespace Perf.Gateway;
 /// <param name="Vni">The VXLAN network identifier, 0 to 2^24 - 1.</param>
 /// <param name="Priorities">Each inner DSCP's priority.</param>
 /// <param name="JsonPath">Where the report goes on exit, if anywhere.</param>
-internal sealed record GatewaySettings(string Tap, DatagramAddress Listen, DatagramAddress Peer, uint Vni, DscpPriorities Priorities, string? JsonPath)
+/// <param name="Mtu">The TAP's MTU; null: the underlay's path MTU to the peer less the VXLAN overhead.</param>
+internal sealed record GatewaySettings(string Tap, DatagramAddress Listen, DatagramAddress Peer, uint Vni, DscpPriorities Priorities, string? JsonPath, int? Mtu = null)
 {
+    /// <summary>What VXLAN adds to an inner frame on the underlay: outer IP, UDP and the VXLAN header (RFC 7348 4).</summary>
+    internal static int Overhead(DatagramAddress peer) => (peer.AddressFamily == System.Net.Sockets.AddressFamily.InterNetworkV6 ? 40 : 20) + 8 + 8 + 14;
+
     /// <summary>Largest frame the gateway carries: a 9000-byte MTU, its Ethernet header and one VLAN tag, with room to spare.</summary>
     internal const int MaxFrame = 9216;
 }

@@ -16,6 +16,7 @@ internal static class Program
     private static readonly Option<string?> s_peer = new("--peer") { Description = "ADDR:PORT of the other tunnel end", HelpName = "ADDR:PORT" };
     private static readonly Option<string?> s_vni = new("--vni") { Description = "VXLAN network identifier, 0 to 16777215", HelpName = "N" };
     private static readonly Option<string?> s_map = new("--dscp-map") { Description = "Priority per inner DSCP: DSCP=PRIORITY,…[,default=PRIORITY], priorities decimal or 0x hex (0x10010 is HTB class 1:10); DSCPs not named, and frames without IP, get default (0)" };
+    private static readonly Option<string?> s_mtu = new("--mtu") { Description = "The TAP's MTU (default: the underlay's path MTU to the peer less VXLAN's 50 bytes, 70 over IPv6); a larger frame is a counted drop, never a fragment", HelpName = "N" };
     private static readonly Option<string?> s_json = new("--json") { Description = "On exit, write counts each way, per priority, and drops by reason to FILE (- for stdout)", HelpName = "FILE" };
 
     private static int Main(string[] args) => Run(args);
@@ -25,7 +26,7 @@ internal static class Program
     {
         var root = new RootCommand("perf-gateway: a userspace VXLAN tunnel endpoint (RFC 7348) on Perf: each frame from the TAP leaves with the priority its inner DSCP maps to, and the inner DSCP and ECN outside")
         {
-            s_tap, s_listen, s_peer, s_vni, s_map, s_json,
+            s_tap, s_listen, s_peer, s_vni, s_map, s_mtu, s_json,
         };
         ParseResult parse = root.Parse(args);
         if (parse.Errors.Count > 0)
@@ -68,7 +69,15 @@ internal static class Program
             throw new FormatException("--vni must be 0 to " + Vxlan.MaxVni.ToString(CultureInfo.InvariantCulture) + ": '" + vniText + "'");
         }
 
-        return new GatewaySettings(tap, listen, peer, vni, DscpPriorities.Parse(parse.GetValue(s_map)), parse.GetValue(s_json));
+        int? mtu = null;
+        if (parse.GetValue(s_mtu) is { } mtuText)
+        {
+            mtu = int.TryParse(mtuText, NumberStyles.None, CultureInfo.InvariantCulture, out int m) && m is >= 68 and <= GatewaySettings.MaxFrame - 18
+                ? m
+                : throw new FormatException("--mtu must be 68 to " + (GatewaySettings.MaxFrame - 18).ToString(CultureInfo.InvariantCulture) + ": '" + mtuText + "'");
+        }
+
+        return new GatewaySettings(tap, listen, peer, vni, DscpPriorities.Parse(parse.GetValue(s_map)), parse.GetValue(s_json), mtu);
     }
 
     private static int Serve(GatewaySettings settings)

@@ -19,12 +19,14 @@ internal sealed class VxlanGateway : IDisposable
     private readonly int[] _bucketByDscp = new int[64];
     private readonly System.Net.IPAddress _peerAddress;
     private readonly byte[] _marked = new byte[GatewaySettings.MaxFrame]; // an inner frame whose ECN decapsulation changed
+    private readonly int _largestFrame; // the TAP's MTU, its Ethernet header and one VLAN tag: what fits the underlay
 
     private VxlanGateway(GatewaySettings settings, TapDevice tap, PacketReceiver receiver, PacketSender sender)
     {
         _settings = settings;
         _peerAddress = settings.Peer.ToIPAddress();
         _tap = tap;
+        _largestFrame = Math.Min(GatewaySettings.MaxFrame, tap.Mtu + 14 + 4);
         _receiver = receiver;
         _sender = sender;
         Counters = new GatewayCounters(settings.Priorities.Distinct);
@@ -54,6 +56,7 @@ internal sealed class VxlanGateway : IDisposable
         try
         {
             tap = TapDevice.CreateTap(settings.Tap);
+            tap.Mtu = settings.Mtu ?? UnderlayMtu(settings.Peer) - GatewaySettings.Overhead(settings.Peer);
             receiver = PacketReceiver.Create(new PacketReceiverOptions
             {
                 LocalAddress = settings.Listen,
@@ -82,6 +85,17 @@ internal sealed class VxlanGateway : IDisposable
             tap?.Dispose();
             throw;
         }
+    }
+
+    // The path MTU toward the peer as the route has it (IP_MTU on a connected socket: the route's mtu, else the device's).
+    private static int UnderlayMtu(DatagramAddress peer)
+    {
+        using var probe = new System.Net.Sockets.Socket(peer.AddressFamily, System.Net.Sockets.SocketType.Dgram, System.Net.Sockets.ProtocolType.Udp);
+        probe.Connect(peer.ToEndPoint());
+        bool v6 = peer.AddressFamily == System.Net.Sockets.AddressFamily.InterNetworkV6;
+        Span<byte> value = stackalloc byte[4];
+        probe.GetRawSocketOption(v6 ? 41 : 0, v6 ? 24 : 14, value); // IPPROTO_IPV6/IPV6_MTU, IPPROTO_IP/IP_MTU
+        return BitConverter.ToInt32(value);
     }
 
     /// <summary>Carries frames both ways until <paramref name="stop"/>; then sends what is queued and returns.</summary>
@@ -133,9 +147,9 @@ internal sealed class VxlanGateway : IDisposable
                 return true;
             }
 
-            if (n > GatewaySettings.MaxFrame)
+            if (n > _largestFrame)
             {
-                _sender.CancelReservation(); // cut by the read: never send half a frame
+                _sender.CancelReservation(); // cut by the read, or too big for the underlay: never a fragment
                 Counters.Oversize();
                 continue;
             }

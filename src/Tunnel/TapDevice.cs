@@ -129,6 +129,38 @@ public sealed class TapDevice : IDisposable
         return TunnelOffloads.None; // not reached: the second attempt returned or threw
     }
 
+    /// <summary>
+    /// The device's MTU (SIOCGIFMTU/SIOCSIFMTU). Read and set from a thread in the network namespace the device was
+    /// created in: the name is looked up there. Setting it needs CAP_NET_ADMIN.
+    /// </summary>
+    /// <exception cref="PerfSocketException">The kernel refused (EINVAL for an MTU out of the device's range).</exception>
+    public int Mtu
+    {
+        get => MtuIoctl(TunInterop.SIOCGIFMTU, 0);
+        set => MtuIoctl(TunInterop.SIOCSIFMTU, value);
+    }
+
+    private unsafe int MtuIoctl(uint request, int mtu)
+    {
+        int raw = Interop.Sys.Socket(Interop.AF_INET, Interop.SOCK_DGRAM | Interop.SOCK_CLOEXEC, 0);
+        if (raw < 0)
+        {
+            ThrowHelper.ThrowSocket("socket(AF_INET) for the MTU of " + Name, Marshal.GetLastPInvokeError());
+        }
+
+        using var socket = new SafeFdHandle(raw);
+        byte* ifr = stackalloc byte[TunInterop.IfReqSize];
+        new Span<byte>(ifr, TunInterop.IfReqSize).Clear();
+        Encoding.ASCII.GetBytes(Name, new Span<byte>(ifr, TunInterop.IfNameSize - 1));
+        *(int*)(ifr + TunInterop.IfNameSize) = mtu; // ifr_mtu
+        if (TunInterop.Sys.Ioctl(socket, request, ifr) < 0)
+        {
+            ThrowHelper.ThrowSocket((request == TunInterop.SIOCSIFMTU ? "SIOCSIFMTU " + mtu.ToString(System.Globalization.CultureInfo.InvariantCulture) : "SIOCGIFMTU") + " on " + Name, Marshal.GetLastPInvokeError());
+        }
+
+        return *(int*)(ifr + TunInterop.IfNameSize);
+    }
+
     /// <summary>Reads the next frame into <paramref name="frame"/> without waiting.</summary>
     /// <returns>The frame's length, or -1 when none is queued. A frame longer than the span is cut to it.</returns>
     /// <exception cref="PerfSocketException">The read failed otherwise.</exception>

@@ -256,6 +256,14 @@ public sealed class GatewayTests
         return d;
     }
 
+    [Fact]
+    public void TheTapsMtuIsTheUnderlaysLessTheVxlanOverhead()
+    {
+        using TunnelLab lab = TunnelLab.Create("gwmtu", "", tapUp: false);
+        Assert.Contains(" mtu 1450 ", lab.Net.A.Exec("ip link show " + TunnelLab.Tap), StringComparison.Ordinal); // veth 1500 - 50
+        Assert.Equal(1450, lab.Net.A.Run(() => lab.Gateway.Tap.Mtu));
+    }
+
     private static async Task<byte[]> ReceiveAllAsync(Socket listener, CancellationToken ct)
     {
         using Socket s = await listener.AcceptAsync(ct);

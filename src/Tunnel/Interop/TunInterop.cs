@@ -22,6 +22,10 @@ internal static partial class TunInterop
     /// <summary>_IOW('T', 208, unsigned int): the offloads the reader takes (TUN_F_*); EINVAL for a flag the kernel lacks.</summary>
     internal const uint TUNSETOFFLOAD = 0x400454d0;
 
+    /// <summary>SIOCGIFMTU, SIOCSIFMTU (linux/sockios.h): a device's MTU through any socket of its namespace.</summary>
+    internal const uint SIOCGIFMTU = 0x8921;
+    internal const uint SIOCSIFMTU = 0x8922;
+
     /// <summary>sizeof(struct virtio_net_hdr): the header in front of every frame on an IFF_VNET_HDR device.</summary>
     internal const int VirtioNetHdrSize = 10;
 
