@@ -226,12 +226,7 @@ public abstract partial class SenderContractTests
     {
         SkipUnlessSegmentation();
         SkipUnlessNamespaces();
-        if (!File.Exists("/dev/net/tun"))
-        {
-            HostTools.Run("modprobe", ["tun"], TimeSpan.FromSeconds(10)); // a kernel with tun as a module (the lab's) makes the node on load
-        }
-
-        Assert.SkipUnless(File.Exists("/dev/net/tun"), "needs /dev/net/tun (the tun driver)");
+        HostTools.EnsureTunOrSkip();
         using NetNs ns = NetNs.Create("tun");
         using TunDevice tun = TunDevice.Create(ns, "perftun0");
         ns.Exec("ip addr add 198.18.3.1/24 dev perftun0");

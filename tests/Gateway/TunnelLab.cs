@@ -40,12 +40,7 @@ internal sealed class TunnelLab : IDisposable
     {
         string? why = NetNs.Unavailable();
         Assert.SkipWhen(why is not null, why ?? string.Empty);
-        if (!File.Exists("/dev/net/tun"))
-        {
-            HostTools.Run("modprobe", ["tun"], TimeSpan.FromSeconds(30)); // a minimal guest has no node until tun loads
-        }
-
-        Assert.SkipUnless(File.Exists("/dev/net/tun"), "no /dev/net/tun: this kernel has no TUN/TAP driver");
+        HostTools.EnsureTunOrSkip();
         VethPair net = VethPair.Create(tag, quiet: true);
         try
         {

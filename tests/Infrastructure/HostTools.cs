@@ -29,4 +29,15 @@ internal static partial class HostTools
 
     [LibraryImport("libc")]
     private static partial uint geteuid();
+
+    /// <summary>Loads the TUN/TAP driver where /dev/net/tun is missing (a minimal guest has no node until it loads); skips without one.</summary>
+    internal static void EnsureTunOrSkip()
+    {
+        if (!File.Exists("/dev/net/tun"))
+        {
+            Run("modprobe", ["tun"], TimeSpan.FromSeconds(30));
+        }
+
+        Assert.SkipUnless(File.Exists("/dev/net/tun"), "no /dev/net/tun: this kernel has no TUN/TAP driver");
+    }
 }

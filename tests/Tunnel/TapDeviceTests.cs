@@ -21,6 +21,7 @@ public sealed class TapDeviceTests
     [Fact]
     public void TheKernelGrantsTsoAndChecksumAndUsoFrom62()
     {
+        HostTools.EnsureTunOrSkip();
         using NetNs ns = NetNs.Create("tapoff");
         using TapDevice tap = ns.Run(() => TapDevice.CreateTap("ptap0", new TapOptions { VirtioNetHeader = true, Offloads = All }));
         Assert.True(tap.HasVirtioNetHeader);
@@ -31,6 +32,7 @@ public sealed class TapDeviceTests
     [Fact]
     public void AUdpGsoSendReachesTheReaderAsOneSuperPacketWhereUsoIsGranted()
     {
+        HostTools.EnsureTunOrSkip();
         using NetNs ns = NetNs.Create("tapgso");
         using TapDevice tap = ns.Run(() => TapDevice.CreateTap("ptap0", new TapOptions { VirtioNetHeader = true, Offloads = All }));
         ns.Exec("sysctl -qw net.ipv6.conf.all.disable_ipv6=1 net.ipv6.conf.default.disable_ipv6=1 net.ipv6.conf.ptap0.disable_ipv6=1");
@@ -78,6 +80,7 @@ public sealed class TapDeviceTests
     [Fact]
     public void AMultiQueueDeviceTakesOneQueuePerOpen()
     {
+        HostTools.EnsureTunOrSkip();
         using NetNs ns = NetNs.Create("tapmq");
         var options = new TapOptions { VirtioNetHeader = true, MultiQueue = true, Offloads = TunnelOffloads.Checksum | TunnelOffloads.Tso4 };
         using TapDevice first = ns.Run(() => TapDevice.CreateTap("pmq0", options));
