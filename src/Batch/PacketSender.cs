@@ -131,13 +131,13 @@ public sealed partial class PacketSender : IDisposable, IGateOwner
 
     /// <summary>Queues a copy of <paramref name="payload"/> with <paramref name="priority"/>: the same as passing it as a <see cref="DatagramInfo"/>.</summary>
     /// <returns>False when the ring is full (back-pressure): flush, then try again. Nothing was queued.</returns>
-    [EditorBrowsable(EditorBrowsableState.Never)] // kept for binary compatibility (shipped in 0.1)
+    [EditorBrowsable(EditorBrowsableState.Never)] // shipped in 0.1; a bare uint priority still binds here, inlined into the DatagramInfo form
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public bool TryEnqueue(ReadOnlySpan<byte> payload, uint priority) => TryEnqueue(payload, new DatagramInfo(priority));
 
     /// <summary>Queues a copy of <paramref name="payload"/> with <paramref name="priority"/> to <paramref name="destination"/>: the same as passing it as a <see cref="DatagramInfo"/>.</summary>
     /// <returns>False when the ring is full (back-pressure): flush, then try again. Nothing was queued.</returns>
-    [EditorBrowsable(EditorBrowsableState.Never)] // kept for binary compatibility (shipped in 0.1)
+    [EditorBrowsable(EditorBrowsableState.Never)] // shipped in 0.1; a bare uint priority still binds here, inlined into the DatagramInfo form
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public bool TryEnqueue(ReadOnlySpan<byte> payload, uint priority, in DatagramAddress destination) =>
         TryEnqueue(payload, new DatagramInfo(priority), in destination);
@@ -196,12 +196,12 @@ public sealed partial class PacketSender : IDisposable, IGateOwner
     }
 
     /// <summary>Queues the reserved slot's first <paramref name="length"/> bytes with <paramref name="priority"/>: the same as passing it as a <see cref="DatagramInfo"/>.</summary>
-    [EditorBrowsable(EditorBrowsableState.Never)] // kept for binary compatibility (shipped in 0.1)
+    [EditorBrowsable(EditorBrowsableState.Never)] // shipped in 0.1; a bare uint priority still binds here, inlined into the DatagramInfo form
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public void Commit(int length, uint priority) => Commit(length, new DatagramInfo(priority));
 
     /// <summary>Queues the reserved slot's first <paramref name="length"/> bytes with <paramref name="priority"/> to <paramref name="destination"/>: the same as passing it as a <see cref="DatagramInfo"/>.</summary>
-    [EditorBrowsable(EditorBrowsableState.Never)] // kept for binary compatibility (shipped in 0.1)
+    [EditorBrowsable(EditorBrowsableState.Never)] // shipped in 0.1; a bare uint priority still binds here, inlined into the DatagramInfo form
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public void Commit(int length, uint priority, in DatagramAddress destination) => Commit(length, new DatagramInfo(priority), in destination);
 
