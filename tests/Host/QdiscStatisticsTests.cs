@@ -104,7 +104,7 @@ public sealed class QdiscStatisticsTests
         Thread.Sleep(500); // tbf passes 1 Mbit/s: what it still holds is in backlog or dropped by then, and stays put
 
         TcStatistics root = QdiscStatistics.Read(VethPair.DeviceA, net.A.Name).Single(s => !s.IsClass && s.Parent == TcHandle.Root);
-        ClassStats tc = TcText.ParseQdiscs(net.A.Exec("tc -s qdisc show dev " + VethPair.DeviceA))["1:"];
+        ClassStats tc = TcText.Parse(net.A.Exec("tc -s qdisc show dev " + VethPair.DeviceA))["1:"];
         Assert.Equal(kind, root.Kind);
         Assert.Equal(tc.Dropped, root.Drops);
         Assert.InRange(tc.Packets - root.Packets, 0, 3); // tbf may pass a few more between the reads

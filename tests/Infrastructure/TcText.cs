@@ -10,7 +10,7 @@ namespace Perf.Tests.Infrastructure;
 /// </summary>
 internal static partial class TcText
 {
-    /// <summary>Per-class counters from <c>tc -s class show</c> ("class htb 1:10 …", " Sent B bytes P pkt (dropped D, overlimits O …)", " backlog Xb Np …").</summary>
+    /// <summary>Per-class counters from <c>tc -s class show</c>, or per-qdisc from <c>tc -s qdisc show</c> (the same lines; by handle) ("class htb 1:10 …", " Sent B bytes P pkt (dropped D, overlimits O …)", " backlog Xb Np …").</summary>
     internal static Dictionary<string, ClassStats> Parse(string tcOutput)
     {
         var result = new Dictionary<string, ClassStats>();
@@ -48,9 +48,6 @@ internal static partial class TcText
         return result;
     }
 
-
-    /// <summary>Per-qdisc counters from <c>tc -s qdisc show</c>, by handle ("1:"): the same lines as a class's.</summary>
-    internal static Dictionary<string, ClassStats> ParseQdiscs(string tcOutput) => Parse(tcOutput);
 
     /// <summary>Per-class (packets, bytes) from <c>tc -s class show</c>.</summary>
     internal static Dictionary<string, (long Packets, long Bytes)> ClassCounters(string tcOutput) =>

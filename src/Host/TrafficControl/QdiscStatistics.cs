@@ -30,16 +30,29 @@ public static class QdiscStatistics
         return (IReadOnlyList<TcStatistics>)all;
     });
 
-    /// <summary>The classes of <paramref name="device"/> by id (<c>1:10</c>), for a qdisc that has classes.</summary>
+    /// <summary>
+    /// What counts <paramref name="device"/>'s traffic, by handle: its classes (<c>1:10</c>, …), or, where its root qdisc
+    /// has none (fq_codel, cake, etf, tbf), that qdisc itself. Empty where nothing counts (noqueue).
+    /// </summary>
     public static IReadOnlyDictionary<TcHandle, TcStatistics> ReadClasses(string device, string? netns = null)
     {
         var classes = new Dictionary<TcHandle, TcStatistics>();
+        TcStatistics? root = null;
         foreach (TcStatistics s in Read(device, netns))
         {
             if (s.IsClass)
             {
                 classes[s.Handle] = s;
             }
+            else if (s.Parent == TcHandle.Root && s.Kind != "noqueue")
+            {
+                root = s;
+            }
+        }
+
+        if (classes.Count == 0 && root is not null)
+        {
+            classes[root.Handle] = root;
         }
 
         return classes;

@@ -35,21 +35,10 @@ internal static partial class QdiscTestRun
     /// </summary>
     internal static Dictionary<string, ClassStats> ReadStats(string ns)
     {
-        var classes = new Dictionary<string, ClassStats>();
-        TcStatistics? root = null;
-        foreach (TcStatistics t in QdiscStatistics.Read(Dev, ns))
-        {
-            if (t.IsClass)
-            {
-                classes[t.Handle.ToString()] = Of(t);
-            }
-            else if (t.Parent == TcHandle.Root)
-            {
-                root = t;
-            }
-        }
-
-        return classes.Count == 0 && root is not null ? new Dictionary<string, ClassStats> { [RootCounters] = Of(root) } : classes;
+        IReadOnlyDictionary<TcHandle, TcStatistics> counting = QdiscStatistics.ReadClasses(Dev, ns);
+        return counting.Count == 1 && counting.Values.Single() is { IsClass: false } root
+            ? new Dictionary<string, ClassStats> { [RootCounters] = Of(root) }
+            : counting.ToDictionary(kv => kv.Key.ToString(), kv => Of(kv.Value));
     }
 
     private static ClassStats Of(TcStatistics t) => new(t.Packets, t.Bytes, t.Drops, t.Overlimits, t.QueueLength);

@@ -177,13 +177,7 @@ internal sealed class DeviceWatch
     /// <summary>One reading of every device, at the end of an interval.</summary>
     internal void Sample()
     {
-        var devices = new Dictionary<string, Dictionary<TcHandle, TcStatistics>>();
-        foreach (string device in _settings.Devices)
-        {
-            devices[device] = Read(device);
-        }
-
-        Samples.Add((_clock.Elapsed.TotalSeconds, devices));
+        Samples.Add((_clock.Elapsed.TotalSeconds, ReadAll()));
     }
 
     /// <summary>The last reading, once nothing is queued any more (at most 2 s after the send).</summary>
@@ -204,27 +198,5 @@ internal sealed class DeviceWatch
     }
 
     // The device's classes by id; a qdisc without classes stands for itself, under its own handle.
-    private Dictionary<TcHandle, TcStatistics> Read(string device)
-    {
-        var classes = new Dictionary<TcHandle, TcStatistics>();
-        TcStatistics? root = null;
-        foreach (TcStatistics t in QdiscStatistics.Read(device, _netns))
-        {
-            if (t.IsClass)
-            {
-                classes[t.Handle] = t;
-            }
-            else if (t.Parent == TcHandle.Root && t.Kind != "noqueue")
-            {
-                root = t;
-            }
-        }
-
-        if (classes.Count == 0 && root is not null)
-        {
-            classes[root.Handle] = root;
-        }
-
-        return classes;
-    }
+    private Dictionary<TcHandle, TcStatistics> Read(string device) => new(QdiscStatistics.ReadClasses(device, _netns));
 }
