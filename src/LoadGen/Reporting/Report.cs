@@ -69,13 +69,7 @@ internal sealed partial class Report
         var perPriority = new List<PrioritySample>();
         foreach (uint p in job.DistinctPriorities)
         {
-            long pk = 0, by = 0;
-            foreach (FlowState f in job.Flows)
-            {
-                (long a, long b) = f.Sent(p);
-                pk += a;
-                by += b;
-            }
+            (long pk, long by) = job.SentOf(p);
 
             (long lastPk, long lastBy) = _lastPerPriority.GetValueOrDefault(p);
             perPriority.Add(new PrioritySample(p, pk - lastPk, by - lastBy, QdiscDelay: job.Delays?.TakeInterval(p)));

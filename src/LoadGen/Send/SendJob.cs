@@ -41,6 +41,20 @@ internal sealed class SendJob
 
     internal IReadOnlyList<uint> DistinctPriorities => _distinct;
 
+    /// <summary>Datagrams and bytes the kernel took of <paramref name="priority"/>, over every flow.</summary>
+    internal (long Packets, long Bytes) SentOf(uint priority)
+    {
+        long packets = 0, bytes = 0;
+        foreach (FlowState f in Flows)
+        {
+            (long a, long b) = f.Sent(priority);
+            packets += a;
+            bytes += b;
+        }
+
+        return (packets, bytes);
+    }
+
     internal void Stop() => _stop = true;
 
     /// <summary>Creates every sender up front so setup errors surface before anything is sent.</summary>

@@ -58,13 +58,7 @@ internal sealed class SendTotals
         long packets = 0, bytes = 0;
         foreach (uint p in job.DistinctPriorities)
         {
-            long pk = 0, by = 0;
-            foreach (FlowState f in job.Flows)
-            {
-                (long a, long b) = f.Sent(p);
-                pk += a;
-                by += b;
-            }
+            (long pk, long by) = job.SentOf(p);
 
             perPriority.Add((p, pk, by));
             packets += pk;
