@@ -29,13 +29,18 @@ public class EnqueueBenchmarks
         _payload = new byte[Payload];
         _sink = BenchSupport.NeverReadSink();
         _target = _sink.LocalAddress;
-        _connected = Create(_target, trafficClass: false);
-        _unconnected = Create(default, trafficClass: false);
-        _trafficClass = Create(_target, trafficClass: true);
+        _connected = Create(_target, trafficClass: false, PriorityStrategy.Auto);
+
+        // Before Linux 6.14 a traffic class per datagram needs MarkAndBpf (an SO_MARK cmsg where the priority cmsg
+        // would be: the same cmsg space, and no kernel call is measured here).
+        PriorityStrategy tc = _connected.Capabilities.PerPacketPriority ? PriorityStrategy.Cmsg : PriorityStrategy.MarkAndBpf;
+        _unconnected = Create(default, trafficClass: false, PriorityStrategy.Auto);
+        _trafficClass = Create(_target, trafficClass: true, tc);
     }
 
-    private static PacketSender Create(DatagramAddress connectTo, bool trafficClass) => PacketSender.Create(new PacketSenderOptions
+    private static PacketSender Create(DatagramAddress connectTo, bool trafficClass, PriorityStrategy strategy) => PacketSender.Create(new PacketSenderOptions
     {
+        PriorityStrategy = strategy,
         ConnectTo = connectTo,
         LocalAddress = new DatagramAddress(IPAddress.Loopback, 0),
         RingSize = BenchSupport.Ops,

@@ -37,11 +37,16 @@ public sealed class QdiscStatisticsTests
         }
 
         tx.Flush();
-        Thread.Sleep(200); // 1:10 still queues at 1 Mbit/s: backlog and drops are there to compare
 
-        // Read both while nothing changes: the sender is done, and 1:10's queue drains slowly; compare the classes that
-        // no longer move exactly and 1:10 within what it sends in the moment between the two reads.
+        // Read both once 1:10's queue has drained (at 1 Mbit/s, 20 packets take ~85 ms; a slow lab guest takes longer):
+        // then nothing moves between the two reads. The drops stay to compare.
         IReadOnlyList<TcStatistics> all = QdiscStatistics.Read(VethPair.DeviceA, net.A.Name);
+        for (int i = 0; i < 100 && all.Single(s => s.IsClass && s.Handle == TcHandle.Parse("1:10")).QueueLength > 0; i++)
+        {
+            Thread.Sleep(100);
+            all = QdiscStatistics.Read(VethPair.DeviceA, net.A.Name);
+        }
+
         string text = net.A.Exec("tc -s class show dev " + VethPair.DeviceA);
         Dictionary<string, ClassStats> tc = TcText.Parse(text);
 
