@@ -223,6 +223,41 @@ public sealed class TapDevice : IDisposable
         }
     }
 
+    /// <summary>
+    /// Writes one frame behind <paramref name="header"/> to a device with <see cref="HasVirtioNetHeader"/>, in one call
+    /// (writev): the frame stays where it is. A header with a GSO type makes the kernel take the frame as a super-packet.
+    /// </summary>
+    /// <returns>0 when written, else the errno: EIO while the device is down, EINVAL for a header the frame does not fit.</returns>
+    /// <exception cref="InvalidOperationException">The device was opened without the virtio-net header.</exception>
+    public unsafe int Write(in VirtioNetHeader header, ReadOnlySpan<byte> frame)
+    {
+        if (!HasVirtioNetHeader)
+        {
+            ThrowHelper.ThrowInvalidOperation("The device " + Name + " was opened without TapOptions.VirtioNetHeader: its frames carry no header.");
+        }
+
+        VirtioNetHeader copy = header;
+        fixed (byte* p = frame)
+        {
+            Interop.IoVec* iov = stackalloc Interop.IoVec[2];
+            iov[0] = new Interop.IoVec { Base = (byte*)&copy, Length = VirtioNetHeader.Size };
+            iov[1] = new Interop.IoVec { Base = p, Length = (nuint)frame.Length };
+            while (true)
+            {
+                if (TunInterop.Sys.Writev(_fd, iov, 2) >= 0)
+                {
+                    return 0;
+                }
+
+                int errno = Marshal.GetLastPInvokeError();
+                if (errno != Errno.EINTR)
+                {
+                    return errno;
+                }
+            }
+        }
+    }
+
     /// <summary>Closes the device (a device this process created disappears with it); a wait in progress ends.</summary>
     public void Dispose()
     {

@@ -47,5 +47,8 @@ internal static partial class TunInterop
 
         [LibraryImport(Interop.Libraries.Libc, EntryPoint = "write", SetLastError = true)]
         internal static unsafe partial nint Write(SafeFdHandle fd, byte* buffer, nuint count);
+
+        [LibraryImport(Interop.Libraries.Libc, EntryPoint = "writev", SetLastError = true)]
+        internal static unsafe partial nint Writev(SafeFdHandle fd, Interop.IoVec* iov, int count);
     }
 }
