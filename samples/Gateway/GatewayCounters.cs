@@ -21,6 +21,12 @@ internal sealed class GatewayCounters
     /// <summary>Frames read from the TAP larger than the gateway carries (cut by the read): dropped.</summary>
     internal long OutOversize { get; private set; }
 
+    /// <summary>Super-packets (TSO, USO) read from the TAP and cut into frames; each frame counts in <see cref="OutFrames"/>.</summary>
+    internal long OutSuperFrames { get; private set; }
+
+    /// <summary>Frames whose virtio-net header did not fit them (no TCP or UDP where it said): dropped.</summary>
+    internal long OutMalformed { get; private set; }
+
     /// <summary>Frames written to the TAP.</summary>
     internal long InFrames { get; private set; }
 
@@ -45,6 +51,10 @@ internal sealed class GatewayCounters
     }
 
     internal void Oversize() => OutOversize++;
+
+    internal void SuperFrame() => OutSuperFrames++;
+
+    internal void Malformed() => OutMalformed++;
 
     internal void In(int bytes)
     {

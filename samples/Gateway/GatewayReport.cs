@@ -14,8 +14,10 @@ internal static class GatewayReport
         w.WriteStartObject();
         w.WriteNumber("seconds", Math.Round(elapsed.TotalSeconds, 3));
         w.WriteString("priority_strategy", gateway.Uplink.PriorityStrategy.ToString());
+        w.WriteString("tap_offloads", gateway.Tap.Offloads.ToString());
         w.WriteStartObject("outbound");
         w.WriteNumber("frames", c.OutFrames);
+        w.WriteNumber("super_frames", c.OutSuperFrames);
         w.WriteNumber("sent", s.Sent);
         w.WriteStartArray("per_priority");
         for (int b = 0; b < c.Priorities.Count; b++)
@@ -30,6 +32,7 @@ internal static class GatewayReport
         w.WriteEndArray();
         w.WriteStartObject("drops");
         w.WriteNumber("oversize", c.OutOversize);
+        w.WriteNumber("malformed_offload", c.OutMalformed);
         w.WriteNumber("send_failed", s.Failed);
         w.WriteEndObject();
         w.WriteEndObject();

@@ -11,8 +11,12 @@ namespace Perf.Gateway;
 /// <param name="Priorities">Each inner DSCP's priority.</param>
 /// <param name="JsonPath">Where the report goes on exit, if anywhere.</param>
 /// <param name="Mtu">The TAP's MTU; null: the underlay's path MTU to the peer less the VXLAN overhead.</param>
-internal sealed record GatewaySettings(string Tap, DatagramAddress Listen, DatagramAddress Peer, uint Vni, DscpPriorities Priorities, string? JsonPath, int? Mtu = null)
+/// <param name="Offloads">Whether the TAP hands over TSO/USO super-packets (cut here) and unfinished checksums.</param>
+internal sealed record GatewaySettings(string Tap, DatagramAddress Listen, DatagramAddress Peer, uint Vni, DscpPriorities Priorities, string? JsonPath, int? Mtu = null, bool Offloads = true)
 {
+    /// <summary>A super-packet's largest read: the virtio-net header, a 64 KB IP packet, Ethernet and one VLAN tag.</summary>
+    internal const int MaxRead = 10 + 65535 + 18;
+
     /// <summary>What VXLAN adds to an inner frame on the underlay: outer IP, UDP and the VXLAN header (RFC 7348 4).</summary>
     internal static int Overhead(DatagramAddress peer) => (peer.AddressFamily == System.Net.Sockets.AddressFamily.InterNetworkV6 ? 40 : 20) + 8 + 8 + 14;
 

@@ -17,6 +17,7 @@ internal static class Program
     private static readonly Option<string?> s_vni = new("--vni") { Description = "VXLAN network identifier, 0 to 16777215", HelpName = "N" };
     private static readonly Option<string?> s_map = new("--dscp-map") { Description = "Priority per inner DSCP: DSCP=PRIORITY,…[,default=PRIORITY], priorities decimal or 0x hex (0x10010 is HTB class 1:10); DSCPs not named, and frames without IP, get default (0)" };
     private static readonly Option<string?> s_mtu = new("--mtu") { Description = "The TAP's MTU (default: the underlay's path MTU to the peer less VXLAN's 50 bytes, 70 over IPv6); a larger frame is a counted drop, never a fragment", HelpName = "N" };
+    private static readonly Option<string?> s_offloads = new("--offloads") { Description = "on (default): the TAP hands over TCP and UDP super-packets of up to 64 KB, cut here into frames that leave as UDP GSO runs; off: one frame per read", HelpName = "on|off" };
     private static readonly Option<string?> s_json = new("--json") { Description = "On exit, write counts each way, per priority, and drops by reason to FILE (- for stdout)", HelpName = "FILE" };
 
     private static int Main(string[] args) => Run(args);
@@ -26,7 +27,7 @@ internal static class Program
     {
         var root = new RootCommand("perf-gateway: a userspace VXLAN tunnel endpoint (RFC 7348) on Perf: each frame from the TAP leaves with the priority its inner DSCP maps to, and the inner DSCP and ECN outside")
         {
-            s_tap, s_listen, s_peer, s_vni, s_map, s_mtu, s_json,
+            s_tap, s_listen, s_peer, s_vni, s_map, s_mtu, s_offloads, s_json,
         };
         ParseResult parse = root.Parse(args);
         if (parse.Errors.Count > 0)
@@ -77,7 +78,14 @@ internal static class Program
                 : throw new FormatException("--mtu must be 68 to " + (GatewaySettings.MaxFrame - 18).ToString(CultureInfo.InvariantCulture) + ": '" + mtuText + "'");
         }
 
-        return new GatewaySettings(tap, listen, peer, vni, DscpPriorities.Parse(parse.GetValue(s_map)), parse.GetValue(s_json), mtu);
+        bool offloads = parse.GetValue(s_offloads) switch
+        {
+            null or "on" => true,
+            "off" => false,
+            { } other => throw new FormatException("--offloads must be on or off: '" + other + "'"),
+        };
+
+        return new GatewaySettings(tap, listen, peer, vni, DscpPriorities.Parse(parse.GetValue(s_map)), parse.GetValue(s_json), mtu, offloads);
     }
 
     private static int Serve(GatewaySettings settings)
@@ -86,7 +94,7 @@ internal static class Program
         using PosixSignalRegistration term = PosixSignalRegistration.Create(PosixSignal.SIGTERM, Stop);
         using PosixSignalRegistration interrupt = PosixSignalRegistration.Create(PosixSignal.SIGINT, Stop);
         using VxlanGateway gateway = VxlanGateway.Create(settings);
-        Console.Error.WriteLine($"perf-gateway: {settings.Tap} <-> {settings.Peer} (VNI {settings.Vni}), listening on {settings.Listen}; priorities by {gateway.Uplink.PriorityStrategy}");
+        Console.Error.WriteLine($"perf-gateway: {settings.Tap} <-> {settings.Peer} (VNI {settings.Vni}), listening on {settings.Listen}; priorities by {gateway.Uplink.PriorityStrategy}; TAP offloads: {gateway.Tap.Offloads}");
         var clock = Stopwatch.StartNew();
         gateway.RunAsync(stop.Token).GetAwaiter().GetResult();
         using (Stream? json = OpenReport(settings.JsonPath))

@@ -20,6 +20,13 @@ internal sealed class VxlanGateway : IDisposable
     private readonly System.Net.IPAddress _peerAddress;
     private readonly byte[] _marked = new byte[GatewaySettings.MaxFrame]; // an inner frame whose ECN decapsulation changed
     private readonly int _largestFrame; // the TAP's MTU, its Ethernet header and one VLAN tag: what fits the underlay
+    private readonly byte[] _read = new byte[GatewaySettings.MaxRead]; // one read: a frame or a super-packet, behind its header
+    private int _readLength; // a frame read whose segments did not all fit the ring yet; 0 for none
+    private int _nextSegment;
+
+    // What the TAP may hand over: TSO (with ECN) and, from Linux 6.2, USO super-packets, and unfinished checksums.
+    private const TunnelOffloads Offloads = TunnelOffloads.Checksum | TunnelOffloads.Tso4 | TunnelOffloads.Tso6 | TunnelOffloads.TsoEcn |
+        TunnelOffloads.Uso4 | TunnelOffloads.Uso6;
 
     private VxlanGateway(GatewaySettings settings, TapDevice tap, PacketReceiver receiver, PacketSender sender)
     {
@@ -35,6 +42,9 @@ internal sealed class VxlanGateway : IDisposable
             _bucketByDscp[d] = Counters.Bucket(settings.Priorities.Of((byte)d));
         }
     }
+
+    // Frames from the peer are finished packets: no checksum left to do, no super-packet.
+    private static readonly VirtioNetHeader s_finished = new() { GsoType = VirtioNetHeader.GsoNone };
 
     internal GatewayCounters Counters { get; }
 
@@ -55,7 +65,8 @@ internal sealed class VxlanGateway : IDisposable
         PacketReceiver? receiver = null;
         try
         {
-            tap = TapDevice.CreateTap(settings.Tap);
+            // The header is on either way (one read path); without offloads every frame is finished and GSO_NONE.
+            tap = TapDevice.CreateTap(settings.Tap, new TapOptions { VirtioNetHeader = true, Offloads = settings.Offloads ? Offloads : TunnelOffloads.None });
             tap.Mtu = settings.Mtu ?? UnderlayMtu(settings.Peer) - GatewaySettings.Overhead(settings.Peer);
             receiver = PacketReceiver.Create(new PacketReceiverOptions
             {
@@ -72,7 +83,7 @@ internal sealed class VxlanGateway : IDisposable
                 LocalAddress = new DatagramAddress(settings.Listen.ToIPAddress(), 0), // the peer takes any source port (RFC 7348 5)
                 ConnectTo = settings.Peer,
                 PerPacketTrafficClass = true,
-                MaxDatagramSize = Vxlan.HeaderSize + GatewaySettings.MaxFrame + 1, // one byte more tells a cut frame
+                MaxDatagramSize = Vxlan.HeaderSize + GatewaySettings.MaxFrame, // a frame read bigger than the underlay takes is dropped before
                 RingSize = 256,
                 BatchSize = 64,
                 AutoFlush = false,
@@ -133,35 +144,73 @@ internal sealed class VxlanGateway : IDisposable
         await _sender.FlushAsync(CancellationToken.None).ConfigureAwait(false);
     }
 
-    /// <summary>Reads frames straight into the sender's slots, behind their VXLAN header, until the TAP is empty (true) or the ring is full.</summary>
+    /// <summary>Reads frames and cuts super-packets into the sender's slots until the TAP is empty (true) or the ring is full.</summary>
     private bool ReadFrames()
     {
-        uint vni = _settings.Vni;
-        while (_sender.TryReserve(out Span<byte> slot))
+        while (true)
         {
-            Span<byte> frame = slot.Slice(Vxlan.HeaderSize, GatewaySettings.MaxFrame + 1);
-            int n = _tap.TryRead(frame);
-            if (n <= 0)
+            if (_readLength == 0)
             {
-                _sender.CancelReservation();
-                return true;
+                int n = _tap.TryRead(_read);
+                if (n <= 0)
+                {
+                    return true;
+                }
+
+                _readLength = n;
+                _nextSegment = 0;
             }
 
-            if (n > _largestFrame)
+            if (!QueueSegments())
             {
-                _sender.CancelReservation(); // cut by the read, or too big for the underlay: never a fragment
-                Counters.Oversize();
-                continue;
+                return false; // the rest of this frame after a flush
+            }
+
+            _readLength = 0;
+        }
+    }
+
+    /// <summary>
+    /// Queues the frame read (every segment of a super-packet, from <see cref="_nextSegment"/> on), each behind its VXLAN
+    /// header, written straight into a slot; false when the ring filled first.
+    /// </summary>
+    private bool QueueSegments()
+    {
+        if (!SuperFrame.TryRead(_read.AsSpan(0, _readLength), ethernet: true, out SuperFrame frame))
+        {
+            Counters.Malformed();
+            return true;
+        }
+
+        if (frame.SegmentLength > _largestFrame)
+        {
+            Counters.Oversize(); // too big for the underlay: never a fragment
+            return true;
+        }
+
+        if (_nextSegment == 0 && frame.IsSegmented)
+        {
+            Counters.SuperFrame();
+        }
+
+        Vxlan.TryTrafficClass(frame.Frame, out byte tos); // no IP: DSCP 0's priority, traffic class 0
+        int dscp = tos >> 2;
+        var info = new DatagramInfo(_settings.Priorities.Of((byte)dscp), tos);
+        uint vni = _settings.Vni;
+        for (; _nextSegment < frame.SegmentCount; _nextSegment++)
+        {
+            if (!_sender.TryReserve(out Span<byte> slot))
+            {
+                return false;
             }
 
             Vxlan.WriteHeader(slot, vni);
-            Vxlan.TryTrafficClass(frame[..n], out byte tos); // no IP: DSCP 0's priority, traffic class 0
-            int dscp = tos >> 2;
-            _sender.Commit(Vxlan.HeaderSize + n, new DatagramInfo(_settings.Priorities.Of((byte)dscp), tos));
+            int n = frame.WriteSegment(_nextSegment, slot[Vxlan.HeaderSize..]);
+            _sender.Commit(Vxlan.HeaderSize + n, in info);
             Counters.Out(_bucketByDscp[dscp], n);
         }
 
-        return false;
+        return true;
     }
 
     [AsyncMethodBuilder(typeof(PoolingAsyncValueTaskMethodBuilder))]
@@ -195,7 +244,7 @@ internal sealed class VxlanGateway : IDisposable
 
             if (drop == InboundDrop.None)
             {
-                int errno = _tap.Write(frame);
+                int errno = _tap.Write(in s_finished, frame);
                 drop = errno == 0 ? InboundDrop.None : errno == Errno.EIO ? InboundDrop.TapDown : InboundDrop.TapError;
             }
 
