@@ -56,11 +56,23 @@ internal sealed class GatewayCounters
 
     internal void Malformed() => OutMalformed++;
 
-    internal void In(int bytes)
+    /// <summary>Super-packets written to the TAP, merged from frames of one TCP flow.</summary>
+    internal long InSuperFrames { get; private set; }
+
+    /// <summary>Frames that went into <see cref="InSuperFrames"/>.</summary>
+    internal long InCoalescedFrames { get; private set; }
+
+    internal void In(int frames, long bytes)
     {
-        InFrames++;
+        InFrames += frames;
         InBytes += bytes;
     }
 
-    internal void Drop(InboundDrop reason) => _inboundDrops[(int)reason]++;
+    internal void Coalesced(int frames)
+    {
+        InSuperFrames++;
+        InCoalescedFrames += frames;
+    }
+
+    internal void Drop(InboundDrop reason, int frames = 1) => _inboundDrops[(int)reason] += frames;
 }

@@ -40,6 +40,9 @@ internal static class GatewayReport
         w.WriteNumber("datagrams", gateway.Received);
         w.WriteNumber("frames", c.InFrames);
         w.WriteNumber("bytes", c.InBytes);
+        w.WriteNumber("super_frames", c.InSuperFrames);
+        w.WriteNumber("coalesced_frames", c.InCoalescedFrames);
+        w.WriteBoolean("gso_writes_refused", gateway.GsoWritesRefused);
         w.WriteStartObject("drops");
         w.WriteNumber("short", c.Dropped(InboundDrop.Short));
         w.WriteNumber("malformed", c.Dropped(InboundDrop.Malformed));

@@ -23,6 +23,8 @@ internal sealed class VxlanGateway : IDisposable
     private readonly byte[] _read = new byte[GatewaySettings.MaxRead]; // one read: a frame or a super-packet, behind its header
     private int _readLength; // a frame read whose segments did not all fit the ring yet; 0 for none
     private int _nextSegment;
+    private readonly FrameCoalescer? _coalescer; // with TSO granted: TCP segments from the peer merged into one write
+    private long _heldBytes;
 
     // What the TAP may hand over: TSO (with ECN) and, from Linux 6.2, USO super-packets, and unfinished checksums.
     private const TunnelOffloads Offloads = TunnelOffloads.Checksum | TunnelOffloads.Tso4 | TunnelOffloads.Tso6 | TunnelOffloads.TsoEcn |
@@ -34,6 +36,11 @@ internal sealed class VxlanGateway : IDisposable
         _peerAddress = settings.Peer.ToIPAddress();
         _tap = tap;
         _largestFrame = Math.Min(GatewaySettings.MaxFrame, tap.Mtu + 14 + 4);
+        if ((tap.Offloads & (TunnelOffloads.Tso4 | TunnelOffloads.Tso6)) != 0)
+        {
+            _coalescer = new FrameCoalescer(ethernet: true);
+        }
+
         _receiver = receiver;
         _sender = sender;
         Counters = new GatewayCounters(settings.Priorities.Distinct);
@@ -52,6 +59,9 @@ internal sealed class VxlanGateway : IDisposable
     internal PacketSender Uplink => _sender;
 
     internal TapDevice Tap => _tap;
+
+    /// <summary>The TAP refused a GSO write (some 6.6 LTS kernels): frames from the peer go one per write since.</summary>
+    internal bool GsoWritesRefused => _coalescer?.GsoWritesRefused ?? false;
 
     /// <summary>Datagrams taken from the listening socket.</summary>
     internal long Received => _receiver.Received;
@@ -76,6 +86,7 @@ internal sealed class VxlanGateway : IDisposable
                 ReceiveTrafficClass = true, // the outer ECN, for RFC 6040 decapsulation
                 ReceivePriority = false,
                 ReceiveBufferSize = 4 << 20,
+                Gro = settings.Offloads, // the peer's runs arrive as one buffer; the receiver splits it
             });
             PacketSender sender = PacketSender.Create(new PacketSenderOptions
             {
@@ -244,20 +255,69 @@ internal sealed class VxlanGateway : IDisposable
 
             if (drop == InboundDrop.None)
             {
-                int errno = _tap.Write(in s_finished, frame);
-                drop = errno == 0 ? InboundDrop.None : errno == Errno.EIO ? InboundDrop.TapDown : InboundDrop.TapError;
+                drop = Write(frame);
             }
 
-            if (drop == InboundDrop.None)
-            {
-                Counters.In(datagram.Length - Vxlan.HeaderSize);
-            }
-            else
+            if (drop != InboundDrop.None)
             {
                 Counters.Drop(drop);
             }
         }
+
+        WriteHeld();
     }
+
+    // Merges the frame into the TCP super-packet held, where it continues it; else writes what is held, then the frame.
+    private InboundDrop Write(ReadOnlySpan<byte> frame)
+    {
+        if (_coalescer is not null)
+        {
+            if (_coalescer.TryAdd(frame))
+            {
+                _heldBytes += frame.Length;
+                return InboundDrop.None;
+            }
+
+            WriteHeld();
+            if (_coalescer.TryAdd(frame))
+            {
+                _heldBytes = frame.Length;
+                return InboundDrop.None;
+            }
+        }
+
+        InboundDrop drop = Dropped(_tap.Write(in s_finished, frame));
+        if (drop == InboundDrop.None)
+        {
+            Counters.In(1, frame.Length);
+        }
+
+        return drop;
+    }
+
+    private void WriteHeld()
+    {
+        int segments = _coalescer?.Count ?? 0;
+        if (segments == 0)
+        {
+            return;
+        }
+
+        InboundDrop drop = Dropped(_coalescer!.WriteHeld(_tap));
+        if (drop == InboundDrop.None)
+        {
+            Counters.In(segments, _heldBytes);
+            Counters.Coalesced(segments);
+        }
+        else
+        {
+            Counters.Drop(drop, segments);
+        }
+
+        _heldBytes = 0;
+    }
+
+    private static InboundDrop Dropped(int errno) => errno == 0 ? InboundDrop.None : errno == Errno.EIO ? InboundDrop.TapDown : InboundDrop.TapError;
 
     // RFC 6040: an outer ECN mark changes the inner packet, in a copy (the receive buffer is the receiver's).
     private InboundDrop Decapsulate(byte outer, ref ReadOnlySpan<byte> frame)

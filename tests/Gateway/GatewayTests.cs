@@ -53,6 +53,8 @@ public sealed class GatewayTests
         Assert.True(c.InFrames > 0 && c.OutFrames > 0);
         Assert.True(!fromGatewaySide || c.OutFrames > data.Length / 1400, "outbound frames " + c.OutFrames);
         Assert.True(!fromGatewaySide || c.OutSuperFrames > 0, "the TAP (offloads " + lab.Gateway.Tap.Offloads + ") handed over no TSO super-packet");
+        Assert.True(fromGatewaySide || c.InSuperFrames > 0, "no segments from the peer were merged into a super-packet (" + c.InFrames + " frames written)");
+        Assert.False(lab.Gateway.GsoWritesRefused);
         Assert.Equal(0, c.OutMalformed);
         Assert.Equal(0, lab.Gateway.Uplink.Stats.Failed);
     }
