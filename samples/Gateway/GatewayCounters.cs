@@ -40,6 +40,36 @@ internal sealed class GatewayCounters
 
     internal long Dropped(InboundDrop reason) => Volatile.Read(ref _inboundDrops[(int)reason]);
 
+    /// <summary>The counts of several workers added up, for the report.</summary>
+    internal static GatewayCounters Sum(IEnumerable<GatewayCounters> all)
+    {
+        GatewayCounters? total = null;
+        foreach (GatewayCounters c in all)
+        {
+            total ??= new GatewayCounters(c._priorities);
+            total.OutFrames += c.OutFrames;
+            total.OutOversize += c.OutOversize;
+            total.OutSuperFrames += c.OutSuperFrames;
+            total.OutMalformed += c.OutMalformed;
+            total.InFrames += c.InFrames;
+            total.InBytes += c.InBytes;
+            total.InSuperFrames += c.InSuperFrames;
+            total.InCoalescedFrames += c.InCoalescedFrames;
+            for (int b = 0; b < c._priorities.Length; b++)
+            {
+                total._outFrames[b] += c.OutFramesOf(b);
+                total._outBytes[b] += c.OutBytesOf(b);
+            }
+
+            for (int r = 0; r < c._inboundDrops.Length; r++)
+            {
+                total._inboundDrops[r] += Volatile.Read(ref c._inboundDrops[r]);
+            }
+        }
+
+        return total ?? throw new ArgumentException("no counters", nameof(all));
+    }
+
     /// <summary>The counter bucket of <paramref name="priority"/> (one of <see cref="Priorities"/>).</summary>
     internal int Bucket(uint priority) => Array.BinarySearch(_priorities, priority);
 

@@ -10,15 +10,24 @@ internal static class GatewayReport
     {
         using var w = new Utf8JsonWriter(stream, new JsonWriterOptions { Indented = true });
         GatewayCounters c = gateway.Counters;
-        SenderStats s = gateway.Uplink.Stats;
+        long sent = 0, failed = 0;
+        foreach (PacketSender sender in gateway.Uplinks)
+        {
+            SenderStats s = sender.Stats;
+            sent += s.Sent;
+            failed += s.Failed;
+        }
+
         w.WriteStartObject();
         w.WriteNumber("seconds", Math.Round(elapsed.TotalSeconds, 3));
         w.WriteString("priority_strategy", gateway.Uplink.PriorityStrategy.ToString());
         w.WriteString("tap_offloads", gateway.Tap.Offloads.ToString());
+        w.WriteNumber("queues", gateway.Queues);
+        w.WriteNumber("source_ports", gateway.Uplinks.Count());
         w.WriteStartObject("outbound");
         w.WriteNumber("frames", c.OutFrames);
         w.WriteNumber("super_frames", c.OutSuperFrames);
-        w.WriteNumber("sent", s.Sent);
+        w.WriteNumber("sent", sent);
         w.WriteStartArray("per_priority");
         for (int b = 0; b < c.Priorities.Count; b++)
         {
@@ -33,7 +42,7 @@ internal static class GatewayReport
         w.WriteStartObject("drops");
         w.WriteNumber("oversize", c.OutOversize);
         w.WriteNumber("malformed_offload", c.OutMalformed);
-        w.WriteNumber("send_failed", s.Failed);
+        w.WriteNumber("send_failed", failed);
         w.WriteEndObject();
         w.WriteEndObject();
         w.WriteStartObject("inbound");

@@ -12,8 +12,27 @@ namespace Perf.Gateway;
 /// <param name="JsonPath">Where the report goes on exit, if anywhere.</param>
 /// <param name="Mtu">The TAP's MTU; null: the underlay's path MTU to the peer less the VXLAN overhead.</param>
 /// <param name="Offloads">Whether the TAP hands over TSO/USO super-packets (cut here) and unfinished checksums.</param>
-internal sealed record GatewaySettings(string Tap, DatagramAddress Listen, DatagramAddress Peer, uint Vni, DscpPriorities Priorities, string? JsonPath, int? Mtu = null, bool Offloads = true)
+/// <param name="Queues">Workers, each with its own TAP queue (IFF_MULTI_QUEUE), listening socket (SO_REUSEPORT) and senders.</param>
+/// <param name="FirstSourcePort">The first outer source port; 0: ephemeral ports, one per sender.</param>
+/// <param name="SourcePortCount">How many outer source ports the inner flows are spread over (RFC 7348 5).</param>
+internal sealed record GatewaySettings(string Tap, DatagramAddress Listen, DatagramAddress Peer, uint Vni, DscpPriorities Priorities, string? JsonPath,
+    int? Mtu = null, bool Offloads = true, int Queues = 1, int FirstSourcePort = 0, int SourcePortCount = 8)
 {
+    /// <summary>Outer source ports without --source-ports: a few, so the peer's RSS and ECMP paths see several flows.</summary>
+    internal const int DefaultSourcePorts = 8;
+
+    /// <summary>The source ports of worker <paramref name="queue"/>: every <see cref="Queues"/>-th of the range from its index (0s: ephemeral).</summary>
+    internal int[] SourcePortsOf(int queue)
+    {
+        var ports = new List<int>();
+        for (int i = queue; i < SourcePortCount; i += Queues)
+        {
+            ports.Add(FirstSourcePort == 0 ? 0 : FirstSourcePort + i);
+        }
+
+        return ports.Count > 0 ? [.. ports] : [0];
+    }
+
     /// <summary>A super-packet's largest read: the virtio-net header, a 64 KB IP packet, Ethernet and one VLAN tag.</summary>
     internal const int MaxRead = 10 + 65535 + 18;
 

@@ -18,6 +18,8 @@ internal static class Program
     private static readonly Option<string?> s_map = new("--dscp-map") { Description = "Priority per inner DSCP: DSCP=PRIORITY,…[,default=PRIORITY], priorities decimal or 0x hex (0x10010 is HTB class 1:10); DSCPs not named, and frames without IP, get default (0)" };
     private static readonly Option<string?> s_mtu = new("--mtu") { Description = "The TAP's MTU (default: the underlay's path MTU to the peer less VXLAN's 50 bytes, 70 over IPv6); a larger frame is a counted drop, never a fragment", HelpName = "N" };
     private static readonly Option<string?> s_offloads = new("--offloads") { Description = "on (default): the TAP hands over TCP and UDP super-packets of up to 64 KB, cut here into frames that leave as UDP GSO runs; off: one frame per read", HelpName = "on|off" };
+    private static readonly Option<string?> s_queues = new("--queues") { Description = "Workers, each with its own TAP queue, listening socket (SO_REUSEPORT) and senders: one per core is the expected use (default 1)", HelpName = "N" };
+    private static readonly Option<string?> s_sourcePorts = new("--source-ports") { Description = "LOW-HIGH: the outer source ports the inner flows are spread over by a hash of each flow (RFC 7348 5), for the peer's RSS and ECMP; default 8 ephemeral ports", HelpName = "LOW-HIGH" };
     private static readonly Option<string?> s_json = new("--json") { Description = "On exit, write counts each way, per priority, and drops by reason to FILE (- for stdout)", HelpName = "FILE" };
 
     private static int Main(string[] args) => Run(args);
@@ -27,7 +29,7 @@ internal static class Program
     {
         var root = new RootCommand("perf-gateway: a userspace VXLAN tunnel endpoint (RFC 7348) on Perf: each frame from the TAP leaves with the priority its inner DSCP maps to, and the inner DSCP and ECN outside")
         {
-            s_tap, s_listen, s_peer, s_vni, s_map, s_mtu, s_offloads, s_json,
+            s_tap, s_listen, s_peer, s_vni, s_map, s_mtu, s_offloads, s_queues, s_sourcePorts, s_json,
         };
         ParseResult parse = root.Parse(args);
         if (parse.Errors.Count > 0)
@@ -85,7 +87,41 @@ internal static class Program
             { } other => throw new FormatException("--offloads must be on or off: '" + other + "'"),
         };
 
-        return new GatewaySettings(tap, listen, peer, vni, DscpPriorities.Parse(parse.GetValue(s_map)), parse.GetValue(s_json), mtu, offloads);
+        int queues = 1;
+        if (parse.GetValue(s_queues) is { } queuesText &&
+            (!int.TryParse(queuesText, NumberStyles.None, CultureInfo.InvariantCulture, out queues) || queues is < 1 or > 64))
+        {
+            throw new FormatException("--queues must be 1 to 64: '" + queuesText + "'");
+        }
+
+        (int firstPort, int portCount) = SourcePorts(parse.GetValue(s_sourcePorts), listen, queues);
+        return new GatewaySettings(tap, listen, peer, vni, DscpPriorities.Parse(parse.GetValue(s_map)), parse.GetValue(s_json), mtu, offloads,
+            queues, firstPort, portCount);
+    }
+
+    // LOW-HIGH, not the listening port (the peer's datagrams arrive there), at least one port per worker.
+    private static (int First, int Count) SourcePorts(string? text, DatagramAddress listen, int queues)
+    {
+        if (text is null)
+        {
+            return (0, Math.Max(GatewaySettings.DefaultSourcePorts, queues));
+        }
+
+        string[] parts = text.Split('-');
+        if (parts.Length != 2 || !ushort.TryParse(parts[0], NumberStyles.None, CultureInfo.InvariantCulture, out ushort low) ||
+            !ushort.TryParse(parts[1], NumberStyles.None, CultureInfo.InvariantCulture, out ushort high) || low == 0 || high < low)
+        {
+            throw new FormatException("--source-ports must be LOW-HIGH, 1 to 65535: '" + text + "'");
+        }
+
+        if (listen.Port >= low && listen.Port <= high)
+        {
+            throw new FormatException("--source-ports " + text + " holds the listening port " + listen.Port.ToString(CultureInfo.InvariantCulture) + ", where the peer's datagrams arrive");
+        }
+
+        int count = high - low + 1;
+        return count >= queues ? (low, count)
+            : throw new FormatException("--source-ports " + text + " has " + count.ToString(CultureInfo.InvariantCulture) + " ports for " + queues.ToString(CultureInfo.InvariantCulture) + " queues: each worker needs one");
     }
 
     private static int Serve(GatewaySettings settings)
@@ -94,7 +130,7 @@ internal static class Program
         using PosixSignalRegistration term = PosixSignalRegistration.Create(PosixSignal.SIGTERM, Stop);
         using PosixSignalRegistration interrupt = PosixSignalRegistration.Create(PosixSignal.SIGINT, Stop);
         using VxlanGateway gateway = VxlanGateway.Create(settings);
-        Console.Error.WriteLine($"perf-gateway: {settings.Tap} <-> {settings.Peer} (VNI {settings.Vni}), listening on {settings.Listen}; priorities by {gateway.Uplink.PriorityStrategy}; TAP offloads: {gateway.Tap.Offloads}");
+        Console.Error.WriteLine($"perf-gateway: {settings.Tap} <-> {settings.Peer} (VNI {settings.Vni}), listening on {settings.Listen}; {gateway.Queues} queue(s), {gateway.Uplinks.Count()} source port(s); priorities by {gateway.Uplink.PriorityStrategy}; TAP offloads: {gateway.Tap.Offloads}");
         var clock = Stopwatch.StartNew();
         gateway.RunAsync(stop.Token).GetAwaiter().GetResult();
         using (Stream? json = OpenReport(settings.JsonPath))

@@ -21,6 +21,11 @@ public sealed class GatewayCliTests
     [InlineData(Good + " --dscp-map 64=1", "a DSCP is 0 to 63")]
     [InlineData(Good + " --dscp-map 46=x", "bad priority map entry")]
     [InlineData(Good + " --json /proc/version", "/proc/version")]
+    [InlineData(Good + " --queues 0", "--queues must be 1 to 64")]
+    [InlineData(Good + " --offloads maybe", "--offloads must be on or off")]
+    [InlineData(Good + " --source-ports 5000", "--source-ports must be LOW-HIGH")]
+    [InlineData(Good + " --source-ports 47880-47899", "holds the listening port 47890")]
+    [InlineData(Good + " --source-ports 5000-5001 --queues 4", "has 2 ports for 4 queues")]
     [InlineData("--tap gateway-name-too-long --listen 127.0.0.1:47890 --peer 127.0.0.1:47891 --vni 42", "1-15 ASCII characters")]
     public async Task BadInputIsOneLineAndExit2(string args, string expected)
     {

@@ -16,16 +16,19 @@ namespace Perf.Tests.Gateway;
 public sealed class GatewayTests
 {
     /// <summary>
-    /// A TCP transfer each way between the gateway's side (A) and the kernel's VXLAN (B). Outward the TAP hands over TSO
-    /// super-packets, which the gateway cuts (a wrong length, sequence number or checksum would stall or corrupt the
-    /// stream); inward each frame is written behind its virtio-net header.
+    /// A TCP transfer each way between the gateway's side (A) and the kernel's VXLAN (B), with one queue and with two.
+    /// Outward the TAP hands over TSO super-packets, which the gateway cuts (a wrong length, sequence number or checksum
+    /// would stall or corrupt the stream); inward the peer's segments are merged into super-packets.
     /// </summary>
     [Theory]
-    [InlineData(true)]
-    [InlineData(false)]
-    public async Task ATcpTransferThroughTheTunnelToTheKernelsVxlanArrivesIntact(bool fromGatewaySide)
+    [InlineData(true, 1)]
+    [InlineData(false, 1)]
+    [InlineData(true, 2)]
+    [InlineData(false, 2)]
+    public async Task ATcpTransferThroughTheTunnelToTheKernelsVxlanArrivesIntact(bool fromGatewaySide, int queues)
     {
-        using TunnelLab lab = TunnelLab.Create("gwtcp", "46=5", TunnelLab.KernelVxlanInB);
+        using TunnelLab lab = TunnelLab.Create("gwtcp", "46=5", TunnelLab.KernelVxlanInB, queues: queues);
+        Assert.Equal(queues, lab.Gateway.Queues);
         lab.Start();
         CancellationToken ct = TestContext.Current.CancellationToken;
         NetNs server = fromGatewaySide ? lab.Net.B : lab.Net.A;
@@ -56,7 +59,7 @@ public sealed class GatewayTests
         Assert.True(fromGatewaySide || c.InSuperFrames > 0, "no segments from the peer were merged into a super-packet (" + c.InFrames + " frames written)");
         Assert.False(lab.Gateway.GsoWritesRefused);
         Assert.Equal(0, c.OutMalformed);
-        Assert.Equal(0, lab.Gateway.Uplink.Stats.Failed);
+        Assert.Equal(0, lab.Gateway.Uplinks.Sum(u => u.Stats.Failed));
     }
 
     [Fact]
@@ -118,6 +121,55 @@ public sealed class GatewayTests
         }
     }
 
+    /// <summary>
+    /// RFC 7348 5: the outer source port comes from a hash of the inner flow. 32 inner UDP flows leave from ports of the
+    /// range asked for, each flow always from the same one, and spread over several.
+    /// </summary>
+    [Fact]
+    public void EachInnerFlowLeavesFromOneSourcePortOfTheRangeAndTheFlowsSpreadOverSeveral()
+    {
+        using TunnelLab lab = TunnelLab.Create("gwports", "", firstSourcePort: 41000, sourcePorts: 8);
+        using PacketReceiver peer = lab.Net.B.Run(() => PacketReceiver.Create(new PacketReceiverOptions { LocalAddress = TunnelLab.Peer, ReceivePriority = false }));
+        lab.Net.A.Exec("ip neigh replace 10.42.0.2 lladdr 02:00:00:00:00:02 dev " + TunnelLab.Tap + " nud permanent"); // no ARP through the tunnel
+        lab.Start();
+        const int Flows = 32, PerFlow = 5;
+        using Socket inner = lab.Net.A.Run(() => new Socket(AddressFamily.InterNetwork, SocketType.Dgram, ProtocolType.Udp));
+        for (int i = 0; i < PerFlow; i++)
+        {
+            for (int f = 0; f < Flows; f++)
+            {
+                inner.SendTo(new byte[64], new IPEndPoint(IPAddress.Parse("10.42.0.2"), 9000 + f));
+            }
+        }
+
+        var portOfFlow = new Dictionary<int, HashSet<int>>();
+        int got = 0;
+        long deadline = Environment.TickCount64 + 10_000;
+        while (got < Flows * PerFlow && Environment.TickCount64 < deadline)
+        {
+            int n = peer.Receive(200);
+            for (int k = 0; k < n; k++, got++)
+            {
+                ReadOnlySpan<byte> frame = peer[k].Payload[Vxlan.HeaderSize..];
+                int innerPort = BinaryPrimitives.ReadUInt16BigEndian(frame[(14 + 20 + 2)..]); // Ethernet, IPv4, then the UDP destination port
+                Assert.InRange(peer[k].Source.Port, 41000, 41007);
+                if (!portOfFlow.TryGetValue(innerPort, out HashSet<int>? ports))
+                {
+                    portOfFlow[innerPort] = ports = [];
+                }
+
+                ports.Add(peer[k].Source.Port);
+            }
+        }
+
+        lab.Stop();
+        Assert.Equal(Flows * PerFlow, got);
+        Assert.Equal(Flows, portOfFlow.Count);
+        Assert.All(portOfFlow.Values, ports => Assert.Single(ports));
+        int distinct = portOfFlow.Values.Select(p => p.Single()).Distinct().Count();
+        Assert.True(distinct >= 4, Flows + " inner flows left from only " + distinct + " of 8 source ports");
+    }
+
     [Fact]
     public void BadDatagramsAndADownTapAreCountedDropsNeverACrash()
     {
@@ -137,11 +189,12 @@ public sealed class GatewayTests
         peer.SendTo(frame, gateway);                                 // good, but the TAP is down: EIO
 
         long deadline = Environment.TickCount64 + 10_000;
-        GatewayCounters c = lab.Gateway.Counters;
+        GatewayCounters c = lab.Gateway.Counters; // a sum over the workers, read again each time
         while (c.Dropped(InboundDrop.TapDown) + c.Dropped(InboundDrop.Short) + c.Dropped(InboundDrop.WrongVni) + c.Dropped(InboundDrop.Malformed) < 4
             && Environment.TickCount64 < deadline)
         {
             Thread.Sleep(20);
+            c = lab.Gateway.Counters;
         }
 
         Assert.Equal(1, c.Dropped(InboundDrop.Short));
@@ -182,10 +235,11 @@ public sealed class GatewayTests
 
         peer.SendTo(frame, gateway);
         long deadline = Environment.TickCount64 + 10_000;
-        GatewayCounters c = lab.Gateway.Counters;
+        GatewayCounters c = lab.Gateway.Counters; // a sum over the workers, read again each time
         while (c.Dropped(InboundDrop.ForeignSource) + c.InFrames < 4 && Environment.TickCount64 < deadline)
         {
             Thread.Sleep(20);
+            c = lab.Gateway.Counters;
         }
 
         Assert.Equal(3, c.Dropped(InboundDrop.ForeignSource));

@@ -36,7 +36,7 @@ internal sealed class TunnelLab : IDisposable
     /// Builds the pair, runs <paramref name="setup"/> (qdiscs on the uplink, the peer's VXLAN), and creates the gateway in
     /// A. Before Linux 6.14 the uplink gets the mark_to_priority classifier, so Auto takes MarkAndBpf.
     /// </summary>
-    internal static TunnelLab Create(string tag, string dscpMap, Action<VethPair>? setup = null, bool tapUp = true)
+    internal static TunnelLab Create(string tag, string dscpMap, Action<VethPair>? setup = null, bool tapUp = true, int queues = 1, int firstSourcePort = 0, int sourcePorts = 8)
     {
         string? why = NetNs.Unavailable();
         Assert.SkipWhen(why is not null, why ?? string.Empty);
@@ -53,7 +53,8 @@ internal sealed class TunnelLab : IDisposable
                 }
             }
 
-            var settings = new GatewaySettings(Tap, Listen, Peer, Vni, DscpPriorities.Parse(dscpMap), JsonPath: null);
+            var settings = new GatewaySettings(Tap, Listen, Peer, Vni, DscpPriorities.Parse(dscpMap), JsonPath: null,
+                Queues: queues, FirstSourcePort: firstSourcePort, SourcePortCount: sourcePorts);
             VxlanGateway gateway = net.A.Run(() => VxlanGateway.Create(settings));
             var lab = new TunnelLab(net, gateway);
             if (tapUp)
