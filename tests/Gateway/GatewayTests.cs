@@ -3,7 +3,6 @@ extern alias gateway;
 using System.Buffers.Binary;
 using System.Net;
 using System.Net.Sockets;
-using System.Security.Cryptography;
 using Perf.Batch;
 using gateway::Perf.Gateway;
 using Perf.Tests.Infrastructure;
@@ -16,51 +15,15 @@ namespace Perf.Tests.Gateway;
 public sealed class GatewayTests
 {
     /// <summary>
-    /// A TCP transfer each way between the gateway's side (A) and the kernel's VXLAN (B), with one queue and with two.
-    /// Outward the TAP hands over TSO super-packets, which the gateway cuts (a wrong length, sequence number or checksum
-    /// would stall or corrupt the stream); inward the peer's segments are merged into super-packets.
+    /// A TCP transfer each way between the gateway's side (A) and the kernel's VXLAN (B). Outward the TAP hands over TSO
+    /// super-packets, which the gateway cuts (a wrong length, sequence number or checksum would stall or corrupt the
+    /// stream); inward the peer's segments are merged into super-packets. Two queues: <see cref="GatewayQueueTests"/>.
     /// </summary>
     [Theory]
-    [InlineData(true, 1)]
-    [InlineData(false, 1)]
-    [InlineData(true, 2)]
-    [InlineData(false, 2)]
-    public async Task ATcpTransferThroughTheTunnelToTheKernelsVxlanArrivesIntact(bool fromGatewaySide, int queues)
-    {
-        using TunnelLab lab = TunnelLab.Create("gwtcp", "46=5", TunnelLab.KernelVxlanInB, queues: queues);
-        Assert.Equal(queues, lab.Gateway.Queues);
-        lab.Start();
-        CancellationToken ct = TestContext.Current.CancellationToken;
-        NetNs server = fromGatewaySide ? lab.Net.B : lab.Net.A;
-        NetNs clientSide = fromGatewaySide ? lab.Net.A : lab.Net.B;
-        string serverAddress = fromGatewaySide ? "10.42.0.2" : "10.42.0.1";
-        using Socket listener = server.Run(() =>
-        {
-            var s = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp);
-            s.Bind(new IPEndPoint(IPAddress.Parse(serverAddress), 5001));
-            s.Listen();
-            return s;
-        });
-        using Socket client = clientSide.Run(() => new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp));
-        byte[] data = RandomNumberGenerator.GetBytes(Lab.Scaled(4 << 20));
-        Task<byte[]> received = ReceiveAllAsync(listener, ct);
-        await client.ConnectAsync(new IPEndPoint(IPAddress.Parse(serverAddress), 5001), ct).AsTask().WaitAsync(TimeSpan.FromSeconds(20), ct);
-        await client.SendAsync(data, ct).AsTask().WaitAsync(TimeSpan.FromSeconds(60), ct);
-        client.Shutdown(SocketShutdown.Send);
-        byte[] got = await received.WaitAsync(TimeSpan.FromSeconds(60), ct);
-
-        Assert.Equal(data.Length, got.Length);
-        Assert.Equal(SHA256.HashData(data), SHA256.HashData(got));
-        lab.Stop();
-        GatewayCounters c = lab.Gateway.Counters;
-        Assert.True(c.InFrames > 0 && c.OutFrames > 0);
-        Assert.True(!fromGatewaySide || c.OutFrames > data.Length / 1400, "outbound frames " + c.OutFrames);
-        Assert.True(!fromGatewaySide || c.OutSuperFrames > 0, "the TAP (offloads " + lab.Gateway.Tap.Offloads + ") handed over no TSO super-packet");
-        Assert.True(fromGatewaySide || c.InSuperFrames > 0, "no segments from the peer were merged into a super-packet (" + c.InFrames + " frames written)");
-        Assert.False(lab.Gateway.GsoWritesRefused);
-        Assert.Equal(0, c.OutMalformed);
-        Assert.Equal(0, lab.Gateway.Uplinks.Sum(u => u.Stats.Failed));
-    }
+    [InlineData(true)]
+    [InlineData(false)]
+    public Task ATcpTransferThroughTheTunnelToTheKernelsVxlanArrivesIntact(bool fromGatewaySide) =>
+        TcpThroughTunnel.TransferAsync("gwtcp", fromGatewaySide, queues: 1);
 
     [Fact]
     public void EachDscpLandsInTheHtbClassItsPriorityNamesAndTheOuterDscpAndEcnAreTheInner()
@@ -119,55 +82,6 @@ public sealed class GatewayTests
             long delta = after.GetValueOrDefault(c).Packets - before.GetValueOrDefault(c).Packets;
             Assert.True(delta == phases.Count(p => p.Class == c) * PerPhase, "class " + c + " counted " + delta + " (" + string.Join(", ", after) + ")");
         }
-    }
-
-    /// <summary>
-    /// RFC 7348 5: the outer source port comes from a hash of the inner flow. 32 inner UDP flows leave from ports of the
-    /// range asked for, each flow always from the same one, and spread over several.
-    /// </summary>
-    [Fact]
-    public void EachInnerFlowLeavesFromOneSourcePortOfTheRangeAndTheFlowsSpreadOverSeveral()
-    {
-        using TunnelLab lab = TunnelLab.Create("gwports", "", firstSourcePort: 41000, sourcePorts: 8);
-        using PacketReceiver peer = lab.Net.B.Run(() => PacketReceiver.Create(new PacketReceiverOptions { LocalAddress = TunnelLab.Peer, ReceivePriority = false }));
-        lab.Net.A.Exec("ip neigh replace 10.42.0.2 lladdr 02:00:00:00:00:02 dev " + TunnelLab.Tap + " nud permanent"); // no ARP through the tunnel
-        lab.Start();
-        const int Flows = 32, PerFlow = 5;
-        using Socket inner = lab.Net.A.Run(() => new Socket(AddressFamily.InterNetwork, SocketType.Dgram, ProtocolType.Udp));
-        for (int i = 0; i < PerFlow; i++)
-        {
-            for (int f = 0; f < Flows; f++)
-            {
-                inner.SendTo(new byte[64], new IPEndPoint(IPAddress.Parse("10.42.0.2"), 9000 + f));
-            }
-        }
-
-        var portOfFlow = new Dictionary<int, HashSet<int>>();
-        int got = 0;
-        long deadline = Environment.TickCount64 + 10_000;
-        while (got < Flows * PerFlow && Environment.TickCount64 < deadline)
-        {
-            int n = peer.Receive(200);
-            for (int k = 0; k < n; k++, got++)
-            {
-                ReadOnlySpan<byte> frame = peer[k].Payload[Vxlan.HeaderSize..];
-                int innerPort = BinaryPrimitives.ReadUInt16BigEndian(frame[(14 + 20 + 2)..]); // Ethernet, IPv4, then the UDP destination port
-                Assert.InRange(peer[k].Source.Port, 41000, 41007);
-                if (!portOfFlow.TryGetValue(innerPort, out HashSet<int>? ports))
-                {
-                    portOfFlow[innerPort] = ports = [];
-                }
-
-                ports.Add(peer[k].Source.Port);
-            }
-        }
-
-        lab.Stop();
-        Assert.Equal(Flows * PerFlow, got);
-        Assert.Equal(Flows, portOfFlow.Count);
-        Assert.All(portOfFlow.Values, ports => Assert.Single(ports));
-        int distinct = portOfFlow.Values.Select(p => p.Single()).Distinct().Count();
-        Assert.True(distinct >= 4, Flows + " inner flows left from only " + distinct + " of 8 source ports");
     }
 
     [Fact]
@@ -331,19 +245,5 @@ public sealed class GatewayTests
         using TunnelLab lab = TunnelLab.Create("gwmtu", "", tapUp: false);
         Assert.Contains(" mtu 1450 ", lab.Net.A.Exec("ip link show " + TunnelLab.Tap), StringComparison.Ordinal); // veth 1500 - 50
         Assert.Equal(1450, lab.Net.A.Run(() => lab.Gateway.Tap.Mtu));
-    }
-
-    private static async Task<byte[]> ReceiveAllAsync(Socket listener, CancellationToken ct)
-    {
-        using Socket s = await listener.AcceptAsync(ct);
-        using var all = new MemoryStream();
-        byte[] buffer = new byte[64 << 10];
-        int n;
-        while ((n = await s.ReceiveAsync(buffer, ct)) > 0)
-        {
-            all.Write(buffer, 0, n);
-        }
-
-        return all.ToArray();
     }
 }
