@@ -38,7 +38,7 @@ public class TunnelOffloadBenchmarks
             frame.WriteSegment(i, _segments[i]);
         }
 
-        _coalescer = new FrameCoalescer(ethernet: true);
+        _coalescer = new FrameCoalescer(ethernet: true, TunnelOffloads.Tso4);
         Assert(Merge() == _segments.Length, "the segments did not merge back");
         Assert(Checksum() == Scalar(), "the vectorised checksum differs from the word-at-a-time one");
     }

@@ -22,7 +22,7 @@ internal sealed partial class GatewayWorker : IDisposable
     private readonly byte[] _marked = new byte[GatewaySettings.MaxFrame]; // an inner frame whose ECN decapsulation changed
     private readonly int _largestFrame; // the TAP's MTU, its Ethernet header and one VLAN tag: what fits the underlay
     private readonly byte[] _read = new byte[GatewaySettings.MaxRead]; // one read: a frame or a super-packet, behind its header
-    private readonly FrameCoalescer? _coalescer; // with TSO granted: TCP segments from the peer merged into one write
+    private readonly FrameCoalescer? _coalescer; // with TSO (USO) granted: TCP segments (UDP datagrams) from the peer merged into one write
     private int _readLength; // a frame read whose segments did not all fit a ring yet; 0 for none
     private int _nextSegment;
     private long _heldBytes;
@@ -33,9 +33,9 @@ internal sealed partial class GatewayWorker : IDisposable
         _peerAddress = settings.Peer.ToIPAddress();
         _tap = tap;
         _largestFrame = Math.Min(GatewaySettings.MaxFrame, mtu + 14 + 4);
-        if ((tap.Offloads & (TunnelOffloads.Tso4 | TunnelOffloads.Tso6)) != 0)
+        if ((tap.Offloads & (TunnelOffloads.Tso4 | TunnelOffloads.Tso6 | TunnelOffloads.Uso4 | TunnelOffloads.Uso6)) != 0)
         {
-            _coalescer = new FrameCoalescer(ethernet: true);
+            _coalescer = new FrameCoalescer(ethernet: true, tap.Offloads);
         }
 
         _receiver = receiver;

@@ -5,11 +5,13 @@ using Perf.Tunnel.Offload;
 namespace Perf.Tunnel;
 
 /// <summary>
-/// Merges consecutive TCP segments of one flow into one super-packet to write to a device with TSO
-/// (<see cref="TunnelOffloads.Tso4"/>, <see cref="TunnelOffloads.Tso6"/>), as the kernel's GRO would: one write, and one
-/// packet through the stack, where there were dozens. A segment joins when its checksums are valid, its headers equal
-/// the first's but for the lengths, the IPv4 ID and the checksums, its sequence number follows on, its flags are ACK (and
-/// ECE as the first's) with PSH only on the last, and it is not longer than the first. Anything else is written alone.
+/// Merges consecutive packets of one flow into one super-packet to write to a TAP or TUN device, as the kernel's GRO
+/// would: one write, and one packet through the stack, where there were dozens. TCP segments merge where the device has
+/// TSO (<see cref="TunnelOffloads.Tso4"/>, <see cref="TunnelOffloads.Tso6"/>), UDP datagrams where it has USO
+/// (<see cref="TunnelOffloads.Uso4"/>, <see cref="TunnelOffloads.Uso6"/>, Linux 6.2+). A packet joins when its checksums
+/// are valid, its headers equal the first's but for the lengths, the IPv4 ID and the checksums, it is not longer than
+/// the first, and no shorter one came before it; a TCP segment also when its sequence number follows on and its flags
+/// are ACK (and ECE as the first's) with PSH only on the last. Anything else is written alone.
 /// </summary>
 /// <remarks>
 /// Owns one 64 KB buffer; allocates nothing per frame. Not thread-safe: one writer.
@@ -26,6 +28,7 @@ public sealed class FrameCoalescer
 
     private readonly byte[] _buffer = new byte[VirtioNetHeader.Size + MaxIpLength + 18]; // the header, then what is held
     private readonly bool _ethernet;
+    private readonly TunnelOffloads _offloads;
     private byte[]? _segment; // the fallback's: one segment at a time
     private PacketLayout _layout;
     private int _length;
@@ -34,7 +37,13 @@ public sealed class FrameCoalescer
     private uint _nextSeq;
 
     /// <summary>Creates a coalescer for a TAP (<paramref name="ethernet"/>: Ethernet frames) or a TUN (IP packets).</summary>
-    public FrameCoalescer(bool ethernet) => _ethernet = ethernet;
+    /// <param name="ethernet">True for a TAP's Ethernet frames.</param>
+    /// <param name="offloads">What the device granted (<see cref="TapDevice.Offloads"/>): which packets may merge.</param>
+    public FrameCoalescer(bool ethernet, TunnelOffloads offloads)
+    {
+        _ethernet = ethernet;
+        _offloads = offloads;
+    }
 
     /// <summary>How many segments are held.</summary>
     public int Count => _segments;
@@ -52,17 +61,18 @@ public sealed class FrameCoalescer
     /// </summary>
     /// <returns>
     /// False when it cannot join what is held (write that with <see cref="WriteHeld"/>, then add the frame again) or cannot
-    /// be merged at all (not TCP, a bad checksum, SYN or FIN): such a frame is written alone, after what is held.
+    /// be merged at all (not TCP or UDP the device takes super-packets of, a bad or absent checksum, SYN or FIN): such a
+    /// frame is written alone, after what is held.
     /// </returns>
     public bool TryAdd(ReadOnlySpan<byte> frame)
     {
-        if (GsoWritesRefused || !PacketLayout.TryRead(frame, _ethernet, PacketLayout.Tcp, 0, out PacketLayout layout) || !Mergeable(frame, layout))
+        if (GsoWritesRefused || !TryMergeable(frame, out PacketLayout layout))
         {
             return false;
         }
 
         int payload = frame.Length - layout.Payload;
-        uint seq = BinaryPrimitives.ReadUInt32BigEndian(frame[(layout.Transport + 4)..]);
+        uint seq = layout.Protocol == PacketLayout.Tcp ? BinaryPrimitives.ReadUInt32BigEndian(frame[(layout.Transport + 4)..]) : 0;
         if (_segments == 0)
         {
             frame.CopyTo(HeldSpan);
@@ -83,7 +93,11 @@ public sealed class FrameCoalescer
         _length += payload;
         _nextSeq += (uint)payload;
         _segments++;
-        HeldSpan[_layout.Transport + 13] |= (byte)(frame[layout.Transport + 13] & Psh);
+        if (layout.Protocol == PacketLayout.Tcp)
+        {
+            HeldSpan[_layout.Transport + 13] |= (byte)(frame[layout.Transport + 13] & Psh);
+        }
+
         return true;
     }
 
@@ -141,7 +155,7 @@ public sealed class FrameCoalescer
     /// <summary>Forgets what is held.</summary>
     public void Clear() => _segments = 0;
 
-    // The super-packet's lengths, IPv4 header checksum and TCP pseudo-header sum (NEEDS_CSUM: the kernel finishes it).
+    // The super-packet's lengths, IPv4 header checksum and L4 pseudo-header sum (NEEDS_CSUM: the kernel finishes it).
     private VirtioNetHeader Finish()
     {
         Span<byte> p = HeldSpan[.._length];
@@ -158,55 +172,79 @@ public sealed class FrameCoalescer
             InternetChecksum.Store(p.Slice(ip + 10, 2), InternetChecksum.Add(0, p.Slice(ip, l4 - ip)));
         }
 
+        bool udp = _layout.Protocol == PacketLayout.Udp;
+        if (udp)
+        {
+            BinaryPrimitives.WriteUInt16BigEndian(p[(l4 + 4)..], (ushort)(_length - l4)); // the kernel cuts it per segment
+        }
+
         ushort pseudo = InternetChecksum.Fold(_layout.PseudoHeader(p, _length - l4));
-        System.Runtime.InteropServices.MemoryMarshal.Write(p.Slice(l4 + 16, 2), in pseudo);
+        System.Runtime.InteropServices.MemoryMarshal.Write(p.Slice(l4 + (udp ? 6 : 16), 2), in pseudo);
         return new VirtioNetHeader
         {
             Flags = VirtioNetHeader.NeedsChecksum,
-            GsoType = _layout.IsIPv6 ? VirtioNetHeader.GsoTcpV6 : VirtioNetHeader.GsoTcpV4,
+            GsoType = udp ? VirtioNetHeader.GsoUdpL4 : _layout.IsIPv6 ? VirtioNetHeader.GsoTcpV6 : VirtioNetHeader.GsoTcpV4,
             HeaderLength = (ushort)_layout.Payload,
             GsoSize = (ushort)_segmentSize,
             ChecksumStart = (ushort)l4,
-            ChecksumOffset = 16,
+            ChecksumOffset = (ushort)(udp ? 6 : 16),
         };
     }
 
-    // A data segment with valid checksums and no flag that ends a merge (SYN, FIN, RST, URG, CWR); no IPv4 options or fragments.
-    private static bool Mergeable(ReadOnlySpan<byte> frame, PacketLayout layout)
+    // A TCP or UDP packet the device takes super-packets of, with valid checksums and a payload; TCP with no flag that
+    // ends a merge (SYN, FIN, RST, URG, CWR); no IPv4 options or fragments.
+    private bool TryMergeable(ReadOnlySpan<byte> frame, out PacketLayout layout)
     {
-        byte flags = (byte)(frame[layout.Transport + 13] & ~(Psh | Ece));
-        if (flags != Ack || frame.Length == layout.Payload)
+        layout = default;
+        int ip = PacketLayout.NetworkOffset(frame, _ethernet, out bool v6);
+        if (ip < 0 || frame.Length < ip + 20)
         {
             return false;
         }
 
+        byte protocol = v6 ? frame[ip + 6] : frame[ip + 9];
+        TunnelOffloads needed = protocol == PacketLayout.Tcp ? (v6 ? TunnelOffloads.Tso6 : TunnelOffloads.Tso4)
+            : protocol == PacketLayout.Udp ? (v6 ? TunnelOffloads.Uso6 : TunnelOffloads.Uso4) : TunnelOffloads.None;
+        if (needed == TunnelOffloads.None || (_offloads & needed) == 0 || !PacketLayout.TryRead(frame, _ethernet, protocol, 0, out layout) ||
+            frame.Length == layout.Payload || !IpMergeable(frame, layout))
+        {
+            return false;
+        }
+
+        int l4 = layout.Transport;
+        if (protocol == PacketLayout.Tcp ? (frame[l4 + 13] & ~(Psh | Ece)) != Ack
+            : BinaryPrimitives.ReadUInt16BigEndian(frame[(l4 + 4)..]) != frame.Length - l4 || (frame[l4 + 6] | frame[l4 + 7]) == 0)
+        {
+            return false; // a UDP length that is not the packet's, or no checksum to check
+        }
+
+        return InternetChecksum.IsValid(InternetChecksum.Add(layout.PseudoHeader(frame, frame.Length - l4), frame[l4..]));
+    }
+
+    private static bool IpMergeable(ReadOnlySpan<byte> frame, PacketLayout layout)
+    {
         int ip = layout.Network;
-        if (!layout.IsIPv6 && (layout.Transport - ip != 20 || (BinaryPrimitives.ReadUInt16BigEndian(frame[(ip + 6)..]) & 0x3FFF) != 0 ||
-            BinaryPrimitives.ReadUInt16BigEndian(frame[(ip + 2)..]) != frame.Length - ip || !InternetChecksum.IsValid(InternetChecksum.Add(0, frame.Slice(ip, 20)))))
+        if (layout.IsIPv6)
         {
-            return false;
+            return BinaryPrimitives.ReadUInt16BigEndian(frame[(ip + 4)..]) == frame.Length - ip - 40; // no padding, no jumbogram
         }
 
-        if (layout.IsIPv6 && BinaryPrimitives.ReadUInt16BigEndian(frame[(ip + 4)..]) != frame.Length - ip - 40)
-        {
-            return false; // padding or a jumbogram: not what a merge may assume
-        }
-
-        int l4Length = frame.Length - layout.Transport;
-        return InternetChecksum.IsValid(InternetChecksum.Add(layout.PseudoHeader(frame, l4Length), frame[layout.Transport..]));
+        return layout.Transport - ip == 20 && (BinaryPrimitives.ReadUInt16BigEndian(frame[(ip + 6)..]) & 0x3FFF) == 0 &&
+            BinaryPrimitives.ReadUInt16BigEndian(frame[(ip + 2)..]) == frame.Length - ip && InternetChecksum.IsValid(InternetChecksum.Add(0, frame.Slice(ip, 20)));
     }
 
     private bool Continues(ReadOnlySpan<byte> frame, PacketLayout layout, uint seq, int payload)
     {
-        if (_segments >= MaxSegments || layout.Payload != _layout.Payload || seq != _nextSeq || payload > _segmentSize ||
+        bool tcp = _layout.Protocol == PacketLayout.Tcp;
+        if (_segments >= MaxSegments || layout.Payload != _layout.Payload || layout.Protocol != _layout.Protocol || payload > _segmentSize ||
             _length - _layout.Network + payload > MaxIpLength || _length - _layout.Payload != _segmentSize * _segments ||
-            (HeldSpan[_layout.Transport + 13] & Psh) != 0)
+            (tcp && (seq != _nextSeq || (HeldSpan[_layout.Transport + 13] & Psh) != 0)))
         {
-            return false; // a shorter segment or PSH ends a super-packet: nothing may follow them
+            return false; // a shorter packet or PSH ends a super-packet: nothing may follow them
         }
 
         ReadOnlySpan<byte> held = HeldSpan;
-        return SameExcept(held, frame, 0, layout.Transport + 4, layout.Network) && SameIgnoringPsh(held, frame, layout.Transport);
+        return SameExcept(held, frame, 0, layout.Transport + 4, layout.Network) && (!tcp || SameIgnoringPsh(held, frame, layout.Transport));
     }
 
     // Bytes [start, end) equal, but for the IP header's length, ID and checksum fields (IPv4) or payload length (IPv6).

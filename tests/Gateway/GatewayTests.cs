@@ -25,6 +25,53 @@ public sealed class GatewayTests
     public Task ATcpTransferThroughTheTunnelToTheKernelsVxlanArrivesIntact(bool fromGatewaySide) =>
         TcpThroughTunnel.TransferAsync("gwtcp", fromGatewaySide, queues: 1);
 
+    /// <summary>
+    /// Inner UDP from the kernel's VXLAN through the gateway: every datagram arrives whole and in order at a socket behind
+    /// the TAP. Where the TAP has USO (Linux 6.2+) a flow's datagrams are merged into UDP super-packets the kernel cuts
+    /// again; before, each is written alone.
+    /// </summary>
+    [Fact]
+    public void InnerUdpFromThePeerArrivesWholeMergedWhereTheTapHasUso()
+    {
+        using TunnelLab lab = TunnelLab.Create("gwudp", "", TunnelLab.KernelVxlanInB);
+        using Socket inner = lab.Net.A.Run(() =>
+        {
+            var s = new Socket(AddressFamily.InterNetwork, SocketType.Dgram, ProtocolType.Udp) { ReceiveBufferSize = 8 << 20 };
+            s.Bind(new IPEndPoint(IPAddress.Parse("10.42.0.1"), 9100));
+            return s;
+        });
+        lab.Net.B.Exec("ip neigh replace 10.42.0.1 lladdr " + lab.Net.A.MacOf(TunnelLab.Tap) + " dev vx0 nud permanent"); // no burst held for ARP
+        lab.Start();
+        using Socket sender = lab.Net.B.Run(() => new Socket(AddressFamily.InterNetwork, SocketType.Dgram, ProtocolType.Udp));
+        sender.Connect(new IPEndPoint(IPAddress.Parse("10.42.0.1"), 9100));
+        const int Count = 3000, Burst = 50; // bursts: nothing waits in a socket buffer long enough to overflow it
+        byte[] payload = new byte[1000];
+        byte[] got = new byte[2000];
+        inner.ReceiveTimeout = 10_000;
+        for (int first = 0; first < Count; first += Burst)
+        {
+            for (int i = first; i < first + Burst; i++)
+            {
+                BinaryPrimitives.WriteInt32BigEndian(payload, i);
+                payload.AsSpan(4).Fill((byte)i);
+                sender.Send(payload);
+            }
+
+            for (int i = first; i < first + Burst; i++)
+            {
+                int n = inner.Receive(got);
+                Assert.Equal(payload.Length, n);
+                Assert.Equal(i, BinaryPrimitives.ReadInt32BigEndian(got));
+                Assert.True(got.AsSpan(4, n - 4).IndexOfAnyExcept((byte)i) < 0, "datagram " + i + " arrived changed");
+            }
+        }
+
+        lab.Stop();
+        bool uso = lab.Gateway.Tap.Offloads.HasFlag(Perf.Tunnel.TunnelOffloads.Uso4);
+        Assert.Equal(Environment.OSVersion.Version >= new Version(6, 2), uso);
+        Assert.True(uso == lab.Gateway.Counters.InSuperFrames > 0, "USO " + uso + ", super-packets written " + lab.Gateway.Counters.InSuperFrames);
+    }
+
     [Fact]
     public void EachDscpLandsInTheHtbClassItsPriorityNamesAndTheOuterDscpAndEcnAreTheInner()
     {

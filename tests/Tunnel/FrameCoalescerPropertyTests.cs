@@ -5,26 +5,45 @@ using Perf.Tunnel;
 namespace Perf.Tests.Tunnel;
 
 /// <summary>
-/// The merge against the split: the segments of a random TCP super-packet (IPv4 or IPv6, a VLAN tag or none, options,
-/// ACK with PSH or not), as <see cref="SuperFrame"/> cuts them, must merge back into that super-packet byte for byte
+/// The merge against the split: the segments of a random TCP or UDP super-packet (IPv4 or IPv6, a VLAN tag or none,
+/// options, ACK with PSH or not), as <see cref="SuperFrame"/> cuts them, must merge back into that super-packet byte for byte
 /// (its checksum field holding the pseudo-header's sum, as the kernel expects behind NEEDS_CSUM). Anything that breaks a
 /// flow's continuity or a checksum must keep a segment out.
 /// </summary>
 [Trait(Lab.Trait, Lab.HostOnly)]
 public sealed class FrameCoalescerPropertyTests
 {
+    private const TunnelOffloads All = TunnelOffloads.Checksum | TunnelOffloads.Tso4 | TunnelOffloads.Tso6 | TunnelOffloads.Uso4 | TunnelOffloads.Uso6;
+
+    /// <summary>What the device did not grant does not merge: UDP without USO, IPv6 TCP with TSO4 only.</summary>
+    [Fact]
+    public void OnlyWhatTheDeviceTakesSuperPacketsOfMerges()
+    {
+        var random = new Random(9);
+        foreach ((bool udp, bool v6, TunnelOffloads granted) in (ReadOnlySpan<(bool, bool, TunnelOffloads)>)[
+            (true, false, TunnelOffloads.Checksum | TunnelOffloads.Tso4 | TunnelOffloads.Tso6),
+            (false, true, TunnelOffloads.Checksum | TunnelOffloads.Tso4),
+            (true, true, TunnelOffloads.Checksum | TunnelOffloads.Uso4)])
+        {
+            SuperFrameModel.Shape shape = MergeableShape(random) with { Udp = udp, V6 = v6, TcpFlags = udp ? (byte)0 : (byte)0x10, TcpOptions = 0, Payload = 3000, Mss = 1000 };
+            List<byte[]> segments = Split(SuperFrameModel.Build(shape, random), shape.Ethernet);
+            var coalescer = new FrameCoalescer(shape.Ethernet, granted);
+            Assert.False(coalescer.TryAdd(segments[0]), shape + " merged with " + granted);
+        }
+    }
+
     [Fact]
     public void TheSegmentsOfASuperPacketMergeBackIntoIt()
     {
         var random = new Random(404);
-        var coalescer = new FrameCoalescer(ethernet: true);
+        FrameCoalescer coalescer;
         for (int round = 0; round < 800; round++)
         {
             SuperFrameModel.Shape shape = MergeableShape(random);
             byte[] read = SuperFrameModel.Build(shape, random);
             List<byte[]> segments = Split(read, shape.Ethernet);
 
-            coalescer = new FrameCoalescer(shape.Ethernet);
+            coalescer = new FrameCoalescer(shape.Ethernet, All);
             foreach (byte[] s in segments)
             {
                 Assert.True(coalescer.TryAdd(s), shape + ": a segment of " + segments.Count + " was refused");
@@ -53,7 +72,7 @@ public sealed class FrameCoalescerPropertyTests
     public void ASegmentThatDoesNotContinueTheFlowIsKeptOut(string how)
     {
         var random = new Random(how.Length);
-        SuperFrameModel.Shape shape = MergeableShape(random) with { Payload = 6000, Mss = 1000, TcpFlags = 0x10, Vlan = false, Ethernet = true };
+        SuperFrameModel.Shape shape = MergeableShape(random) with { Udp = false, TcpOptions = 12, Payload = 6000, Mss = 1000, TcpFlags = 0x10, Vlan = false, Ethernet = true };
         List<byte[]> segments = Split(SuperFrameModel.Build(shape, random), ethernet: true);
         byte[] bad = segments[3];
         int ip = 14;
@@ -69,7 +88,7 @@ public sealed class FrameCoalescerPropertyTests
             default: bad[l4 + 13] |= 0x02; Refinish(bad, shape); break;
         }
 
-        var coalescer = new FrameCoalescer(ethernet: true);
+        var coalescer = new FrameCoalescer(ethernet: true, All);
         int i = 0;
         while (i < segments.Count && coalescer.TryAdd(segments[i]))
         {
@@ -85,7 +104,7 @@ public sealed class FrameCoalescerPropertyTests
         int mss = random.Next(1, 9000);
         int segments = random.Next(1, FrameCoalescer.MaxSegments + 1);
         int payload = Math.Min(((segments - 1) * mss) + random.Next(1, mss + 1), 65535 - 40 - 60 - 1000);
-        return s with { Udp = false, TcpFlags = (byte)(0x10 | (random.Next(2) * 0x08)), Mss = mss, Payload = payload };
+        return s with { TcpFlags = s.Udp ? (byte)0 : (byte)(0x10 | (random.Next(2) * 0x08)), Mss = mss, Payload = payload };
     }
 
     internal static List<byte[]> Split(byte[] read, bool ethernet)
