@@ -55,6 +55,31 @@ public sealed class WatchTests
         Assert.Contains("<table id=\"watch\">", page, StringComparison.Ordinal);
     }
 
+    /// <summary>
+    /// The page of a watched run with transmit timestamps, opened in a browser: each watched class's rate, drops and time
+    /// in the qdisc over time are drawn, beside the per-priority charts.
+    /// </summary>
+    // The page and the browser are the same on every kernel.
+    [Fact]
+    [Trait(Lab.Trait, Lab.HostOnly)]
+    public void AWatchedRunsPageDrawsEachClasssRateAndQdiscDelayInABrowser()
+    {
+        using VethPair net = ShapedPair();
+        using PacketReceiver rx = net.ReceiverInB();
+        using var html = new TempFile(".html");
+        (int code, string output) = Perfgen(net, rx.LocalAddress, "0x10010=1:10,0x10020=1:20", path: null, html.Path, "--tx-timestamps");
+        Assert.True(code == ExitCodes.Ok, "exit " + code + ": " + output);
+        string page = File.ReadAllText(html.Path);
+        foreach (string chart in (string[])["watch-rate", "watch-drops", "watch-delay", "qdisc-delay"])
+        {
+            System.Text.RegularExpressions.Match m = System.Text.RegularExpressions.Regex.Match(page, "id=\"" + chart + "\"[^>]*data-points=\"(\\d+)\"");
+            Assert.True(m.Success && int.Parse(m.Groups[1].Value, System.Globalization.CultureInfo.InvariantCulture) > 0, "no " + chart + " chart with points");
+        }
+
+        Assert.Contains("veth-a 1:10 p99", page, StringComparison.Ordinal); // the delay series are named by class
+        Browser.AssertDrawn(html.Path, charts: 6);
+    }
+
     [Fact]
     public async Task ASinkOnTheFarSideJoinsTheWatchedClassesThroughMerge()
     {
@@ -126,7 +151,7 @@ public sealed class WatchTests
         }
     }
 
-    private static (int Code, string Output) Perfgen(VethPair net, DatagramAddress sink, string expect, string? path, string? html = null)
+    private static (int Code, string Output) Perfgen(VethPair net, DatagramAddress sink, string expect, string? path, string? html = null, params string[] extra)
     {
         List<string> args = ["netns", "exec", net.A.Name, PerfgenPath(), "send", "--dest", sink.ToString(), "--priorities", "0x10010,0x10020",
             "--rate", "5k", "--duration", Lab.InLab ? "2s" : "1s", "--interval", "250ms", "--watch", VethPair.DeviceA, "--expect", expect, "--quiet"];
@@ -139,6 +164,8 @@ public sealed class WatchTests
         {
             args.AddRange(["--html", html]);
         }
+
+        args.AddRange(extra);
 
         return HostTools.Run("ip", args, TimeSpan.FromSeconds(120));
     }

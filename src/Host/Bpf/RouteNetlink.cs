@@ -274,7 +274,7 @@ internal sealed unsafe partial class RouteNetlink : IDisposable
     }
 
     /// <summary>The rtattrs in <paramref name="data"/>, each value copied out.</summary>
-    private static List<(ushort Type, byte[] Value)> Attributes(ReadOnlySpan<byte> data)
+    internal static List<(ushort Type, byte[] Value)> Attributes(ReadOnlySpan<byte> data)
     {
         var list = new List<(ushort, byte[])>();
         while (data.Length >= 4)

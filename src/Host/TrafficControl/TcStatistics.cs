@@ -50,4 +50,13 @@ public sealed record TcStatistics
 
     /// <summary>An HTB class's own statistics, read from <see cref="ExtendedStatistics"/>; null for anything else.</summary>
     public HtbClassStatistics? Htb => Kind == "htb" && IsClass ? HtbClassStatistics.From(ExtendedStatistics.Span) : null;
+
+    /// <summary>An fq_codel qdisc's own statistics, read from <see cref="ExtendedStatistics"/>; null for anything else.</summary>
+    public FqCodelStatistics? FqCodel => Kind == "fq_codel" && !IsClass ? FqCodelStatistics.From(ExtendedStatistics.Span) : null;
+
+    /// <summary>An fq qdisc's own statistics, read from <see cref="ExtendedStatistics"/>; null for anything else.</summary>
+    public FqStatistics? Fq => Kind == "fq" && !IsClass ? FqStatistics.From(ExtendedStatistics.Span) : null;
+
+    /// <summary>A cake qdisc's tins, read from <see cref="ExtendedStatistics"/>, in tc's column order; empty for anything else.</summary>
+    public IReadOnlyList<CakeTinStatistics> CakeTins => Kind == "cake" && !IsClass ? CakeTinStatistics.From(ExtendedStatistics.Span) : [];
 }

@@ -24,7 +24,49 @@ internal static partial class HtmlReport
 
         Chart(html, "watch-rate", "Rate per watched class (Mbit/s, what the qdisc sent)", "time (s)", "Mbit/s", [.. rate.Select(kv => (kv.Key, kv.Value))], logX: false);
         Chart(html, "watch-drops", "Drops per watched class (per second)", "time (s)", "drops/s", [.. drops.Select(kv => (kv.Key, kv.Value))], logX: false);
+        AppendWatchDelay(html, watch, report);
         AppendWatchTable(html, watch, Delivered(watch, report));
+    }
+
+    // With --tx-timestamps: each watched class's time in the qdisc over time, from the priorities that landed there (the
+    // worst p99 and p50 among them in each interval). Nothing without timestamps.
+    private static void AppendWatchDelay(StringBuilder html, JsonObject watch, JsonObject report)
+    {
+        var classOf = new Dictionary<long, string>();
+        foreach (JsonNode? c in watch["classification"]?.AsArray() ?? [])
+        {
+            if (c!["class"]?.GetValue<string>() is { } cls)
+            {
+                classOf[c["priority"]!.GetValue<long>()] = c["device"]!.GetValue<string>() + " " + cls;
+            }
+        }
+
+        var series = new SortedDictionary<string, List<(double X, double Y)>>(StringComparer.Ordinal);
+        foreach (JsonNode? interval in report["send"]?["intervals"]?.AsArray() ?? [])
+        {
+            var worst = new SortedDictionary<string, (double P99, double P50)>(StringComparer.Ordinal);
+            foreach (JsonNode? p in interval!["per_priority"]!.AsArray())
+            {
+                if (p!["qdisc_delay_us"] is JsonObject d && classOf.TryGetValue(p["priority"]!.GetValue<long>(), out string? cls))
+                {
+                    (double p99, double p50) = worst.GetValueOrDefault(cls);
+                    worst[cls] = (Math.Max(p99, d["p99"]!.GetValue<double>() / 1000), Math.Max(p50, d["p50"]!.GetValue<double>() / 1000));
+                }
+            }
+
+            double end = interval["end_s"]!.GetValue<double>();
+            foreach ((string cls, (double p99, double p50)) in worst)
+            {
+                Add(series, cls + " p99", end, p99);
+                Add(series, cls + " p50", end, p50);
+            }
+        }
+
+        if (series.Count > 0)
+        {
+            Chart(html, "watch-delay", "Time in the qdisc per watched class (ms; the worst p99 and p50 of its priorities in each interval, SND − SCHED)", "time (s)", "ms",
+                [.. series.Select(kv => (kv.Key, kv.Value))], logX: false, logYWhenSpread: true);
+        }
     }
 
     // With a sink's report merged in (perfgen merge send.json sink.json): per watched class, what the sink received of
