@@ -85,6 +85,14 @@ public sealed class BadInputTests
         "qdisc-test|--json|/nonexistent/dir/x.json",
         "qdisc-test|--burst|0",
         "sink|--listen|127.0.0.1:0|--gro|yes",
+        // watch: no device, one that is not there, one without a counting qdisc, bad values, an unwritable report
+        "watch",
+        "watch|nosuchdev0|--duration|1s",
+        "watch|lo|--duration|1s",
+        "watch|bad name!",
+        "watch|lo|--interval|often",
+        "watch|lo|--expect|x",
+        "watch|lo|--json|/proc/version",
     };
 
     [Trait(Lab.Trait, Lab.HostOnly)]

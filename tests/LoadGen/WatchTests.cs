@@ -109,6 +109,64 @@ public sealed class WatchTests
         Assert.Contains("<td>" + received10.ToString("N0", System.Globalization.CultureInfo.InvariantCulture) + "</td>", html, StringComparison.Ordinal);
     }
 
+    /// <summary>
+    /// A router's view: <c>perfgen watch</c> reads the device where the qdisc is while another perfgen sends through
+    /// it, sending nothing itself; <c>perfgen merge</c> of the two reports fills in perfgen's share of each class by
+    /// --expect and judges it: right as configured, and exit 1 once the expectation is wrong.
+    /// </summary>
+    [Fact]
+    public async Task AWatchWhereTheQdiscIsJoinsTheSendersReportThroughMerge()
+    {
+        using VethPair net = ShapedPair();
+        using PacketReceiver rx = net.ReceiverInB();
+        using var watchJson = new TempFile(".json");
+        using var sendJson = new TempFile(".json");
+        using var merged = new TempFile(".json");
+        using var watchPage = new TempFile(".html");
+        using var mergedPage = new TempFile(".html");
+        string perfgen = PerfgenPath();
+        Task<(int Code, string Output)> watching = Task.Run(() => HostTools.Run("ip", ["netns", "exec", net.A.Name, perfgen, "watch", VethPair.DeviceA,
+            "--duration", Lab.InLab ? "25s" : "5s", "--interval", "250ms", "--expect", "0x10010=1:10,0x10020=1:20", "--quiet", "--json", watchJson.Path, "--html", watchPage.Path], TimeSpan.FromSeconds(120)),
+            TestContext.Current.CancellationToken);
+        Thread.Sleep(Lab.InLab ? 10_000 : 1500); // the watch has taken its first reading
+        (int code, string output) = HostTools.Run("ip", ["netns", "exec", net.A.Name, perfgen, "send", "--dest", rx.LocalAddress.ToString(), "--priorities", "0x10010,0x10020",
+            "--rate", "5k", "--duration", "1s", "--quiet", "--json", sendJson.Path], TimeSpan.FromSeconds(120));
+        Assert.True(code == ExitCodes.Ok, "send: exit " + code + ": " + output);
+        (int watchCode, string watchOutput) = await watching;
+        Assert.True(watchCode == ExitCodes.Ok, "watch: exit " + watchCode + ": " + watchOutput);
+
+        Assert.Contains("id=\"watch-rate\"", File.ReadAllText(watchPage.Path), StringComparison.Ordinal);
+        Assert.Equal(ExitCodes.Ok, PerfgenCli.Run(["merge", sendJson.Path, watchJson.Path, "--json", merged.Path, "--html", mergedPage.Path, "--quiet"]));
+        Assert.Contains("<table id=\"watch\">", File.ReadAllText(mergedPage.Path), StringComparison.Ordinal);
+        JsonElement report = JsonDocument.Parse(File.ReadAllText(merged.Path)).RootElement;
+        JsonElement watch = report.GetProperty("watch");
+        Assert.True(watch.GetProperty("expect_pass").GetBoolean());
+        Dictionary<string, JsonElement> classes = watch.GetProperty("classes").EnumerateArray().ToDictionary(c => c.GetProperty("class").GetString()!);
+        Assert.Equal(SentBy(report, 0x10010), classes["1:10"].GetProperty("perfgen_packets").GetInt64());
+        Assert.Equal(SentBy(report, 0x10020), classes["1:20"].GetProperty("perfgen_packets").GetInt64());
+        Assert.Equal(SentBy(report, 0x10020), classes["1:20"].GetProperty("packets").GetInt64()); // nothing else went there
+        Assert.True(watch.GetProperty("intervals").GetArrayLength() >= 4);
+
+        // The same readings with a wrong expectation: 1:20 counted fewer than both priorities sent to it.
+        System.Text.Json.Nodes.JsonNode node = System.Text.Json.Nodes.JsonNode.Parse(File.ReadAllText(watchJson.Path))!;
+        foreach (System.Text.Json.Nodes.JsonNode? e in node["watch"]!["expect"]!.AsArray())
+        {
+            e!["class"] = "1:20";
+        }
+
+        File.WriteAllText(watchJson.Path, node.ToJsonString());
+        Assert.Equal(ExitCodes.CheckFailed, PerfgenCli.Run(["merge", sendJson.Path, watchJson.Path, "--json", merged.Path, "--quiet"]));
+        Assert.Contains("class 1:20 counted", File.ReadAllText(merged.Path), StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public void AWatchOfADeviceThatIsNotThereIsOneLineAndExit2()
+    {
+        (int code, string output) = HostTools.Run(PerfgenPath(), ["watch", "veth-zz9", "--duration", "1s"], TimeSpan.FromSeconds(60));
+        Assert.Equal(ExitCodes.BadInput, code);
+        Assert.Equal("perfgen: watch veth-zz9: there is no such device in this network namespace; nothing was sent", output.Trim());
+    }
+
     [Fact]
     public void AWrongExpectationFailsWithTheClassEachPriorityReached()
     {

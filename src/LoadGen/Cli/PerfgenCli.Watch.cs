@@ -18,18 +18,31 @@ internal static partial class PerfgenCli
         Description = "PRIORITY=CLASS,… e.g. 0x10010=1:10,3=1:30: the class each priority must land in on a watched device; exit 1 where a class counted fewer than was sent to it",
     };
 
-    private static WatchSettings ReadWatch(ParseResult p)
+    private static WatchSettings ReadWatch(ParseResult p) => Watching(p.GetValue(s_watch) ?? [], p.GetValue(s_expect), "--watch");
+
+    private static WatchSettings Watching(string[] devices, string? expect, string what)
     {
-        string[] devices = p.GetValue(s_watch) ?? [];
         foreach (string d in devices)
         {
             if (d.Length is 0 or > 15 || !d.All(c => char.IsAsciiLetterOrDigit(c) || c is '-' or '_' or '.' or '@'))
             {
-                throw new FormatException("bad --watch '" + d + "': a network device name");
+                throw new FormatException("bad " + what + " '" + d + "': a network device name");
             }
         }
 
-        return new WatchSettings(devices.Distinct().ToArray(), p.GetValue(s_expect) is { } e ? ParseExpect(e) : new Dictionary<uint, TcHandle>());
+        return new WatchSettings(devices.Distinct().ToArray(), expect is { } e ? ParseExpect(e) : new Dictionary<uint, TcHandle>());
+    }
+
+    // perfgen watch DEV…: a device's classes over time where the qdisc is (a router), nothing sent.
+    private static Command WatchSubcommand(Invocation run)
+    {
+        var devices = new Argument<string[]>("devices") { Description = "Network devices whose qdisc classes are read", Arity = ArgumentArity.OneOrMore };
+        Command watch = Subcommand("watch", "Read DEV's qdisc classes over rtnetlink every --interval where the qdisc is (a router), sending nothing, until --duration or Ctrl+C; perfgen merge lines it up with the sender's report (only reads)",
+            [s_duration, s_interval, s_expect, s_json, s_html, s_quiet],
+            p => Perf.LoadGen.Watch.WatchCommand.Run(run, Watching(p.GetValue(devices)!, p.GetValue(s_expect), "device"),
+                Opt(p, s_duration) is { } d ? Parsers.ParseDuration(d) : null, Parsers.ParseDuration(p.GetValue(s_interval)!), p.GetValue(s_json), p.GetValue(s_html), p.GetValue(s_quiet)));
+        watch.Arguments.Add(devices);
+        return watch;
     }
 
     /// <summary>"0x10010=1:10,3=1:30": a priority (decimal or 0x hex) and the class (MAJOR:MINOR, hex) it must land in.</summary>

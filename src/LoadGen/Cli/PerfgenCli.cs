@@ -124,6 +124,7 @@ internal static partial class PerfgenCli
             [s_classes, s_qdisc, s_load, s_duration, s_count, s_size, s_burst, s_gso, s_strategy, s_backend, s_maxP99, s_recverr, s_txTimestamps, s_gates, s_gateTolerance, s_etfDelta, s_txTimeLead, s_scenario, s_interval, s_json, s_html, s_quiet],
             p => QdiscTestRun.Run(run, ReadQdiscTest(p))));
         root.Subcommands.Add(MergeCommand(run));
+        root.Subcommands.Add(WatchSubcommand(run));
         return root;
     }
 

@@ -8,7 +8,7 @@ namespace Perf.LoadGen.Merge;
 /// <summary>perfgen merge: the JSON reports of several hosts (or runs) as one, judged again (<see cref="ReportMerge"/>).</summary>
 internal static class MergeJob
 {
-    private static readonly string[] s_commands = ["send", "sink", "selftest", "qdisc-test", "forward"];
+    private static readonly string[] s_commands = ["send", "sink", "selftest", "qdisc-test", "forward", "watch"];
 
     internal static int Run(Invocation run, IReadOnlyList<string> files, string? json, string? html, bool quiet)
     {

@@ -218,8 +218,9 @@ internal static class ReportMerge
             SinkProblems(sink, report["send"] as JsonObject, (long)Num(report["watch"]?["probe_packets_per_priority"]), problems);
         }
 
+        bool watched = WatchShare(report, problems);
         report["problems"] = new JsonArray([.. problems.Select(p => (JsonNode)p)]);
-        if (report.ContainsKey("pass") || report["sink"] is not null)
+        if (report.ContainsKey("pass") || report["sink"] is not null || watched)
         {
             report["pass"] = problems.Count == 0;
         }
@@ -251,5 +252,49 @@ internal static class ReportMerge
                 problems.Add("priority " + p["priority"] + ": received " + received + " of " + packets);
             }
         }
+    }
+
+    // perfgen watch on a router, merged with the sender's report: perfgen's share of each watched class, from what the
+    // sender sent per priority and the watch's --expect; a class that counted fewer than was sent to it fails (a dropped
+    // GSO packet counts once among the drops, as in send --watch). False where there is nothing to judge.
+    private static bool WatchShare(JsonObject report, List<string> problems)
+    {
+        if (report["watch"] is not JsonObject watch || watch["watch_only"]?.GetValue<bool>() != true ||
+            report["send"]?["per_priority"] is not JsonArray sent || watch["expect"] is not JsonArray { Count: > 0 } expect)
+        {
+            return false;
+        }
+
+        var sentBy = new Dictionary<long, long>();
+        foreach (JsonObject p in sent.OfType<JsonObject>())
+        {
+            sentBy[(long)Num(p["priority"])] = (long)Num(p["packets"]);
+        }
+
+        bool pass = true;
+        foreach (JsonObject c in (watch["classes"] as JsonArray)?.OfType<JsonObject>() ?? [])
+        {
+            string cls = c["class"]!.GetValue<string>();
+            List<long> from = [.. expect.OfType<JsonObject>().Where(e => e["class"]?.GetValue<string>() == cls).Select(e => (long)Num(e["priority"]))];
+            long expected = from.Sum(sentBy.GetValueOrDefault);
+            long packets = (long)Num(c["packets"]), drops = (long)Num(c["drops"]);
+            bool shortOf = expected > 0 && packets + (drops * WatchVerdict.MaxSegments) < expected;
+            c["perfgen_packets"] = expected;
+            c["other_packets"] = Math.Max(0, packets + drops - expected);
+            c["short"] = shortOf;
+            if (from.Count > 0)
+            {
+                c["perfgen_priorities"] = string.Join(",", from.Select(p => Report.FormatPriority((uint)p))) + " (--expect)";
+            }
+
+            if (shortOf)
+            {
+                pass = false;
+                problems.Add(c["device"] + " class " + cls + " counted " + (packets + drops) + " packets and drops of the " + expected + " datagrams sent to it");
+            }
+        }
+
+        watch["expect_pass"] = pass;
+        return true;
     }
 }

@@ -50,14 +50,30 @@ internal sealed partial class Report
         _console.Write(table);
     }
 
-    internal static void WriteWatch(Utf8JsonWriter w, DeviceWatch watch, List<ClassDelta> rows, bool? expectPassed)
+    /// <summary>
+    /// The "watch" object. <paramref name="alone"/>: <c>perfgen watch</c>, which sends nothing (no probe, no share of
+    /// perfgen's yet): <c>perfgen merge</c> with the sender's report fills the share in from <c>expect</c>.
+    /// </summary>
+    internal static void WriteWatch(Utf8JsonWriter w, DeviceWatch watch, List<ClassDelta> rows, bool? expectPassed, bool alone = false)
     {
         w.WriteStartObject("watch");
-        w.WriteNumber("probe_packets_per_priority", DeviceWatch.ProbeCount); // at the sink, on top of the run's
+        w.WriteNumber("probe_packets_per_priority", alone ? 0 : DeviceWatch.ProbeCount); // at the sink, on top of the run's
+        w.WriteBoolean("watch_only", alone);
         if (expectPassed is { } pass)
         {
             w.WriteBoolean("expect_pass", pass);
         }
+
+        w.WriteStartArray("expect");
+        foreach ((uint p, Perf.Host.TcHandle c) in watch.Settings.Expect)
+        {
+            w.WriteStartObject();
+            w.WriteNumber("priority", p);
+            w.WriteString("class", c.ToString());
+            w.WriteEndObject();
+        }
+
+        w.WriteEndArray();
 
         w.WriteStartArray("classification");
         foreach ((uint p, (string Device, Perf.Host.TcHandle Class)? got) in watch.Classified)

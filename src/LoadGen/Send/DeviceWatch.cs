@@ -39,7 +39,7 @@ internal sealed class DeviceWatch
     /// Checks every device before anything is sent and takes the first reading: a device that does not exist here,
     /// or has no qdisc to count with (noqueue), or an expected class it lacks, is a <see cref="FormatException"/>.
     /// </summary>
-    internal static DeviceWatch Begin(WatchSettings settings, string? netns)
+    internal static DeviceWatch Begin(WatchSettings settings, string? netns, string what = "--watch")
     {
         var watch = new DeviceWatch(settings, netns);
         foreach (string device in settings.Devices)
@@ -51,12 +51,12 @@ internal sealed class DeviceWatch
             }
             catch (PerfSocketException e) when (e.Errno == Errno.ENODEV)
             {
-                throw new FormatException("--watch " + device + ": there is no such device " + (netns is null ? "in this network namespace" : "in namespace " + netns) + "; nothing was sent");
+                throw new FormatException(what + " " + device + ": there is no such device " + (netns is null ? "in this network namespace" : "in namespace " + netns) + "; nothing was sent");
             }
 
             if (classes.Count == 0)
             {
-                throw new FormatException("--watch " + device + ": it has no qdisc that counts (noqueue); nothing was sent");
+                throw new FormatException(what + " " + device + ": it has no qdisc that counts (noqueue); nothing was sent");
             }
 
             watch._start[device] = classes;

@@ -19,7 +19,7 @@ internal static class WatchVerdict
 {
     // A GSO packet a qdisc drops counts once among the drops while its segments count as packets when sent: a class that
     // dropped may hold up to this many of perfgen's datagrams per drop (UDP GSO's most segments).
-    private const int MaxSegments = 128;
+    internal const int MaxSegments = 128;
 
     internal static List<ClassDelta> Deltas(DeviceWatch watch, SendTotals totals)
     {
@@ -29,6 +29,12 @@ internal static class WatchVerdict
             sent[p] = packets;
         }
 
+        return Deltas(watch, sent);
+    }
+
+    /// <summary>Each watched class's delta over the run; perfgen's share from <paramref name="sent"/> (empty: a watch alone).</summary>
+    internal static List<ClassDelta> Deltas(DeviceWatch watch, Dictionary<uint, long> sent)
+    {
         var rows = new List<ClassDelta>();
         foreach ((string device, Dictionary<TcHandle, TcStatistics> end) in watch.End)
         {
