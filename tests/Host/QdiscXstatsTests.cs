@@ -69,12 +69,21 @@ public sealed partial class QdiscXstatsTests
         Assert.True(tins.All(t => t.SentPackets > 0), "a priority 1:N reaches tin N: " + string.Join(", ", tins));
     }
 
-    private static VethPair Pair(string tag, string qdisc)
+    // The root qdisc, and a leaf under an HTB class where one is given. As a root on a veth, fq_codel and fq are bypassed
+    // while their queue is empty (TCQ_F_CAN_BYPASS: the device never stops), and their own counters stay 0; as the
+    // leaf under an HTB class of 20 Mbit/s every packet is queued.
+    private static VethPair Pair(string tag, string qdisc, string? leaf = null)
     {
         VethPair net = VethPair.Create(tag, quiet: true);
         try
         {
             net.A.ExecOrSkip("tc qdisc add dev " + VethPair.DeviceA + " root handle 1: " + qdisc);
+            if (leaf is not null)
+            {
+                net.A.Exec("tc class add dev " + VethPair.DeviceA + " parent 1: classid 1:1 htb rate 20mbit");
+                net.A.ExecOrSkip("tc qdisc add dev " + VethPair.DeviceA + " parent 1:1 handle 10: " + leaf);
+            }
+
             return net;
         }
         catch
@@ -84,23 +93,7 @@ public sealed partial class QdiscXstatsTests
         }
     }
 
-    // As a root on a veth, fq_codel and fq are bypassed while their queue is empty (TCQ_F_CAN_BYPASS: the device never
-    // stops), and their own counters stay 0; as the leaf under an HTB class of 20 Mbit/s every packet is queued.
-    private static VethPair Shaped(string tag, string leaf)
-    {
-        VethPair net = Pair(tag, "htb default 1");
-        try
-        {
-            net.A.Exec("tc class add dev " + VethPair.DeviceA + " parent 1: classid 1:1 htb rate 20mbit");
-            net.A.ExecOrSkip("tc qdisc add dev " + VethPair.DeviceA + " parent 1:1 handle 10: " + leaf);
-            return net;
-        }
-        catch
-        {
-            net.Dispose();
-            throw;
-        }
-    }
+    private static VethPair Shaped(string tag, string leaf) => Pair(tag, "htb default 1", leaf);
 
     private static TcStatistics Leaf(VethPair net, string kind)
     {
