@@ -37,26 +37,7 @@ internal static class SuperFrameModel
 
         byte protocol = shape.Udp ? (byte)17 : (byte)6;
         int total = read.Length - ip;
-        if (shape.V6)
-        {
-            BinaryPrimitives.WriteUInt32BigEndian(read.AsSpan(ip), 0x6000_0000u | ((uint)random.Next(256) << 20) | (uint)random.Next(1 << 20));
-            BinaryPrimitives.WriteUInt16BigEndian(read.AsSpan(ip + 4), (ushort)(total - 40));
-            read[ip + 6] = protocol;
-            read[ip + 7] = 64;
-            random.NextBytes(read.AsSpan(ip + 8, 32));
-        }
-        else
-        {
-            read[ip] = 0x45;
-            read[ip + 1] = (byte)random.Next(256);
-            BinaryPrimitives.WriteUInt16BigEndian(read.AsSpan(ip + 2), (ushort)total);
-            BinaryPrimitives.WriteUInt16BigEndian(read.AsSpan(ip + 4), (ushort)random.Next(65536));
-            read[ip + 6] = 0x40; // DF
-            read[ip + 8] = 64;
-            read[ip + 9] = protocol;
-            random.NextBytes(read.AsSpan(ip + 12, 8));
-            BinaryPrimitives.WriteUInt16BigEndian(read.AsSpan(ip + 10), garbleChecksums ? (ushort)random.Next(65536) : Checksum(read.AsSpan(ip, 20), 0));
-        }
+        WriteIp(read, ip, total, protocol, shape.V6, random, garbleChecksums);
 
         random.NextBytes(read.AsSpan(l4, 4)); // ports
         if (shape.Udp)
@@ -87,6 +68,30 @@ internal static class SuperFrameModel
         };
         header.Write(read);
         return read;
+    }
+
+    private static void WriteIp(byte[] read, int ip, int total, byte protocol, bool v6, Random random, bool garbleChecksums)
+    {
+        if (v6)
+        {
+            BinaryPrimitives.WriteUInt32BigEndian(read.AsSpan(ip), 0x6000_0000u | ((uint)random.Next(256) << 20) | (uint)random.Next(1 << 20));
+            BinaryPrimitives.WriteUInt16BigEndian(read.AsSpan(ip + 4), (ushort)(total - 40));
+            read[ip + 6] = protocol;
+            read[ip + 7] = 64;
+            random.NextBytes(read.AsSpan(ip + 8, 32));
+        }
+        else
+        {
+            read[ip] = 0x45;
+            read[ip + 1] = (byte)random.Next(256);
+            BinaryPrimitives.WriteUInt16BigEndian(read.AsSpan(ip + 2), (ushort)total);
+            BinaryPrimitives.WriteUInt16BigEndian(read.AsSpan(ip + 4), (ushort)random.Next(65536));
+            read[ip + 6] = 0x40; // DF
+            read[ip + 8] = 64;
+            read[ip + 9] = protocol;
+            random.NextBytes(read.AsSpan(ip + 12, 8));
+            BinaryPrimitives.WriteUInt16BigEndian(read.AsSpan(ip + 10), garbleChecksums ? (ushort)random.Next(65536) : Checksum(read.AsSpan(ip, 20), 0));
+        }
     }
 
     /// <summary>The packets a wire would carry for a frame built by <see cref="Build"/>.</summary>

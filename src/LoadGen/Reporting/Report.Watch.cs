@@ -64,16 +64,7 @@ internal sealed partial class Report
             w.WriteBoolean("expect_pass", pass);
         }
 
-        w.WriteStartArray("expect");
-        foreach ((uint p, Perf.Host.TcHandle c) in watch.Settings.Expect)
-        {
-            w.WriteStartObject();
-            w.WriteNumber("priority", p);
-            w.WriteString("class", c.ToString());
-            w.WriteEndObject();
-        }
-
-        w.WriteEndArray();
+        WriteExpect(w, watch);
 
         w.WriteStartArray("classification");
         foreach ((uint p, (string Device, Perf.Host.TcHandle Class)? got) in watch.Classified)
@@ -118,6 +109,21 @@ internal sealed partial class Report
         w.WriteEndArray();
         WriteWatchIntervals(w, watch);
         w.WriteEndObject();
+    }
+
+    // --expect as given: what perfgen merge judges a watch alone by, with the sender's report.
+    private static void WriteExpect(Utf8JsonWriter w, DeviceWatch watch)
+    {
+        w.WriteStartArray("expect");
+        foreach ((uint p, Perf.Host.TcHandle c) in watch.Settings.Expect)
+        {
+            w.WriteStartObject();
+            w.WriteNumber("priority", p);
+            w.WriteString("class", c.ToString());
+            w.WriteEndObject();
+        }
+
+        w.WriteEndArray();
     }
 
     // Per interval, per class: the counters' deltas since the previous reading (the first from the reading before the run).
