@@ -44,7 +44,7 @@ public sealed class GatewayTests
         lab.Start();
         using Socket sender = lab.Net.B.Run(() => new Socket(AddressFamily.InterNetwork, SocketType.Dgram, ProtocolType.Udp));
         sender.Connect(new IPEndPoint(IPAddress.Parse("10.42.0.1"), 9100));
-        const int Count = 3000, Burst = 50; // bursts: nothing waits in a socket buffer long enough to overflow it
+        const int Count = 3000, Burst = 200; // bursts: each fits the socket buffers, and a flow's datagrams queue up to be merged
         byte[] payload = new byte[1000];
         byte[] got = new byte[2000];
         inner.ReceiveTimeout = 10_000;
