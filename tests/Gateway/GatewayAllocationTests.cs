@@ -64,9 +64,10 @@ public sealed class GatewayAllocationTests
 
         lab.Stop();
         Assert.True(lab.Gateway.Counters.OutFrames >= Frames, "only " + lab.Gateway.Counters.OutFrames + " frames went out");
-        // The whole process is counted (the loops run on pool threads, the counters are summed here): under a byte per
-        // frame allows for the test host's own stray allocations, where one allocation per frame would be 24 B at least.
-        Assert.True(best < Frames, $"{best} B allocated over {Frames} frames each way");
+        // The whole process is counted (the loops run on pool threads, the counters are summed here, other test classes
+        // may run beside): under 4 B per frame allows for stray allocations, where one allocation per frame either way
+        // would be 2 x 24 B per frame at least.
+        Assert.True(best < Frames * 4, $"{best} B allocated over {Frames} frames each way");
     }
 
     private static void Drain(PacketReceiver peer)
