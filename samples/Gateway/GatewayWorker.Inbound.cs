@@ -6,8 +6,8 @@ namespace Perf.Gateway;
 
 /// <summary>
 /// Inward: datagrams from the peer (received with UDP GRO where offloads are on), checked (the peer's address, the VNI,
-/// RFC 6040 for the outer ECN) and written to this queue of the TAP, a flow's TCP segments merged into one super-packet
-/// where the TAP has TSO.
+/// RFC 6040 for the outer ECN) and written to this queue of the TAP, a flow's TCP segments (UDP datagrams) merged into
+/// one super-packet where the TAP has TSO (USO).
 /// </summary>
 internal sealed partial class GatewayWorker
 {
@@ -54,7 +54,7 @@ internal sealed partial class GatewayWorker
         WriteHeld();
     }
 
-    // Merges the frame into the TCP super-packet held, where it continues it; else writes what is held, then the frame.
+    // Merges the frame into the super-packet held, where it continues it; else writes what is held, then the frame.
     private InboundDrop Write(ReadOnlySpan<byte> frame)
     {
         if (_coalescer is not null)
