@@ -16,7 +16,7 @@ namespace Perf.Gateway;
 /// <param name="FirstSourcePort">The first outer source port; 0: ephemeral ports, one per sender.</param>
 /// <param name="SourcePortCount">How many outer source ports the inner flows are spread over (RFC 7348 5).</param>
 internal sealed record GatewaySettings(string Tap, DatagramAddress Listen, DatagramAddress Peer, uint Vni, DscpPriorities Priorities, string? JsonPath,
-    int? Mtu = null, bool Offloads = true, int Queues = 1, int FirstSourcePort = 0, int SourcePortCount = 8)
+    int? Mtu = null, bool Offloads = true, int Queues = 1, int FirstSourcePort = 0, int SourcePortCount = GatewaySettings.DefaultSourcePorts)
 {
     /// <summary>Outer source ports without --source-ports: a few, so the peer's RSS and ECMP paths see several flows.</summary>
     internal const int DefaultSourcePorts = 8;
