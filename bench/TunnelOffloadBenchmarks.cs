@@ -6,8 +6,8 @@ using Perf.Tunnel.Offload;
 namespace Perf.Bench;
 
 /// <summary>
-/// What a gateway pays in user space per byte of a TCP super-packet: the vectorised Internet checksum against a
-/// word-at-a-time loop (the baseline), and cutting a 64 KB TSO super-packet into MSS-sized frames (copy, headers and a
+/// What a gateway pays in user space per byte of a TCP super-packet: the vectorised Internet checksum against the best
+/// scalar loop (the baseline: 8 bytes per add, as the kernel's generic csum_partial) and a 16-bit-word loop, and cutting a 64 KB TSO super-packet into MSS-sized frames (copy, headers and a
 /// full checksum each) and merging them back (a checksum check each, a copy). Per byte, through OperationsPerInvoke.
 /// </summary>
 [MemoryDiagnoser]
@@ -40,10 +40,13 @@ public class TunnelOffloadBenchmarks
 
         _coalescer = new FrameCoalescer(ethernet: true, TunnelOffloads.Tso4);
         Assert(Merge() == _segments.Length, "the segments did not merge back");
-        Assert(Checksum() == Scalar(), "the vectorised checksum differs from the word-at-a-time one");
+        Assert(Checksum() == Scalar() && Scalar64() == Scalar(), "the checksums differ");
     }
 
     [Benchmark(Baseline = true, OperationsPerInvoke = 1)]
+    public ushort Scalar64Checksum() => Scalar64();
+
+    [Benchmark(OperationsPerInvoke = 1)]
     public ushort ScalarChecksum() => Scalar();
 
     [Benchmark(OperationsPerInvoke = 1)]
@@ -75,6 +78,31 @@ public class TunnelOffloadBenchmarks
     }
 
     private ushort Checksum() => InternetChecksum.Fold(InternetChecksum.Add(0, _data));
+
+    // The best scalar loop: 8 bytes per step into a 64-bit sum (two 32-bit halves, so no carry is lost), folded once.
+    private ushort Scalar64()
+    {
+        ReadOnlySpan<byte> d = _data;
+        ulong sum = 0;
+        int i = 0;
+        for (; i + 8 <= d.Length; i += 8)
+        {
+            ulong x = System.Runtime.InteropServices.MemoryMarshal.Read<ulong>(d[i..]);
+            sum += (x & 0xFFFF_FFFF) + (x >> 32);
+        }
+
+        for (; i + 1 < d.Length; i += 2)
+        {
+            sum += System.Runtime.InteropServices.MemoryMarshal.Read<ushort>(d[i..]);
+        }
+
+        if (i < d.Length)
+        {
+            sum += d[i];
+        }
+
+        return InternetChecksum.Fold(sum);
+    }
 
     // The loop a straightforward implementation writes: 16-bit words, folded as they go.
     private ushort Scalar()
